@@ -1,0 +1,67 @@
+"""The command line: flags -> calls -> render -> exit code.
+
+The only place that prints and the only place that maps errors to exit codes.
+Each command group lives in its own module and registers itself on `main`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from deployer import __version__
+from deployer.errors import EXIT_INTERRUPTED, ConfigError, DeployerError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="deployer")
+def main() -> None:
+    """Roll Docker images out to fleets of servers over SSH, and tell how each is doing."""
+
+
+def fail(err: DeployerError) -> None:
+    """Print a user-facing error (never a traceback) and exit with its code."""
+    if isinstance(err, ConfigError):
+        for problem in err.problems:
+            click.echo(f"error: {problem}", err=True)
+        n = len(err.problems)
+        if n > 1:
+            click.echo(f"{n} problems found; nothing was changed on any host.", err=True)
+    else:
+        click.echo(f"error: {err}", err=True)
+    sys.exit(err.exit_code)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator for commands: DeployerError -> message + exit code; Ctrl-C -> 130."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DeployerError as err:
+            fail(err)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
+    return wrapper
+
+
+def _register() -> None:
+    # Imported for their side effect of adding commands to `main`.
+    from deployer.cli import lab  # noqa: F401
+
+    for optional in ("config", "deploy", "health"):
+        try:
+            __import__(f"deployer.cli.{optional}")
+        except ModuleNotFoundError as err:
+            if err.name != f"deployer.cli.{optional}":
+                raise
+
+
+_register()

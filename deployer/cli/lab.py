@@ -1,0 +1,79 @@
+"""`deployer lab up|status|down`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from deployer.cli import handle_errors, main
+
+
+@main.group()
+def lab() -> None:
+    """Throw-away real hosts on this machine (root, Linux): sshd + Docker per host, registries."""
+
+
+def _layout(name: str, dir: Path | None, hosts: int | None) -> tuple[object, Path]:
+    from deployer import lab as labmod
+
+    folder = dir or labmod.DEFAULT_DIR
+    layout = labmod.make_layout(name, folder, hosts or 1)
+    if hosts is None:  # down/status: take the size recorded by `up`
+        count = labmod.load_state(layout).get("hosts")
+        layout = labmod.make_layout(name, folder, count if isinstance(count, int) else 3)
+    inventory = (dir / "lab.yml") if dir else labmod.DEFAULT_INVENTORY
+    return layout, inventory
+
+
+_dir = click.option("--dir", "dir_", type=click.Path(path_type=Path), default=None,
+                    help="Folder for the lab's files and its inventory (default: .lab/, "
+                         "inventory in inventories/lab.yml).")
+_name = click.option("--name", default="lab", show_default=True,
+                     help="Lab name: two labs with different names can run side by side.")
+
+
+@lab.command()
+@click.option("--hosts", "-n", default=3, show_default=True, help="Number of web hosts.")
+@_dir
+@_name
+@handle_errors
+def up(hosts: int, dir_: Path | None, name: str) -> None:
+    """Create the lab (first removing whatever an earlier run left)."""
+    from deployer import lab as labmod
+
+    layout, inventory = _layout(name, dir_, hosts)
+    click.echo(f"bringing up lab {name!r} with {hosts} hosts ...", err=True)
+    info = labmod.up(layout, inventory)  # type: ignore[arg-type]
+    for row in labmod.status(info.layout):
+        click.echo(f"  {row[0]:<22} {row[1]:<18} {row[2]}")
+    click.echo(f"lab up in {info.seconds:.1f}s; inventory: {info.inventory}")
+
+
+@lab.command()
+@_dir
+@_name
+@handle_errors
+def status(dir_: Path | None, name: str) -> None:
+    """Show what of the lab is up."""
+    from deployer import lab as labmod
+
+    layout, _ = _layout(name, dir_, None)
+    for row in labmod.status(layout):  # type: ignore[arg-type]
+        click.echo(f"{row[0]:<22} {row[1]:<18} {row[2]}")
+
+
+@lab.command()
+@_dir
+@_name
+@handle_errors
+def down(dir_: Path | None, name: str) -> None:
+    """Remove everything the lab made: processes, namespaces, links, bridge, rules, files."""
+    from deployer import lab as labmod
+    from deployer.errors import LabError
+
+    layout, inventory = _layout(name, dir_, None)
+    left = labmod.down(layout, inventory)  # type: ignore[arg-type]
+    if left:
+        raise LabError("lab down left behind: " + ", ".join(left))
+    click.echo(f"lab {name!r} is down; nothing of it is left.")

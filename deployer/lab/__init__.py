@@ -1,0 +1,183 @@
+"""`deployer lab`: throw-away real hosts on this machine.
+
+Each host: its own network namespace and address on a lab bridge, its own sshd
+(own host key, private /tmp and state folder) and, but for the bastion, its own
+Docker engine. Behind the bastion, a private host. Two registries (plain HTTP,
+and TLS with password auth) hold the demo images built from examples/.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from deployer.lab import images, net, services
+from deployer.lab.layout import REGISTRY_USER, Layout, make_layout
+from deployer.lab.system import (
+    alive,
+    check_prerequisites,
+    kill_trees,
+    netns_pids,
+    pids_matching,
+    unmount_under,
+    wait_for,
+)
+
+DEFAULT_DIR = Path(".lab")
+DEFAULT_INVENTORY = Path("inventories/lab.yml")
+
+__all__ = ["LabInfo", "up", "down", "status", "make_layout"]
+
+
+@dataclass
+class LabInfo:
+    layout: Layout
+    inventory: Path
+    seconds: float
+
+
+def up(layout: Layout, inventory: Path) -> LabInfo:
+    check_prerequisites()
+    started = time.monotonic()
+    down(layout, inventory=None)
+    layout.dir.mkdir(parents=True, exist_ok=True)
+    layout.run_dir.mkdir(parents=True, exist_ok=True)
+    _save_state(layout, inventory, {})
+    net.create(layout)
+    services.make_client_key(layout)
+    hosts = layout.hosts()
+    pids: dict[str, int] = {}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for host, pid in zip(hosts, pool.map(lambda h: services.start_sshd(layout, h), hosts)):
+            pids[f"{host.name}/sshd"] = pid
+    for host in hosts:
+        if host.has_engine:
+            pids[f"{host.name}/dockerd"] = services.start_dockerd(layout, host)
+    for i, pid in enumerate(services.start_registries(layout)):
+        pids[f"registry/{('plain', 'tls')[i]}"] = pid
+    _save_state(layout, inventory, pids)
+    for host in hosts:
+        wait_for(lambda h=host: services.port_open(h.address, 22) if h.role != "private" else True,  # type: ignore[misc]
+                 f"sshd of {host.name}", log=host.data_dir / "sshd.log")
+        if host.has_engine:
+            wait_for(lambda h=host: services.engine_ready(h), f"docker engine of {host.name}",  # type: ignore[misc]
+                     timeout=60, log=host.data_dir / "dockerd.log")
+    layout.known_hosts.write_text("".join(services.host_key_line(h) + "\n" for h in hosts))
+    images.build_and_push(layout, hosts[0])
+    inventory.parent.mkdir(parents=True, exist_ok=True)
+    inventory.write_text(inventory_yaml(layout))
+    return LabInfo(layout, inventory, time.monotonic() - started)
+
+
+def inventory_yaml(layout: Layout) -> str:
+    hosts = layout.hosts()
+    bastion = next(h for h in hosts if h.role == "bastion")
+    doc = {
+        "all": {
+            "vars": {
+                "ansible_user": "root",
+                "ansible_ssh_private_key_file": str(layout.key_file),
+                "deployer_known_hosts": str(layout.known_hosts),
+                "lab_registry": layout.registry,
+                "lab_registry_tls": layout.registry_tls,
+                "lab_registry_user": REGISTRY_USER,
+                "lab_registry_password_file": str(layout.password_file),
+                "lab_image_v1": layout.image("v1"),
+                "lab_image_v2": layout.image("v2"),
+                "lab_image_unhealthy": layout.image("unhealthy"),
+                "lab_image_crash": layout.image("crash"),
+            },
+            "children": {
+                "web": {"hosts": {h.name: {"ansible_host": h.address} for h in hosts if h.role == "web"}},
+                "bastions": {"hosts": {bastion.name: {"ansible_host": bastion.address}}},
+                "private": {"hosts": {
+                    h.name: {"ansible_host": h.address, "deployer_ssh_jump": f"root@{bastion.address}"}
+                    for h in hosts if h.role == "private"
+                }},
+            },
+        }
+    }
+    head = f"# Written by `deployer lab up` (lab {layout.name!r}); `deployer lab down` removes the lab.\n"
+    return head + yaml.safe_dump(doc, sort_keys=False)
+
+
+def _save_state(layout: Layout, inventory: Path | None, pids: dict[str, int]) -> None:
+    state = {"name": layout.name, "hosts": layout.hosts_count, "dir": str(layout.dir),
+             "inventory": str(inventory.resolve()) if inventory else None, "pids": pids}
+    layout.state_file.write_text(json.dumps(state, indent=1))
+
+
+def load_state(layout: Layout) -> dict[str, object]:
+    try:
+        data = json.loads(layout.state_file.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def down(layout: Layout, inventory: Path | None) -> list[str]:
+    """Remove everything this lab made. Safe to run when nothing is up. Returns leftovers."""
+    check_prerequisites()
+    state = load_state(layout)
+    pids: set[int] = set()
+    for netns in net.lab_netns(layout):
+        pids |= netns_pids(netns)
+    pids |= pids_matching([str(layout.run_dir) + "/", str(layout.dir) + "/"])
+    saved = state.get("pids")
+    if isinstance(saved, dict):
+        pids |= {int(p) for p in saved.values() if alive(int(p))}
+    kill_trees(pids)
+    unmount_under([layout.dir, layout.run_dir])
+    net.destroy(layout)
+    shutil.rmtree(layout.certs_d, ignore_errors=True)
+    _remove_empty_parents(layout.certs_d.parent, stop=Path("/etc/docker"))
+    shutil.rmtree(layout.run_dir, ignore_errors=True)
+    recorded = state.get("inventory")
+    for inv in {inventory, Path(recorded) if isinstance(recorded, str) else None}:
+        if inv is not None and inv.exists() and inv.read_text().startswith("# Written by `deployer lab up`"):
+            inv.unlink()
+    if layout.dir.exists():
+        shutil.rmtree(layout.dir, ignore_errors=True)
+    return leftovers(layout)
+
+
+def _remove_empty_parents(path: Path, stop: Path) -> None:
+    while path != stop and path.exists() and not any(path.iterdir()):
+        path.rmdir()
+        path = path.parent
+
+
+def leftovers(layout: Layout) -> list[str]:
+    found = net.leftovers(layout)
+    pids = pids_matching([str(layout.run_dir) + "/", str(layout.dir) + "/"])
+    found += [f"process {p}" for p in sorted(pids)]
+    for path in (layout.run_dir, layout.certs_d, layout.dir):
+        if path.exists():
+            found.append(f"path {path}")
+    return found
+
+
+def status(layout: Layout) -> list[tuple[str, str, str]]:
+    """(what, address, state) rows."""
+    state = load_state(layout)
+    saved = state.get("pids") if isinstance(state.get("pids"), dict) else {}
+    assert isinstance(saved, dict)
+    rows = []
+    for host in layout.hosts():
+        parts = []
+        for svc in ("sshd", "dockerd"):
+            key = f"{host.name}/{svc}"
+            if key in saved:
+                parts.append(f"{svc} {'up' if alive(int(saved[key])) else 'DOWN'}")
+        rows.append((f"{host.name} ({host.role})", host.address, ", ".join(parts) or "not up"))
+    for kind, addr in (("plain", layout.registry), ("tls", layout.registry_tls)):
+        key = f"registry/{kind}"
+        up_ = key in saved and alive(int(saved[key]))
+        rows.append((f"registry ({kind})", addr, "up" if up_ else "not up"))
+    return rows

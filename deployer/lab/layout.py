@@ -1,0 +1,145 @@
+"""Names, addresses and paths of one lab. Pure: no I/O.
+
+Everything a lab makes carries its name, so that `down` can find and remove it
+even when the state file is lost.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,5}$")
+MAX_HOSTS = 60
+PLAIN_PORT = 5000
+TLS_PORT = 5443
+REGISTRY_USER = "deployer"
+
+
+@dataclass(frozen=True)
+class LabHost:
+    name: str  # inventory name: h1.., bastion, p1
+    netns: str
+    address: str
+    role: str  # "web", "bastion", "private"
+    has_engine: bool
+    run_dir: Path  # short paths: sockets, pidfiles, exec-root
+    data_dir: Path  # docker data-root, host key, sshd config, logs
+
+    @property
+    def docker_sock(self) -> Path:
+        return self.run_dir / "docker.sock"
+
+    @property
+    def docker_host(self) -> str:
+        return f"unix://{self.docker_sock}"
+
+
+@dataclass(frozen=True)
+class Layout:
+    name: str
+    dir: Path  # persistent files of the lab
+    hosts_count: int
+
+    @property
+    def third_octet(self) -> int:
+        # Stable per lab name, so two labs (demo and tests) can coexist.
+        return 10 + zlib.crc32(self.name.encode()) % 240
+
+    @property
+    def prefix(self) -> str:
+        return f"dl{self.name}"
+
+    @property
+    def bridge(self) -> str:
+        return f"{self.prefix}br"[:15]
+
+    @property
+    def subnet(self) -> str:
+        return f"10.201.{self.third_octet}.0/24"
+
+    @property
+    def private_subnet(self) -> str:
+        return f"10.202.{self.third_octet}.0/24"
+
+    @property
+    def gateway(self) -> str:
+        return f"10.201.{self.third_octet}.1"
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(f"/run/deployer-lab-{self.name}")
+
+    @property
+    def registry(self) -> str:
+        return f"{self.gateway}:{PLAIN_PORT}"
+
+    @property
+    def registry_tls(self) -> str:
+        return f"{self.gateway}:{TLS_PORT}"
+
+    @property
+    def certs_d(self) -> Path:
+        return Path("/etc/docker/certs.d") / self.registry_tls
+
+    @property
+    def key_file(self) -> Path:
+        return self.dir / "id_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.dir / "known_hosts"
+
+    @property
+    def password_file(self) -> Path:
+        return self.dir / "registry-password"
+
+    @property
+    def state_file(self) -> Path:
+        return self.dir / "state.json"
+
+    def image(self, kind: str, registry: str | None = None) -> str:
+        reg = registry or self.registry
+        return {
+            "v1": f"{reg}/demo/web:v1",
+            "v2": f"{reg}/demo/web:v2",
+            "unhealthy": f"{reg}/demo/unhealthy:1",
+            "crash": f"{reg}/demo/crash:1",
+        }[kind]
+
+    def veth(self, index: int) -> str:
+        return f"{self.prefix}v{index}"[:15]
+
+    def hosts(self) -> list[LabHost]:
+        o = self.third_octet
+        out = [self._host(f"h{i}", "web", f"10.201.{o}.{10 + i}", True) for i in range(1, self.hosts_count + 1)]
+        out.append(self._host("bastion", "bastion", f"10.201.{o}.2", False))
+        out.append(self._host("p1", "private", f"10.202.{o}.2", True))
+        return out
+
+    def _host(self, name: str, role: str, address: str, engine: bool) -> LabHost:
+        return LabHost(
+            name=name,
+            netns=f"{self.prefix}-{name}",
+            address=address,
+            role=role,
+            has_engine=engine,
+            run_dir=self.run_dir / name,
+            data_dir=self.dir / "hosts" / name,
+        )
+
+    @property
+    def bastion_inner(self) -> str:
+        return f"10.202.{self.third_octet}.1"
+
+
+def make_layout(name: str, dir: Path, hosts: int) -> Layout:
+    from deployer.errors import LabError
+
+    if not NAME_RE.match(name):
+        raise LabError(f"lab name {name!r}: use 1-6 lowercase letters/digits, starting with a letter")
+    if not 1 <= hosts <= MAX_HOSTS:
+        raise LabError(f"--hosts {hosts}: a lab has 1 to {MAX_HOSTS} hosts")
+    return Layout(name=name, dir=dir.resolve(), hosts_count=hosts)

@@ -1,0 +1,92 @@
+"""The lab's network: a bridge, a namespace per host, the bastion's private link."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from deployer.lab.layout import LabHost, Layout
+from deployer.lab.system import in_netns, run
+
+
+def _ip(*args: str, check: bool = True) -> None:
+    run(["ip", *args], check=check)
+
+
+def _ns_ip(netns: str, *args: str) -> None:
+    run(in_netns(netns, ["ip", *args]))
+
+
+def create(layout: Layout) -> None:
+    _ip("link", "add", layout.bridge, "type", "bridge")
+    _ip("addr", "add", f"{layout.gateway}/24", "dev", layout.bridge)
+    _ip("link", "set", layout.bridge, "up")
+    # The private subnet must never be routed out of this machine: refuse it here.
+    _ip("route", "add", "unreachable", layout.private_subnet)
+    bastion = None
+    for index, host in enumerate(layout.hosts()):
+        _ip("netns", "add", host.netns)
+        _ns_ip(host.netns, "link", "set", "lo", "up")
+        if host.role == "private":
+            continue
+        outer = layout.veth(index)
+        _ip("link", "add", outer, "type", "veth", "peer", "name", "eth0", "netns", host.netns)
+        _ip("link", "set", outer, "master", layout.bridge)
+        _ip("link", "set", outer, "up")
+        _ns_ip(host.netns, "addr", "add", f"{host.address}/24", "dev", "eth0")
+        _ns_ip(host.netns, "link", "set", "eth0", "up")
+        _ns_ip(host.netns, "route", "add", "default", "via", layout.gateway)
+        if host.role == "bastion":
+            bastion = host
+    assert bastion is not None
+    _link_private(layout, bastion, [h for h in layout.hosts() if h.role == "private"])
+
+
+def _link_private(layout: Layout, bastion: LabHost, private: list[LabHost]) -> None:
+    """Each private host hangs off the bastion by its own veth pair; the bastion NATs it out."""
+    for index, host in enumerate(private):
+        inner = f"priv{index}"
+        run(in_netns(bastion.netns, ["ip", "link", "add", inner, "type", "veth", "peer",
+                                     "name", "eth0", "netns", host.netns]))
+        addr = layout.bastion_inner if index == 0 else layout.bastion_inner.rsplit(".", 1)[0] + f".{index + 200}"
+        _ns_ip(bastion.netns, "addr", "add", f"{addr}/24", "dev", inner)
+        _ns_ip(bastion.netns, "link", "set", inner, "up")
+        _ns_ip(host.netns, "addr", "add", f"{host.address}/24", "dev", "eth0")
+        _ns_ip(host.netns, "link", "set", "eth0", "up")
+        _ns_ip(host.netns, "route", "add", "default", "via", addr)
+    run(in_netns(bastion.netns, ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"]))
+    run(in_netns(bastion.netns, ["iptables", "-t", "nat", "-A", "POSTROUTING", "-s",
+                                 layout.private_subnet, "-o", "eth0", "-j", "MASQUERADE"]))
+
+
+def lab_netns(layout: Layout) -> list[str]:
+    """Every namespace of this lab that exists now, found by name."""
+    netns_dir = Path("/var/run/netns")
+    if not netns_dir.exists():
+        return []
+    return sorted(p.name for p in netns_dir.iterdir() if p.name.startswith(layout.prefix + "-"))
+
+
+def destroy(layout: Layout) -> None:
+    """Remove every namespace, link, route and the bridge of this lab (by name)."""
+    for name in lab_netns(layout):
+        _ip("netns", "del", name, check=False)
+    links = run(["ip", "-o", "link", "show"], check=False).stdout
+    for line in links.splitlines():
+        ifname = line.split(":", 2)[1].strip().split("@")[0]
+        if ifname.startswith(layout.prefix):
+            _ip("link", "del", ifname, check=False)
+    _ip("route", "del", "unreachable", layout.private_subnet, check=False)
+
+
+def leftovers(layout: Layout) -> list[str]:
+    """What of this lab's network still exists (for status and for tests)."""
+    found = [f"netns {name}" for name in lab_netns(layout)]
+    links = run(["ip", "-o", "link", "show"], check=False).stdout
+    for line in links.splitlines():
+        ifname = line.split(":", 2)[1].strip().split("@")[0]
+        if ifname.startswith(layout.prefix):
+            found.append(f"link {ifname}")
+    routes = run(["ip", "route", "show", layout.private_subnet], check=False).stdout
+    if routes.strip():
+        found.append(f"route {layout.private_subnet}")
+    return found

@@ -1,0 +1,165 @@
+"""The lab's daemons: an sshd and a Docker engine per host, two registries."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import secrets
+import socket
+from pathlib import Path
+
+from deployer.lab.layout import PLAIN_PORT, REGISTRY_USER, TLS_PORT, LabHost, Layout
+from deployer.lab.system import in_netns, run, spawn, wait_for
+
+# Each lab host has its own /tmp and its own deployer state folder, as a real
+# server would: sshd runs in a private mount namespace with these bound.
+PRIVATE_MOUNTS = ("/tmp", "/var/lib/deployer")
+
+
+def make_client_key(layout: Layout) -> None:
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"deployer-lab-{layout.name}",
+         "-f", str(layout.key_file)])
+    (layout.dir / "authorized_keys").write_text(Path(f"{layout.key_file}.pub").read_text())
+
+
+def sshd_config(layout: Layout, host: LabHost) -> str:
+    lines = [
+        "Port 22",
+        f"ListenAddress {host.address}",
+        f"HostKey {host.data_dir / 'ssh_host_ed25519_key'}",
+        f"PidFile {host.run_dir / 'sshd.pid'}",
+        f"AuthorizedKeysFile {layout.dir / 'authorized_keys'}",
+        "UsePAM no",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "PermitRootLogin prohibit-password",
+        "StrictModes no",
+        "AllowTcpForwarding yes",
+        "MaxSessions 200",
+        "MaxStartups 200:30:400",
+        "ClientAliveInterval 30",
+        "Subsystem sftp internal-sftp",
+    ]
+    if host.has_engine:
+        lines.append(f"SetEnv DOCKER_HOST={host.docker_host}")
+    return "\n".join(lines) + "\n"
+
+
+def start_sshd(layout: Layout, host: LabHost) -> int:
+    host.data_dir.mkdir(parents=True, exist_ok=True)
+    key = host.data_dir / "ssh_host_ed25519_key"
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", host.name, "-f", str(key)])
+    cfg = host.data_dir / "sshd_config"
+    cfg.write_text(sshd_config(layout, host))
+    binds = []
+    for target in PRIVATE_MOUNTS:
+        src = host.data_dir / "fs" / target.strip("/").replace("/", "_")
+        src.mkdir(parents=True, exist_ok=True)
+        os.chmod(src, 0o1777 if target == "/tmp" else 0o755)
+        Path(target).mkdir(parents=True, exist_ok=True)
+        binds.append(f"mount --bind {src} {target}")
+    Path("/run/sshd").mkdir(exist_ok=True)
+    script = " && ".join([*binds, f"exec /usr/sbin/sshd -D -f {cfg} -E {host.data_dir / 'sshd.log'}"])
+    argv = in_netns(host.netns, ["unshare", "--mount", "--propagation", "private", "sh", "-c", script])
+    return spawn(argv, host.data_dir / "sshd.out")
+
+
+def host_key_line(host: LabHost) -> str:
+    pub = (host.data_dir / "ssh_host_ed25519_key.pub").read_text().split()
+    return f"{host.address} {pub[0]} {pub[1]}"
+
+
+def start_dockerd(layout: Layout, host: LabHost) -> int:
+    host.run_dir.mkdir(parents=True, exist_ok=True)
+    argv = in_netns(host.netns, [
+        "dockerd",
+        "--data-root", str(host.data_dir / "docker"),
+        "--exec-root", str(host.run_dir / "exec"),
+        "-H", host.docker_host,
+        "--pidfile", str(host.run_dir / "docker.pid"),
+        "--insecure-registry", layout.registry,
+        "--containerd-namespace", "moby",
+        "--log-level", "warn",
+    ])
+    return spawn(argv, host.data_dir / "dockerd.log")
+
+
+def engine_ready(host: LabHost) -> bool:
+    if not host.docker_sock.exists():
+        return False
+    proc = run(["docker", "-H", host.docker_host, "version", "--format", "{{.Server.Version}}"],
+               check=False, timeout=10)
+    return proc.returncode == 0
+
+
+def port_open(address: str, port: int) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _write_tls(layout: Layout, folder: Path) -> None:
+    """A lab CA and a server certificate for the gateway IP, made with `cryptography`."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"deployer lab {layout.name} CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(minutes=5))
+          .not_valid_after(now + datetime.timedelta(days=30))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    ip = ipaddress.ip_address(layout.gateway)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, layout.gateway)]))
+            .issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ip)]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    (folder / "ca.crt").write_bytes(ca.public_bytes(pem))
+    (folder / "server.crt").write_bytes(cert.public_bytes(pem))
+    (folder / "server.key").write_bytes(key.private_bytes(
+        pem, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()))
+    os.chmod(folder / "server.key", 0o600)
+
+
+def start_registries(layout: Layout) -> list[int]:
+    import bcrypt
+
+    folder = layout.dir / "registry"
+    folder.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(18)
+    layout.password_file.write_text(password + "\n")
+    os.chmod(layout.password_file, 0o600)
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
+    (folder / "htpasswd").write_text(f"{REGISTRY_USER}:{hashed}\n")
+    _write_tls(layout, folder)
+    layout.certs_d.mkdir(parents=True, exist_ok=True)
+    (layout.certs_d / "ca.crt").write_bytes((folder / "ca.crt").read_bytes())
+    plain = (f"version: 0.1\nlog: {{level: warn}}\nstorage:\n  filesystem: {{rootdirectory: {folder / 'plain'}}}\n"
+             f"  delete: {{enabled: true}}\nhttp:\n  addr: {layout.registry}\n")
+    tls = (f"version: 0.1\nlog: {{level: warn}}\nstorage:\n  filesystem: {{rootdirectory: {folder / 'tls'}}}\n"
+           f"  delete: {{enabled: true}}\nhttp:\n  addr: {layout.registry_tls}\n  tls:\n"
+           f"    certificate: {folder / 'server.crt'}\n    key: {folder / 'server.key'}\n"
+           f"auth:\n  htpasswd:\n    realm: deployer-lab\n    path: {folder / 'htpasswd'}\n")
+    pids = []
+    for kind, cfg in (("plain", plain), ("tls", tls)):
+        path = folder / f"{kind}.yml"
+        path.write_text(cfg)
+        pids.append(spawn(["docker-registry", "serve", str(path)], folder / f"{kind}.log"))
+    for port, kind in ((PLAIN_PORT, "plain"), (TLS_PORT, "tls")):
+        wait_for(lambda p=port: port_open(layout.gateway, p), f"registry ({kind})",  # type: ignore[misc]
+                 log=folder / f"{kind}.log")
+    return pids
