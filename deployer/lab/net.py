@@ -73,7 +73,7 @@ def destroy(layout: Layout) -> None:
     links = run(["ip", "-o", "link", "show"], check=False).stdout
     for line in links.splitlines():
         ifname = line.split(":", 2)[1].strip().split("@")[0]
-        if ifname.startswith(layout.prefix):
+        if layout.owns_link(ifname):
             _ip("link", "del", ifname, check=False)
     _ip("route", "del", "unreachable", layout.private_subnet, check=False)
 
@@ -84,7 +84,7 @@ def leftovers(layout: Layout) -> list[str]:
     links = run(["ip", "-o", "link", "show"], check=False).stdout
     for line in links.splitlines():
         ifname = line.split(":", 2)[1].strip().split("@")[0]
-        if ifname.startswith(layout.prefix):
+        if layout.owns_link(ifname):
             found.append(f"link {ifname}")
     routes = run(["ip", "route", "show", layout.private_subnet], check=False).stdout
     if routes.strip():

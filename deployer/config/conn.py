@@ -1,0 +1,138 @@
+"""How to reach a host: Ansible's connection variables mapped to `HostConn`."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import TYPE_CHECKING, Any
+
+from deployer.config.problems import Problems
+from deployer.config.templates import Renderer, TemplateError, has_template
+from deployer.model import HostConn, Secret
+
+if TYPE_CHECKING:
+    from deployer.config.inventory import Inventory
+
+SSH_CONFIG = "~/.ssh/config"
+_JUMP = re.compile(r"^(?:[A-Za-z0-9_.][A-Za-z0-9_.-]*@)?(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::(\d+))?$")
+
+
+def ssh_config_jump(address: str, path: str = SSH_CONFIG) -> str | None:
+    """ProxyJump for ADDRESS from ~/.ssh/config, if that file exists and sets one."""
+    full = os.path.expanduser(path)
+    if not os.path.isfile(full):
+        return None
+    try:
+        import paramiko
+
+        config = paramiko.SSHConfig.from_path(full)
+        value = config.lookup(address).get("proxyjump")
+    except Exception:  # an unreadable ssh config is not the inventory's fault
+        return None
+    if not value or str(value).lower() == "none":
+        return None
+    return str(value)
+
+
+class _ConnBuilder:
+    def __init__(self, inv: Inventory, name: str, problems: Problems) -> None:
+        self.inv, self.name, self.problems = inv, name, problems
+        self.vars = inv.host_vars(name)
+        self.renderer = Renderer({**self.vars, "inventory_hostname": name})
+        self.basedir = os.path.dirname(os.path.abspath(inv.host_source(name) or "."))
+
+    def problem(self, var: str, message: str) -> None:
+        file, mark = self.inv.var_origin(self.name, var)
+        self.problems.add(file, mark, (var,), message, host=self.name)
+
+    def get(self, var: str) -> Any:
+        value = self.vars.get(var)
+        if has_template(value):
+            try:
+                value = self.renderer.render(value)
+            except TemplateError as err:
+                self.problem(var, str(err))
+                return None
+        return value
+
+    def text(self, var: str) -> str | None:
+        value = self.get(var)
+        if value is None:
+            return None
+        if isinstance(value, dict | list | bool):
+            self.problem(var, f"must be a string, not {type(value).__name__}")
+            return None
+        text = str(value)
+        if not text.strip() or any(c in text for c in "\n\r\0"):
+            self.problem(var, "must be a non-empty single line")
+            return None
+        return text
+
+    def path(self, var: str) -> str | None:
+        text = self.text(var)
+        if text is None:
+            return None
+        text = os.path.expanduser(text)
+        return text if os.path.isabs(text) else os.path.normpath(os.path.join(self.basedir, text))
+
+    def port(self) -> int:
+        value = self.get("ansible_port")
+        if value is None:
+            return 22
+        try:
+            port = int(str(value).strip()) if not isinstance(value, bool) else -1
+        except ValueError:
+            port = -1
+        if not 1 <= port <= 65535:
+            self.problem("ansible_port", f"must be a port number 1-65535, got {value!r}")
+            return 22
+        return port
+
+    def jump(self, address: str) -> str | None:
+        jump = self.text("deployer_ssh_jump")
+        if jump is None:
+            return ssh_config_jump(address)
+        if not _JUMP.match(jump):
+            self.problem("deployer_ssh_jump", f"must look like user@host or user@host:port, got {jump!r}")
+            return None
+        return jump
+
+    def known_hosts(self) -> tuple[str, ...]:
+        value = self.get("deployer_known_hosts")
+        if value is None:
+            return ()
+        items = value if isinstance(value, list) else [value]
+        out = []
+        for item in items:
+            text = os.path.expanduser(str(item))
+            out.append(text if os.path.isabs(text) else os.path.normpath(os.path.join(self.basedir, text)))
+        return tuple(out)
+
+    def build(self) -> HostConn:
+        address = self.text("ansible_host") or self.name
+        password = self.get("ansible_password")
+        state_dir = self.text("deployer_state_dir") or "/var/lib/deployer"
+        if not state_dir.startswith("/"):
+            self.problem("deployer_state_dir", f"must be an absolute path, got {state_dir!r}")
+        return HostConn(
+            name=self.name,
+            address=address,
+            port=self.port(),
+            user=self.text("ansible_user") or "root",
+            key_file=self.path("ansible_ssh_private_key_file"),
+            password=Secret("inventory:ansible_password", str(password)) if password is not None else None,
+            jump=self.jump(address),
+            known_hosts=self.known_hosts(),
+            state_dir=state_dir,
+            vars=self.vars,
+        )
+
+
+def host_conn(inv: Inventory, name: str, problems: Problems | None = None) -> HostConn:
+    """HostConn for NAME; problems go to PROBLEMS, or raise ConfigError when none is given."""
+    own = problems is None
+    collect = Problems() if problems is None else problems
+    conn = _ConnBuilder(inv, name, collect).build()
+    if own:
+        collect.raise_if_any()
+    return conn

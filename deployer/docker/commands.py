@@ -1,0 +1,246 @@
+"""Pure builders: what to run on a host, as argv lists, joined into POSIX sh scripts.
+
+Every value that came from a user's file reaches the shell through `shlex.quote`
+in `sh()`, and nowhere else. Secret values never appear here: they travel on the
+command's stdin and land in a 0600 file inside a private `mktemp -d` folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+from collections.abc import Sequence
+
+from deployer.model import ContainerSpec, RegistryAuth
+
+LABEL_MANAGED = "deployer.managed"
+LABEL_NAME = "deployer.name"
+LABEL_SPEC_HASH = "deployer.spec-hash"
+LABEL_SPEC = "deployer.spec"
+LABEL_IMAGE = "deployer.image"
+LABEL_DEPLOYED_AT = "deployer.deployed-at"
+LABEL_DEPLOYED_BY = "deployer.deployed-by"
+
+# One line of JSON per container, without its environment (which may hold secrets).
+INSPECT_FORMAT = (
+    '{"id":{{json .Id}},"name":{{json .Name}},"created":{{json .Created}},'
+    '"image_id":{{json .Image}},"image":{{json .Config.Image}},"labels":{{json .Config.Labels}},'
+    '"status":{{json .State.Status}},"running":{{json .State.Running}},'
+    '"exit_code":{{json .State.ExitCode}},"started_at":{{json .State.StartedAt}},'
+    '"finished_at":{{json .State.FinishedAt}},'
+    '"health":{{if .State.Health}}{{json .State.Health.Status}}{{else}}null{{end}},'
+    '"restarts":{{json .RestartCount}},"ports":{{json .NetworkSettings.Ports}},'
+    '"ip":{{json .NetworkSettings.IPAddress}}}'
+)
+IMAGE_FORMAT = '{"id":{{json .Id}},"tags":{{json .RepoTags}},"digests":{{json .RepoDigests}}}'
+
+MARK_CONTAINERS = "--deployer-containers--"
+MARK_IMAGES = "--deployer-images--"
+EXIT_LOCKED = 75
+EXIT_LOGIN = 76
+EXIT_PULL = 77
+
+
+class Raw(str):
+    """Shell text of our own (a variable like "$D/env"), passed through unquoted."""
+
+
+def sh(argv: Sequence[str]) -> str:
+    """The one place argv becomes shell text: every item quoted, but our own `Raw` ones."""
+    return " ".join(a if isinstance(a, Raw) else shlex.quote(a) for a in argv)
+
+
+TMPDIR = Raw('"$D"')
+ENV_FILE = Raw('"$D/env"')
+
+
+def spec_public(spec: ContainerSpec) -> dict[str, object]:
+    """The spec's fields as shown in labels and diffs: secret names, never values."""
+    return {
+        "image": spec.image,
+        "ports": sorted(p.to_docker() for p in spec.ports),
+        "env": dict(spec.env),
+        "secret_env": sorted(k for k, _ in spec.secret_env),
+        "volumes": list(spec.volumes),
+        "restart": spec.restart,
+        "command": list(spec.command) if spec.command is not None else None,
+        "labels": dict(spec.labels),
+        "stop_timeout": spec.stop_timeout,
+    }
+
+
+def spec_hash(spec: ContainerSpec) -> str:
+    """Changes whenever anything that shapes the container changes, secret values included."""
+    data = spec_public(spec)
+    data["secret_digest"] = hashlib.sha256(
+        json.dumps(sorted((k, v.reveal()) for k, v in spec.secret_env)).encode()
+    ).hexdigest()
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def prev_name(name: str, container_id: str) -> str:
+    return f"{name}_prev_{container_id[:12]}"
+
+
+def run_argv(spec: ContainerSpec, env_file: Raw | None, deployed_at: str, deployed_by: str) -> list[str]:
+    """`docker run -d` for a spec, as docker would be called by hand."""
+    argv = ["docker", "run", "-d", "--name", spec.name]
+    labels = {
+        **dict(spec.labels),
+        LABEL_MANAGED: "true",
+        LABEL_NAME: spec.name,
+        LABEL_SPEC_HASH: spec_hash(spec),
+        LABEL_SPEC: json.dumps(spec_public(spec), sort_keys=True, separators=(",", ":")),
+        LABEL_IMAGE: spec.image,
+        LABEL_DEPLOYED_AT: deployed_at,
+        LABEL_DEPLOYED_BY: deployed_by,
+    }
+    for key, value in labels.items():
+        argv += ["--label", f"{key}={value}"]
+    for port in spec.ports:
+        argv += ["-p", port.to_docker()]
+    for key, value in spec.env:
+        argv += ["-e", f"{key}={value}"]
+    if env_file is not None:
+        argv += ["--env-file", env_file]
+    for volume in spec.volumes:
+        argv += ["-v", volume]
+    argv += ["--restart", spec.restart, "--stop-timeout", str(spec.stop_timeout)]
+    argv.append(spec.image)
+    if spec.command is not None:
+        argv += list(spec.command)
+    return argv
+
+
+def secrets_stdin(spec: ContainerSpec) -> str:
+    """The env-file content (KEY=value lines) sent on stdin; empty when no secrets."""
+    return "".join(f"{k}={v.reveal()}\n" for k, v in spec.secret_env)
+
+
+def _lock_script(state_dir: str, info: str, wait: float) -> list[str]:
+    lock = f"{state_dir}/lock"
+    tries = max(1, int(wait) + 1)
+    return [
+        f"mkdir -p {shlex.quote(state_dir)} || exit 1",
+        f"i=0; until mkdir {shlex.quote(lock)} 2>/dev/null; do i=$((i+1)); "
+        f"if [ $i -ge {tries} ]; then cat {shlex.quote(lock)}/info 2>/dev/null; exit {EXIT_LOCKED}; fi; "
+        "sleep 1; done",
+        f"printf '%s\\n' {shlex.quote(info)} > {shlex.quote(lock)}/info",
+    ]
+
+
+def facts_lines() -> list[str]:
+    """Print every deployer-managed container as one JSON line each."""
+    return [
+        f"echo {MARK_CONTAINERS}",
+        "ids=$(docker ps -aq --filter label=" + LABEL_MANAGED + "=true) || exit 1",
+        f'[ -z "$ids" ] || docker inspect --format {shlex.quote(INSPECT_FORMAT)} $ids',
+    ]
+
+
+def prepare_script(
+    images: Sequence[str],
+    registry: RegistryAuth | None,
+    *,
+    state_dir: str,
+    lock_info: str | None,
+    lock_wait: float = 0,
+    pull: bool = True,
+) -> str:
+    """Lock, log in (password on stdin), pull, and report containers and images: one command."""
+    lines = ["set -u"]
+    if lock_info is not None:
+        lines += _lock_script(state_dir, lock_info, lock_wait)
+    lines += ['D=$(mktemp -d) || exit 1', "trap 'rm -rf \"$D\"' EXIT", 'chmod 700 "$D"']
+    docker = ["docker", "--config", TMPDIR]
+    if pull:
+        if registry and registry.username and registry.password:
+            server = [registry.server] if registry.server else []
+            login = sh([*docker, "login", "-u", registry.username, "--password-stdin", *server])
+            lines.append(f'{login} >/dev/null 2>"$D/err" || {{ cat "$D/err" >&2; exit {EXIT_LOGIN}; }}')
+        for image in dict.fromkeys(images):
+            lines.append(f'{sh([*docker, "pull", "-q", image])} >/dev/null 2>"$D/err" '
+                         f'|| {{ echo {shlex.quote(image)} >&2; cat "$D/err" >&2; exit {EXIT_PULL}; }}')
+    lines += facts_lines()
+    lines.append(f"echo {MARK_IMAGES}")
+    for image in dict.fromkeys(images):
+        lines.append(f"docker image inspect --format {shlex.quote(IMAGE_FORMAT)} {shlex.quote(image)} "
+                     "2>/dev/null || true")
+    return "\n".join(lines) + "\n"
+
+
+def replace_script(spec: ContainerSpec, current_id: str | None, deployed_at: str, deployed_by: str) -> str:
+    """Retire the live container (stopped and renamed, kept for rollback) and start the new one."""
+    lines = ["set -u"]
+    env_file = None
+    if spec.secret_env:
+        lines += ["D=$(mktemp -d) || exit 1", "trap 'rm -rf \"$D\"' EXIT", 'chmod 700 "$D"',
+                  '(umask 077; cat > "$D/env")']
+        env_file = ENV_FILE
+    if current_id:
+        lines.append(sh(["docker", "stop", "-t", str(spec.stop_timeout), current_id]) + " >/dev/null || exit 1")
+        lines.append(sh(["docker", "rename", current_id, prev_name(spec.name, current_id)]) + " || exit 1")
+    lines.append(sh(run_argv(spec, env_file, deployed_at, deployed_by)))
+    return "\n".join(lines) + "\n"
+
+
+def restore_script(name: str, failed_id: str | None, previous_id: str | None, log_lines: int = 20) -> str:
+    """Keep the failed container's last log lines, remove it, bring the previous version back.
+
+    Safe whatever step the replace reached: a container under `name` that is not
+    the previous version is removed; the previous one gets its name back and starts.
+    """
+    lines = []
+    if failed_id:
+        lines.append(sh(["docker", "logs", "--tail", str(log_lines), failed_id]) + " 2>&1")
+        lines.append(sh(["docker", "rm", "-f", failed_id]) + " >/dev/null 2>&1")
+    lines.append(f"echo {MARK_CONTAINERS}")
+    fmt = shlex.quote("{{.Id}}")
+    lines.append(f"cur=$(docker inspect --format {fmt} {shlex.quote(name)} 2>/dev/null)")
+    if previous_id:
+        lines.append(f'if [ -n "$cur" ] && [ "$cur" != {shlex.quote(previous_id)} ]; then '
+                     f'docker rm -f "$cur" >/dev/null || exit 1; fi')
+        lines.append(f'[ "$cur" = {shlex.quote(previous_id)} ] || '
+                     + sh(["docker", "rename", previous_id, name]) + " || exit 1")
+        lines.append(sh(["docker", "start", previous_id]) + " >/dev/null || exit 1")
+    return "\n".join(lines) + "\n"
+
+
+def watch_script(container: str) -> str:
+    """Print a line if the container exits; end when the controller closes stdin."""
+    return (f"docker wait {shlex.quote(container)} & w=$!\n"
+            "read -r _ || true\nkill $w 2>/dev/null\nexit 0\n")
+
+
+def state_gate_script(container: str, want_health: bool, timeout: float, interval: float,
+                      settle: float) -> str:
+    """Wait on the host for docker's health status (or `settle` seconds of steady running)."""
+    fmt = "{{.State.Status}} {{.RestartCount}} {{if .State.Health}}{{.State.Health.Status}}{{end}}"
+    c = shlex.quote(container)
+    steps = max(1, int(timeout / interval))
+    if want_health:
+        check = 'case "$h" in healthy) echo HEALTHY; exit 0;; unhealthy) echo UNHEALTHY; exit 1;; esac'
+    else:
+        need = max(1, int(settle / interval))
+        check = f'ok=$((ok+1)); if [ $ok -ge {need} ]; then echo RUNNING; exit 0; fi'
+    return (f"ok=0; i=0; r0=\nwhile [ $i -lt {steps} ]; do\n"
+            f"  set -- $(docker inspect --format {shlex.quote(fmt)} {c} 2>/dev/null); s=${{1:-gone}}; r=${{2:-0}}; h=${{3:-}}\n"
+            '  [ -z "$r0" ] && r0=$r\n'
+            '  if [ "$s" != running ] || [ "$r" != "$r0" ]; then echo "EXITED $s restarts=$r"; exit 1; fi\n'
+            f"  {check}\n"
+            f"  i=$((i+1)); sleep {interval}\ndone\necho TIMEOUT; exit 1\n")
+
+
+def finalize_script(state_dir: str, prune: Sequence[str], audit_lines: Sequence[str], unlock: bool) -> str:
+    """Remove versions past `retain`, append audit records, release the lock: one command."""
+    lines = []
+    if prune:
+        lines.append(sh(["docker", "rm", "-f", *prune]) + " >/dev/null 2>&1 || true")
+    if audit_lines:
+        lines.append(f"mkdir -p {shlex.quote(state_dir)}")
+        for record in audit_lines:
+            lines.append(f"printf '%s\\n' {shlex.quote(record)} >> {shlex.quote(state_dir + '/audit.log')}")
+    if unlock:
+        lines.append(f"rm -rf {shlex.quote(state_dir + '/lock')}")
+    return "\n".join(lines or ["true"]) + "\n"

@@ -1,0 +1,72 @@
+"""What a run produced: per-host and per-container outcomes. Plain data."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from deployer.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
+
+HostStatus = Literal["ok", "changed", "failed", "unreachable", "skipped"]
+REPORT_SCHEMA = "deployer.run/v1"
+
+
+@dataclass
+class ContainerOutcome:
+    name: str
+    action: str  # noop / create / replace / rollback
+    changes: list[str] = field(default_factory=list)
+    old_image: str | None = None
+    new_image: str | None = None
+    old_image_id: str | None = None
+    new_image_id: str | None = None
+    new_digest: str | None = None
+    health: str = "skipped"  # passed / failed / skipped / n/a
+    health_detail: str = ""
+    rolled_back: bool = False
+    logs: list[str] = field(default_factory=list)
+    took: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class HostOutcome:
+    name: str
+    play: str = ""
+    status: HostStatus = "skipped"
+    reason: str = ""
+    containers: list[ContainerOutcome] = field(default_factory=list)
+    took: float = 0.0
+    commands: int = 0
+    connections: int = 0
+
+    def fail(self, reason: str) -> None:
+        self.status = "failed"
+        self.reason = reason
+
+
+@dataclass
+class RunReport:
+    playbook: str
+    check: bool = False
+    started_at: str = ""
+    took: float = 0.0
+    interrupted: bool = False
+    hosts: list[HostOutcome] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        statuses = {h.status for h in self.hosts}
+        if "failed" in statuses:
+            return EXIT_FAILED
+        if "unreachable" in statuses:
+            return EXIT_UNREACHABLE
+        return EXIT_OK
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["schema"] = REPORT_SCHEMA
+        data["exit_code"] = self.exit_code
+        data["summary"] = {s: sum(1 for h in self.hosts if h.status == s)
+                           for s in ("ok", "changed", "failed", "unreachable", "skipped")}
+        return data

@@ -1,0 +1,293 @@
+"""The rollout: plays in order, hosts in serial batches, bounded parallelism, locks,
+health gate, rollback, audit, cancellation. Returns outcomes; never prints, never exits.
+"""
+
+from __future__ import annotations
+
+import datetime
+import getpass
+import json
+import math
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from deployer.docker import commands as cmd
+from deployer.engine import container as ct
+from deployer.engine.outcomes import ContainerOutcome, HostOutcome, RunReport
+from deployer.errors import DeployerError, LockHeld, RemoteError
+from deployer.model import HostConn, Play, Playbook
+from deployer.plan import Action, Facts, image_key, parse_facts, plan_host, to_prune
+from deployer.remote.ssh import Session, Unreachable
+
+Event = Callable[[str, str], None]  # (host, message)
+
+
+@dataclass
+class Options:
+    check: bool = False
+    diff: bool = False
+    force: bool = False
+    forks: int = 20
+    lock_wait: float = 0.0
+    accept_new_host_keys: bool = False
+    cancel: threading.Event = field(default_factory=threading.Event)
+    on_event: Event = lambda host, msg: None  # noqa: E731
+
+
+def who() -> str:
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+def now_iso() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def batches(hosts: list[str], serial: tuple[int | str, ...]) -> list[list[str]]:
+    """Ansible's serial: sizes or percentages; the last size repeats until hosts run out."""
+    if not serial:
+        return [hosts] if hosts else []
+    out, i, step = [], 0, 0
+    while i < len(hosts):
+        spec = serial[min(step, len(serial) - 1)]
+        if isinstance(spec, str) and spec.endswith("%"):
+            size = int(len(hosts) * float(spec[:-1]) / 100)
+        else:
+            size = int(spec)
+        size = max(1, size)
+        out.append(hosts[i:i + size])
+        i += size
+        step += 1
+    return out
+
+
+@dataclass
+class _HostRun:
+    """Per-host state across the phases of one play."""
+
+    conn: HostConn
+    outcome: HostOutcome
+    session: Session | None = None
+    facts: Facts | None = None
+    actions: list[Action] = field(default_factory=list)
+    locked: bool = False
+    prune: list[str] = field(default_factory=list)
+    audit: list[str] = field(default_factory=list)
+
+
+class Rollout:
+    def __init__(self, playbook: Playbook, options: Options, sessions: dict[str, Session] | None = None):
+        self.playbook = playbook
+        self.opts = options
+        self.sessions: dict[str, Session] = sessions if sessions is not None else {}
+        self.report = RunReport(playbook=playbook.path, check=options.check, started_at=now_iso())
+        self._lock = threading.Lock()
+
+    # -- helpers --------------------------------------------------------------------------
+    def session(self, conn: HostConn) -> Session:
+        with self._lock:
+            if conn.name not in self.sessions:
+                self.sessions[conn.name] = Session(conn, accept_new_host_keys=self.opts.accept_new_host_keys)
+            return self.sessions[conn.name]
+
+    def _parallel(self, runs: Iterable[_HostRun], fn: Callable[[_HostRun], None]) -> None:
+        runs = list(runs)
+        if not runs:
+            return
+        with ThreadPoolExecutor(max_workers=max(1, min(self.opts.forks, len(runs)))) as pool:
+            for _ in pool.map(lambda r: self._guard(r, fn), runs):
+                pass
+
+    def _guard(self, run: _HostRun, fn: Callable[[_HostRun], None]) -> None:
+        try:
+            fn(run)
+        except Unreachable as err:
+            run.outcome.status, run.outcome.reason = "unreachable", str(err)
+            self.opts.on_event(run.conn.name, f"UNREACHABLE {err}")
+        except DeployerError as err:
+            if run.outcome.status != "failed" or not run.outcome.reason:
+                run.outcome.fail(str(err))
+            self.opts.on_event(run.conn.name, f"FAILED {err}")
+
+    # -- the run --------------------------------------------------------------------------
+    def run(self) -> RunReport:
+        started = time.monotonic()
+        try:
+            for play in self.playbook.plays:
+                if self.opts.cancel.is_set():
+                    break
+                self._play(play)
+        finally:
+            self.report.took = time.monotonic() - started
+            self.report.interrupted = self.opts.cancel.is_set()
+            for outcome in self.report.hosts:
+                s = self.sessions.get(outcome.name)
+                if s is not None:
+                    outcome.commands, outcome.connections = s.commands, s.connections
+        return self.report
+
+    def _play(self, play: Play) -> None:
+        runs = [_HostRun(h, HostOutcome(h.name, play=play.name)) for h in play.hosts]
+        self.report.hosts += [r.outcome for r in runs]
+        info = json.dumps({"who": who(), "pid": _pid(), "since": now_iso(),
+                           "playbook": self.playbook.path, "play": play.name})
+        self._parallel(runs, lambda r: self._prepare(play, r, info))
+        held = [r for r in runs if r.outcome.status == "failed" and r.outcome.reason.startswith("locked")]
+        if held:
+            self._parallel([r for r in runs if r.locked], self._finalize)
+            raise LockHeld("; ".join(f"{r.conn.name}: {r.outcome.reason}" for r in held))
+        if not self.opts.check:
+            try:
+                self._batches(play, runs)
+            finally:
+                self._parallel([r for r in runs if r.session is not None and
+                                r.outcome.status != "unreachable"], self._finalize)
+
+    def _prepare(self, play: Play, run: _HostRun, lock_info: str) -> None:
+        t0 = time.monotonic()
+        specs = play.containers.get(run.conn.name, ())
+        run.session = self.session(run.conn)
+        self.opts.on_event(run.conn.name, "connecting" if run.session.commands == 0 else "preparing")
+        stdin = play.registry.password.reveal() + "\n" if (play.registry and play.registry.password) else ""
+        script = cmd.prepare_script([s.image for s in specs], play.registry, state_dir=run.conn.state_dir,
+                                    lock_info=None if self.opts.check else lock_info,
+                                    lock_wait=self.opts.lock_wait, pull=not self.opts.check)
+        res = run.session.run(script, stdin=stdin, timeout=600 + self.opts.lock_wait)
+        run.outcome.took += time.monotonic() - t0
+        if res.exited == cmd.EXIT_LOCKED:
+            run.outcome.fail(f"locked by {res.stdout.strip() or 'another run'}")
+            return
+        run.locked = not self.opts.check
+        if res.exited == cmd.EXIT_LOGIN:
+            raise RemoteError(f"registry login failed: {res.stderr.strip()[-400:]}")
+        if res.exited == cmd.EXIT_PULL:
+            raise RemoteError(f"pull failed, nothing changed: {' '.join(res.stderr.split())[-400:]}")
+        if not res.ok:
+            raise RemoteError(f"could not read the host's containers: {res.stderr.strip()[-400:]}")
+        run.facts = parse_facts(res.stdout)
+        run.actions = plan_host(specs, run.facts, force=self.opts.force)
+        for action in run.actions:
+            run.outcome.containers.append(self._planned(action, run.facts))
+        changed = any(a.changed for a in run.actions)
+        run.outcome.status = "changed" if changed else "ok"
+        summary = ", ".join(f"{a.spec.name}: {a.kind}" for a in run.actions) or "no containers"
+        self.opts.on_event(run.conn.name, ("would " if self.opts.check else "plan ") + summary)
+
+    def _planned(self, action: Action, facts: Facts) -> ContainerOutcome:
+        image = facts.images.get(image_key(action.spec.image))
+        cur = action.current
+        return ContainerOutcome(
+            name=action.spec.name, action=action.kind, changes=list(action.changes),
+            old_image=cur.image if cur else None, old_image_id=cur.image_id if cur else None,
+            new_image=action.spec.image, new_image_id=image.id if image else None,
+            new_digest=image.digest if image else None,
+        )
+
+    def _batches(self, play: Play, runs: list[_HostRun]) -> None:
+        by_name = {r.conn.name: r for r in runs}
+        groups = batches([r.conn.name for r in runs], play.serial)
+        for index, names in enumerate(groups):
+            if self.opts.cancel.is_set():
+                self._skip(by_name, groups[index:], "interrupted before this host started")
+                return
+            batch = [by_name[n] for n in names]
+            self._parallel([r for r in batch if r.outcome.status == "changed"], self._apply)
+            failed = sum(1 for r in batch if r.outcome.status in ("failed", "unreachable"))
+            pct = 100.0 * failed / len(batch)
+            limit = play.max_fail_percentage
+            stop = (limit is not None and pct > limit) or (limit is None and failed == len(batch) and failed)
+            if stop and index + 1 < len(groups):
+                why = (f"rollout stopped: {failed}/{len(batch)} hosts failed in batch {index + 1}"
+                       + (f" (max_fail_percentage {limit:g})" if limit is not None else ""))
+                self._skip(by_name, groups[index + 1:], why)
+                return
+
+    def _skip(self, by_name: dict[str, _HostRun], groups: list[list[str]], why: str) -> None:
+        for names in groups:
+            for n in names:
+                run = by_name[n]
+                if run.outcome.status in ("ok", "changed"):
+                    run.outcome.status, run.outcome.reason = "skipped", why
+                    for c in run.outcome.containers:
+                        c.action = "skipped" if c.action != "noop" else c.action
+                    self.opts.on_event(n, f"skipped: {why}")
+
+    def _apply(self, run: _HostRun) -> None:
+        assert run.session is not None and run.facts is not None
+        t0 = time.monotonic()
+        for action, outcome in zip(run.actions, run.outcome.containers):
+            if not action.changed:
+                outcome.health = "n/a"
+                continue
+            if run.outcome.status == "failed":
+                outcome.action, outcome.error = "skipped", "an earlier container on this host failed"
+                continue
+            self._apply_one(run, action, outcome)
+        run.outcome.took += time.monotonic() - t0
+
+    def _apply_one(self, run: _HostRun, action: Action, outcome: ContainerOutcome) -> None:
+        assert run.session is not None and run.facts is not None
+        s, spec, host = run.session, action.spec, run.conn.name
+        t0 = time.monotonic()
+        self.opts.on_event(host, f"{spec.name}: {action.kind} -> {spec.image}")
+        new_id, error = ct.replace(s, action, now_iso(), who())
+        if new_id is None:
+            logs, what = ct.restore(s, spec, None, action.current)
+            outcome.error, outcome.health, outcome.rolled_back = f"docker run failed: {error}", "failed", True
+            run.outcome.fail(f"{spec.name}: could not start: {_first_line(error)}; {what}")
+        else:
+            self.opts.on_event(host, f"{spec.name}: started {new_id[:12]}, waiting for health")
+            result = ct.gate(s, spec, new_id)
+            outcome.health_detail = result.detail
+            if result.ok:
+                outcome.health = "passed"
+                run.prune += ct_prune(spec, run.facts, action)
+                self.opts.on_event(host, f"{spec.name}: healthy ({result.detail})")
+            else:
+                outcome.health = "failed"
+                logs, what = ct.restore(s, spec, new_id, action.current)
+                outcome.logs, outcome.rolled_back = logs, action.current is not None
+                outcome.error = f"{result.detail}; {what}"
+                run.outcome.fail(f"{spec.name}: {result.detail}; {what}")
+                self.opts.on_event(host, f"{spec.name}: UNHEALTHY: {result.detail}; {what}")
+        outcome.took = time.monotonic() - t0
+        run.audit.append(json.dumps({
+            "time": now_iso(), "who": who(), "playbook": self.playbook.path, "host": host,
+            "container": spec.name, "action": action.kind, "old_image": outcome.old_image,
+            "old_image_id": outcome.old_image_id, "new_image": outcome.new_image,
+            "new_image_id": outcome.new_image_id, "new_digest": outcome.new_digest,
+            "outcome": "ok" if outcome.health == "passed" else "rolled back" if outcome.rolled_back
+            else "failed", "detail": outcome.error or outcome.health_detail,
+        }, sort_keys=True))
+
+    def _finalize(self, run: _HostRun) -> None:
+        if run.session is None or not (run.locked or run.prune or run.audit):
+            return
+        res = run.session.run(cmd.finalize_script(run.conn.state_dir, run.prune, run.audit, run.locked))
+        if not res.ok and run.outcome.status != "failed":
+            run.outcome.fail(f"could not release the lock or write the audit log: {res.stderr.strip()}")
+
+
+def ct_prune(spec: object, facts: Facts, action: Action) -> list[str]:
+    from deployer.model import ContainerSpec
+
+    assert isinstance(spec, ContainerSpec)
+    return to_prune(spec, facts, keep_extra=action.current.id if action.current else None)
+
+
+def _first_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[0] if lines else "no error text"
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def percent_of(n: int, pct: float) -> int:
+    return max(1, math.floor(n * pct / 100))

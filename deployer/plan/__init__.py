@@ -1,0 +1,183 @@
+"""Pure planning: desired containers vs what a host reports -> actions. No I/O."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from deployer.docker.commands import (
+    IMAGE_FORMAT,  # noqa: F401  (documents what parse_facts reads)
+    LABEL_MANAGED,
+    LABEL_NAME,
+    LABEL_SPEC,
+    LABEL_SPEC_HASH,
+    MARK_CONTAINERS,
+    MARK_IMAGES,
+    spec_hash,
+    spec_public,
+)
+from deployer.model import ContainerSpec
+
+
+@dataclass(frozen=True)
+class Observed:
+    """One deployer-managed container as a host reported it."""
+
+    id: str
+    name: str
+    image: str
+    image_id: str
+    labels: dict[str, str] = field(compare=False)
+    status: str = "created"
+    running: bool = False
+    exit_code: int = 0
+    restarts: int = 0
+    health: str | None = None
+    created: str = ""
+    started_at: str = ""
+    ports: dict[str, Any] = field(default_factory=dict, compare=False)
+    ip: str = ""
+
+    @property
+    def logical_name(self) -> str:
+        return self.labels.get(LABEL_NAME, self.name)
+
+    @property
+    def is_live(self) -> bool:
+        return self.name == self.logical_name
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    digests: tuple[str, ...] = ()
+
+    @property
+    def digest(self) -> str | None:
+        return self.digests[0].split("@", 1)[1] if self.digests else None
+
+
+@dataclass
+class Facts:
+    containers: list[Observed]
+    images: dict[str, ImageInfo]  # image reference -> local image
+
+    def live(self, name: str) -> Observed | None:
+        return next((c for c in self.containers if c.is_live and c.logical_name == name), None)
+
+    def previous(self, name: str) -> list[Observed]:
+        """Retained older versions of `name`, newest first."""
+        olds = [c for c in self.containers if not c.is_live and c.logical_name == name]
+        return sorted(olds, key=lambda c: c.created, reverse=True)
+
+
+Kind = Literal["noop", "create", "replace"]
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: Kind
+    spec: ContainerSpec
+    current: Observed | None
+    changes: tuple[str, ...] = ()  # human lines: "image: a -> b", "ports: ..."
+
+    @property
+    def changed(self) -> bool:
+        return self.kind != "noop"
+
+
+def parse_facts(stdout: str) -> Facts:
+    """Read the output of facts_lines()/prepare_script(): JSON lines after the markers."""
+    section = None
+    containers: list[Observed] = []
+    images: dict[str, ImageInfo] = {}
+    for line in stdout.splitlines():
+        line = line.strip()
+        if line in (MARK_CONTAINERS, MARK_IMAGES):
+            section = line
+            continue
+        if not line.startswith("{"):
+            continue
+        data = json.loads(line)
+        if section == MARK_CONTAINERS:
+            containers.append(_observed(data))
+        elif section == MARK_IMAGES:
+            info = ImageInfo(id=data["id"], digests=tuple(data.get("digests") or ()))
+            for tag in data.get("tags") or ():
+                images[tag] = info
+    return Facts(containers, images)
+
+
+def _observed(d: dict[str, Any]) -> Observed:
+    return Observed(
+        id=d["id"], name=d["name"].lstrip("/"), image=d.get("image") or "",
+        image_id=d.get("image_id") or "", labels=d.get("labels") or {},
+        status=d.get("status") or "", running=bool(d.get("running")),
+        exit_code=int(d.get("exit_code") or 0), restarts=int(d.get("restarts") or 0),
+        health=d.get("health"), created=d.get("created") or "",
+        started_at=d.get("started_at") or "", ports=d.get("ports") or {}, ip=d.get("ip") or "",
+    )
+
+
+def image_key(ref: str) -> str:
+    """How docker lists a reference in RepoTags (an implicit :latest made explicit)."""
+    last = ref.rsplit("/", 1)[-1]
+    return ref if (":" in last or "@" in ref) else f"{ref}:latest"
+
+
+def diff(spec: ContainerSpec, current: Observed) -> tuple[str, ...]:
+    """Which public fields differ between the spec and the running container's recorded spec."""
+    try:
+        old = json.loads(current.labels.get(LABEL_SPEC, "{}"))
+    except ValueError:
+        old = {}
+    new = spec_public(spec)
+    out = []
+    for key, value in new.items():
+        before = old.get(key)
+        if before == value:
+            continue
+        if key == "env" and isinstance(before, dict):
+            names = sorted(k for k in set(before) | set(value) if before.get(k) != value.get(k))
+            out.append(f"env: {', '.join(names)} changed")
+        else:
+            out.append(f"{key}: {_short(before)} -> {_short(value)}")
+    return tuple(out)
+
+
+def _short(value: object) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def plan_host(specs: tuple[ContainerSpec, ...], facts: Facts, *, force: bool = False) -> list[Action]:
+    actions = []
+    for spec in specs:
+        current = facts.live(spec.name)
+        if current is None:
+            actions.append(Action("create", spec, None, ("new container",)))
+            continue
+        changes = list(diff(spec, current)) if current.labels.get(LABEL_SPEC_HASH) != spec_hash(spec) else []
+        if current.labels.get(LABEL_SPEC_HASH) != spec_hash(spec) and not changes:
+            changes.append("secret values changed")
+        image = facts.images.get(image_key(spec.image))
+        if image is not None and image.id != current.image_id:
+            changes.append(f"image: {spec.image} has a new build ({current.image_id[7:19]} -> {image.id[7:19]})")
+        if not current.running:
+            changes.append(f"container is {current.status}")
+        if current.labels.get(LABEL_MANAGED) != "true":
+            changes.append("container not managed by deployer")
+        if force and not changes:
+            changes.append("--force")
+        actions.append(Action("replace" if changes else "noop", spec, current, tuple(dict.fromkeys(changes))))
+    return actions
+
+
+def to_prune(spec: ContainerSpec, facts: Facts, keep_extra: str | None = None) -> list[str]:
+    """Ids of retained versions past `retain` (newest kept). keep_extra: an id just retired."""
+    olds = facts.previous(spec.name)
+    ids = [c.id for c in olds]
+    if keep_extra and keep_extra not in ids:
+        ids.insert(0, keep_extra)
+    return ids[spec.retain:]

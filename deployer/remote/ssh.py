@@ -1,0 +1,246 @@
+"""One SSH connection per host per run (fabric + paramiko), reused for every command.
+
+- Host keys are verified against ~/.ssh/known_hosts and the inventory's file.
+  Unknown: refused with the way to trust it, unless accept_new (then recorded).
+  Changed: always refused.
+- Commands get stdin (for secrets), a timeout, and come back as a `Result`.
+- Probes (HTTP/TCP) ride a direct-tcpip channel: seen from the host's side, no
+  remote command needed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import fabric
+import paramiko
+
+from deployer.errors import HostKeyError, RemoteError
+from deployer.model import HostConn
+
+# paramiko logs every refused probe channel at ERROR; our own messages say what matters.
+logging.getLogger("paramiko").setLevel(logging.CRITICAL)
+
+CONNECT_TIMEOUT = 10.0
+KEEPALIVE = 15
+
+
+@dataclass(frozen=True)
+class Result:
+    host: str
+    command: str  # what ran, for messages (scripts never hold secret values)
+    exited: int
+    stdout: str
+    stderr: str
+    took: float
+
+    @property
+    def ok(self) -> bool:
+        return self.exited == 0
+
+
+class Unreachable(RemoteError):
+    exit_code = 4
+
+
+class _Policy(paramiko.MissingHostKeyPolicy):
+    """Refuse unknown keys, or accept and record them (--accept-new-host-keys)."""
+
+    def __init__(self, accept_new: bool, record_to: Path | None, label: str):
+        self.accept_new = accept_new
+        self.record_to = record_to
+        self.label = label
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        fp = key.fingerprint if hasattr(key, "fingerprint") else key.get_name()
+        if not self.accept_new:
+            where = self.record_to or Path("~/.ssh/known_hosts").expanduser()
+            raise HostKeyError(
+                f"{self.label}: unknown host key for {hostname} ({key.get_name()} {fp}). "
+                f"Check it, then trust it with: ssh-keyscan -p PORT {hostname.strip('[]').split(']:')[0]} "
+                f">> {where}   (or rerun with --accept-new-host-keys)"
+            )
+        client.get_host_keys().add(hostname, key.get_name(), key)
+        target = self.record_to or Path("~/.ssh/known_hosts").expanduser()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "a") as f:
+            f.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+
+
+def _known_hosts(conn: HostConn) -> tuple[list[Path], Path | None]:
+    files = [Path(p) for p in conn.known_hosts]
+    user = Path("~/.ssh/known_hosts").expanduser()
+    files.append(user)
+    record = files[0] if conn.known_hosts else None
+    return files, record
+
+
+class Session:
+    """A live SSH connection to one host, with counters for benchmarks."""
+
+    def __init__(self, conn: HostConn, *, accept_new_host_keys: bool = False,
+                 connect_timeout: float = CONNECT_TIMEOUT):
+        self.conn = conn
+        self.accept_new = accept_new_host_keys
+        self.connect_timeout = connect_timeout
+        self.commands = 0
+        self.connections = 0
+        self._fabric: fabric.Connection | None = None
+        self._gateway: fabric.Connection | None = None
+
+    # -- connecting -------------------------------------------------------------------------
+    def _make(self, host: str, port: int, user: str, gateway: fabric.Connection | None) -> fabric.Connection:
+        kwargs: dict[str, object] = {"look_for_keys": self.conn.key_file is None,
+                                     "allow_agent": True, "banner_timeout": self.connect_timeout,
+                                     "auth_timeout": self.connect_timeout}
+        if self.conn.key_file:
+            kwargs["key_filename"] = [os.path.expanduser(self.conn.key_file)]
+        if self.conn.password is not None:
+            kwargs["password"] = self.conn.password.reveal()
+        c = fabric.Connection(host=host, user=user, port=port, connect_timeout=self.connect_timeout,
+                              connect_kwargs=kwargs, gateway=gateway)
+        files, record = _known_hosts(self.conn)
+        client = c.client
+        client.get_host_keys().clear()
+        for f in files:
+            if f.exists():
+                try:
+                    client.get_host_keys().load(str(f))
+                except (OSError, paramiko.SSHException, ValueError) as err:
+                    raise Unreachable(f"{self.conn.name}: cannot read known_hosts file {f}: {err}") from err
+        client.set_missing_host_key_policy(_Policy(self.accept_new, record, self.conn.name))
+        return c
+
+    def open(self) -> None:
+        if self._fabric is not None:
+            return
+        gateway = None
+        if self.conn.jump:
+            user, _, rest = self.conn.jump.rpartition("@")
+            host, _, port = rest.partition(":")
+            gateway = self._make(host, int(port or 22), user or self.conn.user, None)
+            self._gateway = gateway
+        c = self._make(self.conn.address, self.conn.port, self.conn.user, gateway)
+        try:
+            c.open()
+        except HostKeyError:
+            raise
+        except paramiko.BadHostKeyException as err:
+            raise HostKeyError(
+                f"{self.conn.name}: HOST KEY CHANGED for {err.hostname}! Expected "
+                f"{err.expected_key.get_name()} {err.expected_key.fingerprint}, got "
+                f"{err.key.get_name()} {err.key.fingerprint}. This may be an attack; refusing. "
+                f"If the host was really rebuilt, remove its old line from known_hosts."
+            ) from err
+        except paramiko.AuthenticationException as err:
+            raise Unreachable(f"{self.conn.name}: authentication failed as {self.conn.user}: {err}") from err
+        except (OSError, paramiko.SSHException, EOFError) as err:
+            via = f" via {self.conn.jump}" if self.conn.jump else ""
+            raise Unreachable(f"{self.conn.name}: cannot connect to {self.conn.address}:{self.conn.port}"
+                              f"{via}: {err or type(err).__name__}") from err
+        transport = c.client.get_transport()
+        assert transport is not None
+        transport.set_keepalive(KEEPALIVE)
+        self._fabric = c
+        self.connections += 2 if gateway else 1
+
+    @property
+    def transport(self) -> paramiko.Transport:
+        self.open()
+        assert self._fabric is not None
+        t = self._fabric.client.get_transport()
+        if t is None or not t.is_active():
+            raise Unreachable(f"{self.conn.name}: connection lost")
+        return t
+
+    def close(self) -> None:
+        for c in (self._fabric, self._gateway):
+            if c is not None:
+                try:
+                    c.close()
+                except Exception:  # noqa: BLE001 - closing must never fail a run
+                    pass
+        self._fabric = self._gateway = None
+
+    # -- commands --------------------------------------------------------------------------
+    def run(self, script: str, *, stdin: str = "", timeout: float = 300.0) -> Result:
+        """Run a script with the login shell; stdin carries secrets; bounded by timeout."""
+        started = time.monotonic()
+        chan = self.start(script, stdin=stdin)
+        out, err, code = self.collect(chan, timeout, started)
+        return Result(self.conn.name, script, code, out, err, time.monotonic() - started)
+
+    def start(self, script: str, *, stdin: str = "", keep_stdin_open: bool = False) -> paramiko.Channel:
+        try:
+            chan = self.transport.open_session(timeout=self.connect_timeout)
+            chan.exec_command(script)
+            if stdin:
+                chan.sendall(stdin.encode())
+            if not keep_stdin_open:
+                chan.shutdown_write()
+        except (paramiko.SSHException, OSError, EOFError) as err:
+            raise Unreachable(f"{self.conn.name}: connection failed while running a command: {err}") from err
+        self.commands += 1
+        return chan
+
+    def collect(self, chan: paramiko.Channel, timeout: float, started: float) -> tuple[str, str, int]:
+        out, err = bytearray(), bytearray()
+        deadline = started + timeout
+        while True:
+            while chan.recv_ready():
+                out += chan.recv(65536)
+            while chan.recv_stderr_ready():
+                err += chan.recv_stderr(65536)
+            if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+                break
+            if time.monotonic() > deadline:
+                chan.close()
+                raise RemoteError(f"{self.conn.name}: a remote command timed out after {timeout:.0f}s")
+            select.select([chan], [], [], 0.2)
+        code = chan.recv_exit_status()
+        chan.close()
+        return out.decode(errors="replace"), err.decode(errors="replace"), code
+
+    # -- probes ----------------------------------------------------------------------------
+    def _tunnel(self, address: str, port: int, timeout: float) -> paramiko.Channel:
+        try:
+            chan = self.transport.open_channel("direct-tcpip", (address, port), ("127.0.0.1", 0),
+                                               timeout=timeout)
+        except (paramiko.ChannelException, paramiko.SSHException, OSError, EOFError) as err:
+            raise ConnectionRefusedError(f"{address}:{port}: {err}") from err
+        chan.settimeout(timeout)
+        return chan
+
+    def probe_tcp(self, address: str, port: int, timeout: float = 3.0) -> float:
+        """Seconds to connect to address:port as seen from the host; raises OSError when closed."""
+        t0 = time.monotonic()
+        self._tunnel(address, port, timeout).close()
+        return time.monotonic() - t0
+
+    def probe_http(self, address: str, port: int, path: str, timeout: float = 3.0) -> tuple[int, float]:
+        """(HTTP status, seconds) of GET path on address:port from the host's side."""
+        t0 = time.monotonic()
+        chan = self._tunnel(address, port, timeout)
+        try:
+            chan.sendall(f"GET {path} HTTP/1.0\r\nHost: {address}\r\nUser-Agent: deployer\r\n"
+                         "Connection: close\r\n\r\n".encode())
+            head = b""
+            while b"\r\n" not in head and len(head) < 4096:
+                chunk = chan.recv(1024)
+                if not chunk:
+                    break
+                head += chunk
+        except (socket.timeout, OSError) as err:
+            raise ConnectionError(f"{address}:{port}{path}: {err}") from err
+        finally:
+            chan.close()
+        parts = head.split(b"\r\n", 1)[0].split()
+        if len(parts) < 2 or not parts[1].isdigit():
+            raise ConnectionError(f"{address}:{port}{path}: no HTTP answer")
+        return int(parts[1]), time.monotonic() - t0

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what deployer, its lab and its tests need on Debian 12 (as root):
+# the system packages and the Python package (editable, with the test extra).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PKGS="docker.io openssh-server openssh-client docker-registry busybox-static iproute2 iptables util-linux curl python3-venv"
+missing=""
+for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  echo "installing system packages:$missing"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+fi
+# The Debian package may try to start a Docker engine in the root namespace; the lab
+# runs its own engines in their own namespaces and needs none there.
+PY=${PYTHON:-python3}
+$PY -m pip install -q --disable-pip-version-check -e ".[test]"

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, types, unit tests and the lab integration tests
+# (real sshd, real Docker engines, real registries in network namespaces).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+PY=${PYTHON:-python3}
+echo "== ruff"; $PY -m ruff check deployer tests
+echo "== mypy"; $PY -m mypy
+echo "== pytest"; exec $PY -m pytest -q -p no:cacheprovider "$@"

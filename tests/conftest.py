@@ -1,0 +1,88 @@
+"""Shared fixtures. The lab (real sshd + Docker engines in namespaces) comes up once per session."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+LAB_NAME = os.environ.get("DEPLOYER_TEST_LAB", "t")
+LAB_HOSTS = int(os.environ.get("DEPLOYER_TEST_LAB_HOSTS", "3"))
+
+
+@dataclass
+class Lab:
+    """A running lab as the tests see it."""
+
+    layout: object
+    dir: Path
+    inventory: Path
+
+    def host(self, name: str) -> object:
+        return next(h for h in self.layout.hosts() if h.name == name)  # type: ignore[attr-defined]
+
+    def ssh_argv(self, name: str) -> list[str]:
+        host = self.host(name)
+        base = ["ssh", "-i", str(self.dir / "id_ed25519"),
+                "-o", f"UserKnownHostsFile={self.dir / 'known_hosts'}",
+                "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
+                "-o", "ConnectTimeout=5"]
+        if host.role == "private":  # type: ignore[attr-defined]
+            bastion = self.host("bastion")
+            jump = " ".join(shlex.quote(a) for a in base) + f" -W %h:%p root@{bastion.address}"  # type: ignore[attr-defined]
+            base += ["-o", f"ProxyCommand={jump}"]
+        return [*base, f"root@{host.address}"]  # type: ignore[attr-defined]
+
+    def sh(self, name: str, script: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run a shell script on a lab host over real SSH."""
+        proc = subprocess.run([*self.ssh_argv(name), script], capture_output=True, text=True,
+                              timeout=120)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"on {name}: {script!r} exited {proc.returncode}: {proc.stderr}")
+        return proc
+
+    def docker(self, name: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """Talk to a lab host's engine directly (not over SSH), for checks."""
+        host = self.host(name)
+        return subprocess.run(["docker", "-H", host.docker_host, *args],  # type: ignore[attr-defined]
+                              capture_output=True, text=True, timeout=120)
+
+    def web_hosts(self) -> list[str]:
+        return [h.name for h in self.layout.hosts() if h.role == "web"]  # type: ignore[attr-defined]
+
+    def reset(self) -> None:
+        """Remove every container and deployer state on every engine host (between tests)."""
+        for h in self.layout.hosts():  # type: ignore[attr-defined]
+            if h.has_engine:
+                ids = self.docker(h.name, "ps", "-aq").stdout.split()
+                if ids:
+                    self.docker(h.name, "rm", "-f", *ids)
+            state = h.data_dir / "fs" / "var_lib_deployer"
+            if state.exists():
+                for p in state.iterdir():
+                    subprocess.run(["rm", "-rf", str(p)], check=False)
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    from deployer import lab as labmod
+
+    folder = Path(f"/var/tmp/deployer-test-lab-{LAB_NAME}")
+    layout = labmod.make_layout(LAB_NAME, folder, LAB_HOSTS)
+    info = labmod.up(layout, folder / "lab.yml")
+    try:
+        yield Lab(layout=layout, dir=layout.dir, inventory=info.inventory)
+    finally:
+        left = labmod.down(layout, folder / "lab.yml")
+        assert not left, f"lab down left: {left}"
+
+
+@pytest.fixture
+def clean_lab(lab: Lab) -> Lab:
+    lab.reset()
+    return lab
