@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     from deployer.config.inventory import Inventory
 
 SSH_CONFIG = "~/.ssh/config"
-_JUMP = re.compile(r"^(?:[A-Za-z0-9_.][A-Za-z0-9_.-]*@)?(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::(\d+))?$")
+_JUMP = re.compile(
+    r"^(?:[A-Za-z0-9_.][A-Za-z0-9_.-]*@)?(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::(\d+))?$"
+)
 
 
 def ssh_config_jump(address: str, path: str = SSH_CONFIG) -> str | None:
@@ -93,7 +95,9 @@ class _ConnBuilder:
         if jump is None:
             return ssh_config_jump(address)
         if not _JUMP.match(jump):
-            self.problem("deployer_ssh_jump", f"must look like user@host or user@host:port, got {jump!r}")
+            self.problem(
+                "deployer_ssh_jump", f"must look like user@host or user@host:port, got {jump!r}"
+            )
             return None
         return jump
 
@@ -105,7 +109,9 @@ class _ConnBuilder:
         out = []
         for item in items:
             text = os.path.expanduser(str(item))
-            out.append(text if os.path.isabs(text) else os.path.normpath(os.path.join(self.basedir, text)))
+            out.append(
+                text if os.path.isabs(text) else os.path.normpath(os.path.join(self.basedir, text))
+            )
         return tuple(out)
 
     def build(self) -> HostConn:
@@ -120,7 +126,9 @@ class _ConnBuilder:
             port=self.port(),
             user=self.text("ansible_user") or "root",
             key_file=self.path("ansible_ssh_private_key_file"),
-            password=Secret("inventory:ansible_password", str(password)) if password is not None else None,
+            password=Secret("inventory:ansible_password", str(password))
+            if password is not None
+            else None,
             jump=self.jump(address),
             known_hosts=self.known_hosts(),
             state_dir=state_dir,

@@ -21,7 +21,20 @@ from deployer.errors import ConfigError
 from deployer.model import HostConn
 
 _YAML_EXT = (".yml", ".yaml", ".json")
-_IGNORED_EXT = (".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg", ".retry")
+_IGNORED_EXT = (
+    ".pyc",
+    ".pyo",
+    ".swp",
+    ".bak",
+    "~",
+    ".rpm",
+    ".md",
+    ".txt",
+    ".rst",
+    ".orig",
+    ".cfg",
+    ".retry",
+)
 _IGNORED_NAMES = ("group_vars", "host_vars", "vars_plugins")
 
 

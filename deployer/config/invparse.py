@@ -50,12 +50,16 @@ class YamlInventory:
             )
             return
         if data.get("plugin"):
-            self.problem(self.doc.key_pos(data, "plugin"), ("plugin",), "inventory plugins are not supported")
+            self.problem(
+                self.doc.key_pos(data, "plugin"), ("plugin",), "inventory plugins are not supported"
+            )
             return
         for name, body in data.items():
             self.group(str(name), body, data, name, (str(name),))
 
-    def group(self, name: str, body: object, parent: object, key: Key, path: tuple[Key, ...]) -> None:
+    def group(
+        self, name: str, body: object, parent: object, key: Key, path: tuple[Key, ...]
+    ) -> None:
         if not isinstance(body, dict | None):
             self.problem(
                 self.doc.pos(parent, key),
@@ -80,7 +84,9 @@ class YamlInventory:
                 value = {value: None}
             if not isinstance(value, dict | None):
                 self.problem(
-                    self.doc.pos(body, section), spath, f"must be a mapping, not {_type_name(value)}"
+                    self.doc.pos(body, section),
+                    spath,
+                    f"must be a mapping, not {_type_name(value)}",
                 )
                 continue
             if value:
@@ -196,7 +202,9 @@ class IniInventory:
     def section(self, name: str, state: str, number: int, column: int) -> tuple[str, str]:
         if state not in _SECTIONS:
             hint = did_you_mean(state, _SECTIONS)
-            self.problem(number, column, f"[{name}:{state}]", f"unknown section type {state!r}{hint}")
+            self.problem(
+                number, column, f"[{name}:{state}]", f"unknown section type {state!r}{hint}"
+            )
             return name, "skip"
         if name not in self.inv.groups:
             if state == "vars" and name not in self.pending:
@@ -234,14 +242,18 @@ class IniInventory:
         try:
             names, port = expand_hostpattern(tokens[0])
             if any(n.strip() == "---" for n in names):
-                raise ValueError("'---' is not a host name; is this a YAML file with a wrong extension?")
+                raise ValueError(
+                    "'---' is not a host name; is this a YAML file with a wrong extension?"
+                )
         except ValueError as err:
             self.problem(number, column, where, str(err))
             return
         variables: dict[str, Any] = {}
         for token in tokens[1:]:
             if "=" not in token:
-                self.problem(number, column, where, f"expected key=value after the host name, got {token!r}")
+                self.problem(
+                    number, column, where, f"expected key=value after the host name, got {token!r}"
+                )
                 return
             key, value = token.split("=", 1)
             variables[key] = parse_ini_value(value)

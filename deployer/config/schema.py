@@ -54,7 +54,11 @@ class Ctx:
         return value
 
     def check_keys(
-        self, mapping: dict[Any, Any], path: Path, allowed: Iterable[str], required: Iterable[str] = ()
+        self,
+        mapping: dict[Any, Any],
+        path: Path,
+        allowed: Iterable[str],
+        required: Iterable[str] = (),
     ) -> bool:
         """Problems for unknown and missing keys; True if all is well."""
         allowed = list(allowed)
@@ -63,17 +67,19 @@ class Ctx:
             if key not in allowed:
                 ok = False
                 hint = did_you_mean(key, allowed) or f"; expected one of: {', '.join(allowed)}"
-                self.error(mapping, key, (*path, str(key)), f"unknown key {key!r}{hint}", at_key=True)
+                self.error(
+                    mapping, key, (*path, str(key)), f"unknown key {key!r}{hint}", at_key=True
+                )
         for key in required:
             if key not in mapping:
                 ok = False
-                self.problems.add(self.doc.file, self.doc.own(mapping), path, f"missing required key {key!r}")
+                self.problems.add(
+                    self.doc.file, self.doc.own(mapping), path, f"missing required key {key!r}"
+                )
         return ok
 
 
-def resolve_secret(
-    spec: object, base_dir: str, what: str
-) -> tuple[Secret | None, str | None]:
+def resolve_secret(spec: object, base_dir: str, what: str) -> tuple[Secret | None, str | None]:
     """{env: NAME} or {file: PATH} -> (Secret, None) or (None, problem message)."""
     if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in ("env", "file"):
         return None, f"{what} must be {{env: NAME}} or {{file: PATH}}, never the value itself"
@@ -113,5 +119,8 @@ def secret_from_file(path: str, base_dir: str, what: str) -> tuple[Secret | None
 def _checked(secret: Secret, what: str) -> tuple[Secret | None, str | None]:
     value = secret.reveal()
     if "\n" in value or "\r" in value or "\0" in value:
-        return None, f"{what}: the secret from {secret.source} contains a line break or NUL, which docker cannot pass"
+        return (
+            None,
+            f"{what}: the secret from {secret.source} contains a line break or NUL, which docker cannot pass",
+        )
     return secret, None

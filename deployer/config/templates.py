@@ -102,7 +102,7 @@ def _compile(source: str) -> jinja2.Template:
 @functools.lru_cache(maxsize=4096)
 def _compile_expr(source: str) -> jinja2.Template:
     expr = ENV.compile_expression(source, undefined_to_none=False)
-    template: jinja2.Template = expr._template  # type: ignore[attr-defined]
+    template: jinja2.Template = expr._template
     return template
 
 
@@ -144,7 +144,9 @@ class _LazyVars(Mapping[str, Any]):
             value = self.renderer.render(self.raw[key])
         except TemplateError as err:
             text = str(err)
-            raise TemplateError(text if "(in variable" in text else f"{text} (in variable {key!r})") from None
+            raise TemplateError(
+                text if "(in variable" in text else f"{text} (in variable {key!r})"
+            ) from None
         finally:
             self.active.pop()
         self.done[key] = value

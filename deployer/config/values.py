@@ -82,7 +82,10 @@ def parse_ports(spec: object) -> list[PortSpec]:
         raise ValueError(f"invalid port spec {text!r}: the range is empty (start after end?)")
     if len(internal) > MAX_PORTS:
         raise ValueError(f"invalid port spec {text!r}: more than {MAX_PORTS} ports")
-    return [_one_port(text, proto, c, (external or [None] * len(internal))[i]) for i, c in enumerate(internal)]
+    return [
+        _one_port(text, proto, c, (external or [None] * len(internal))[i])
+        for i, c in enumerate(internal)
+    ]
 
 
 def _one_port(spec: str, proto: str, container: str, external: object) -> PortSpec:
@@ -93,7 +96,9 @@ def _one_port(spec: str, proto: str, container: str, external: object) -> PortSp
         try:
             ipaddress.ip_address(host_ip)
         except ValueError:
-            raise ValueError(f"invalid port spec {spec!r}: {host_ip!r} is not an IP address") from None
+            raise ValueError(
+                f"invalid port spec {spec!r}: {host_ip!r} is not an IP address"
+            ) from None
         external = external[1]
     if external is not None:
         host_port = _port_number(str(external), "host port", spec, allow_zero=False)
@@ -139,7 +144,9 @@ def parse_percent(value: object, allow_zero: bool = True) -> float:
 def parse_serial_item(value: object) -> int | str:
     """One serial batch size: a positive int or 'N%'."""
     if isinstance(value, bool):
-        raise ValueError(f"invalid serial {value!r}: use a number of hosts or a percentage like '30%'")
+        raise ValueError(
+            f"invalid serial {value!r}: use a number of hosts or a percentage like '30%'"
+        )
     if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
         n = int(value)
         if n < 1:

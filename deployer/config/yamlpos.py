@@ -167,7 +167,7 @@ class _Loader:
             elif isinstance(event, ScalarEvent):
                 self.put(self.scalar(event, mark), 1, mark, event.anchor)
             elif isinstance(event, AliasEvent):
-                self.alias(event.anchor, mark)
+                self.alias(event.anchor or "", mark)
             elif isinstance(event, MappingStartEvent | SequenceStartEvent):
                 self.start(event, mark)
             elif isinstance(event, MappingEndEvent | SequenceEndEvent):
@@ -226,8 +226,7 @@ class _Loader:
         if self.total > MAX_NODES:
             self.fail(
                 mark,
-                f"YAML expands to more than {MAX_NODES} values "
-                "(too many aliases; an alias bomb?)",
+                f"YAML expands to more than {MAX_NODES} values (too many aliases; an alias bomb?)",
             )
 
     def put(
@@ -259,7 +258,10 @@ class _Loader:
         elif key in parent.value:
             first = spots[key][0]
             self.problems.add(
-                self.file, key_mark, (), f"duplicate key {key!r} (first defined on line {first.line})"
+                self.file,
+                key_mark,
+                (),
+                f"duplicate key {key!r} (first defined on line {first.line})",
             )
         else:
             parent.value[key] = value

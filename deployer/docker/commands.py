@@ -207,6 +207,17 @@ def restore_script(name: str, failed_id: str | None, previous_id: str | None, lo
     return "\n".join(lines) + "\n"
 
 
+def swap_script(name: str, live_id: str | None, target_id: str, stop_timeout: int) -> str:
+    """Retire the live container (kept, renamed) and give the retained `target` the name back."""
+    lines = []
+    if live_id:
+        lines.append(sh(["docker", "stop", "-t", str(stop_timeout), live_id]) + " >/dev/null || exit 1")
+        lines.append(sh(["docker", "rename", live_id, prev_name(name, live_id)]) + " || exit 1")
+    lines.append(sh(["docker", "rename", target_id, name]) + " || exit 1")
+    lines.append(sh(["docker", "start", target_id]) + " >/dev/null || exit 1")
+    return "\n".join(lines) + "\n"
+
+
 def watch_script(container: str) -> str:
     """Print a line if the container exits; end when the controller closes stdin."""
     return (f"docker wait {shlex.quote(container)} & w=$!\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from deployer.docker import commands as cmd
 from deployer.errors import RemoteError
@@ -24,14 +25,14 @@ class GateResult:
     detail: str
 
 
-def probe_target(spec: ContainerSpec, ports: dict[str, object] | None, ip: str) -> tuple[str, int]:
+def probe_target(spec: ContainerSpec, ports: dict[str, Any] | None, ip: str) -> tuple[str, int]:
     """Where the host reaches the health port: its published address, else the container's IP."""
     health = spec.health
     assert health.port is not None
     for p in spec.ports:
         if p.container_port == health.port and p.protocol == "tcp" and p.host_port:
             return (p.host_ip if p.host_ip not in ("", "0.0.0.0", "::") else "127.0.0.1", p.host_port)
-    for binding in (ports or {}).get(f"{health.port}/tcp") or []:  # type: ignore[union-attr]
+    for binding in (ports or {}).get(f"{health.port}/tcp") or []:
         if isinstance(binding, dict) and binding.get("HostPort"):
             addr = binding.get("HostIp") or ""
             return (addr if addr not in ("", "0.0.0.0", "::") else "127.0.0.1", int(binding["HostPort"]))
@@ -130,3 +131,14 @@ def replace(session: Session, action: Action, deployed_at: str, deployed_by: str
             return lines[-1].strip(), ""
         raise RemoteError(f"{session.conn.name}: docker run printed no container id")
     return None, (res.stderr.strip() or res.stdout.strip() or f"exit {res.exited}")[-800:]
+
+
+def swap(session: Session, spec: ContainerSpec, live: Observed | None, target: Observed) -> GateResult:
+    """Rollback: bring the retained `target` back under the name, through the same health gate."""
+    res = session.run(cmd.swap_script(spec.name, live.id if live else None, target.id, spec.stop_timeout))
+    result = gate(session, spec, target.id) if res.ok else GateResult(False, res.stderr.strip()[-400:])
+    if result.ok or live is None:
+        return result
+    back = session.run(cmd.swap_script(spec.name, target.id, live.id, spec.stop_timeout))
+    again = "restored " + live.image if back.ok else "COULD NOT RESTORE " + live.image
+    return GateResult(False, f"{result.detail}; {again}")

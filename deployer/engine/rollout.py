@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime
 import getpass
 import json
-import math
 import socket
 import threading
 import time
@@ -20,7 +19,7 @@ from deployer.engine import container as ct
 from deployer.engine.outcomes import ContainerOutcome, HostOutcome, RunReport
 from deployer.errors import DeployerError, LockHeld, RemoteError
 from deployer.model import HostConn, Play, Playbook
-from deployer.plan import Action, Facts, image_key, parse_facts, plan_host, to_prune
+from deployer.plan import Action, Facts, image_key, parse_facts, plan_host, plan_rollback, to_prune
 from deployer.remote.ssh import Session, Unreachable
 
 Event = Callable[[str, str], None]  # (host, message)
@@ -33,6 +32,8 @@ class Options:
     force: bool = False
     forks: int = 20
     lock_wait: float = 0.0
+    rollback: bool = False  # bring back retained versions instead of deploying
+    to: str | None = None  # rollback: the version (tag, image or container id) to bring back
     accept_new_host_keys: bool = False
     cancel: threading.Event = field(default_factory=threading.Event)
     on_event: Event = lambda host, msg: None  # noqa: E731
@@ -152,9 +153,11 @@ class Rollout:
         run.session = self.session(run.conn)
         self.opts.on_event(run.conn.name, "connecting" if run.session.commands == 0 else "preparing")
         stdin = play.registry.password.reveal() + "\n" if (play.registry and play.registry.password) else ""
-        script = cmd.prepare_script([s.image for s in specs], play.registry, state_dir=run.conn.state_dir,
+        pull = not (self.opts.check or self.opts.rollback)
+        images = [] if self.opts.rollback else [s.image for s in specs]
+        script = cmd.prepare_script(images, play.registry, state_dir=run.conn.state_dir,
                                     lock_info=None if self.opts.check else lock_info,
-                                    lock_wait=self.opts.lock_wait, pull=not self.opts.check)
+                                    lock_wait=self.opts.lock_wait, pull=pull)
         res = run.session.run(script, stdin=stdin, timeout=600 + self.opts.lock_wait)
         run.outcome.took += time.monotonic() - t0
         if res.exited == cmd.EXIT_LOCKED:
@@ -168,7 +171,10 @@ class Rollout:
         if not res.ok:
             raise RemoteError(f"could not read the host's containers: {res.stderr.strip()[-400:]}")
         run.facts = parse_facts(res.stdout)
-        run.actions = plan_host(specs, run.facts, force=self.opts.force)
+        if self.opts.rollback:
+            run.actions = plan_rollback(specs, run.facts, self.opts.to)
+        else:
+            run.actions = plan_host(specs, run.facts, force=self.opts.force)
         for action in run.actions:
             run.outcome.containers.append(self._planned(action, run.facts))
         changed = any(a.changed for a in run.actions)
@@ -179,6 +185,12 @@ class Rollout:
     def _planned(self, action: Action, facts: Facts) -> ContainerOutcome:
         image = facts.images.get(image_key(action.spec.image))
         cur = action.current
+        if action.target is not None:
+            t = action.target
+            return ContainerOutcome(name=action.spec.name, action=action.kind, changes=list(action.changes),
+                                    old_image=cur.image if cur else None,
+                                    old_image_id=cur.image_id if cur else None,
+                                    new_image=t.image, new_image_id=t.image_id)
         return ContainerOutcome(
             name=action.spec.name, action=action.kind, changes=list(action.changes),
             old_image=cur.image if cur else None, old_image_id=cur.image_id if cur else None,
@@ -218,7 +230,7 @@ class Rollout:
     def _apply(self, run: _HostRun) -> None:
         assert run.session is not None and run.facts is not None
         t0 = time.monotonic()
-        for action, outcome in zip(run.actions, run.outcome.containers):
+        for action, outcome in zip(run.actions, run.outcome.containers, strict=False):
             if not action.changed:
                 outcome.health = "n/a"
                 continue
@@ -232,6 +244,18 @@ class Rollout:
         assert run.session is not None and run.facts is not None
         s, spec, host = run.session, action.spec, run.conn.name
         t0 = time.monotonic()
+        if action.target is not None:
+            self.opts.on_event(host, f"{spec.name}: rollback -> {action.target.image}")
+            result = ct.swap(s, spec, action.current, action.target)
+            outcome.health, outcome.health_detail = ("passed" if result.ok else "failed"), result.detail
+            if not result.ok:
+                outcome.error = result.detail
+                run.outcome.fail(f"{spec.name}: rollback failed: {result.detail}")
+            else:
+                run.prune += to_prune(spec, run.facts, keep_extra=action.current.id if action.current else None,
+                                      exclude=action.target.id)
+            self._audit(run, spec.name, action, outcome)
+            return
         self.opts.on_event(host, f"{spec.name}: {action.kind} -> {spec.image}")
         new_id, error = ct.replace(s, action, now_iso(), who())
         if new_id is None:
@@ -244,7 +268,8 @@ class Rollout:
             outcome.health_detail = result.detail
             if result.ok:
                 outcome.health = "passed"
-                run.prune += ct_prune(spec, run.facts, action)
+                run.prune += to_prune(spec, run.facts,
+                                      keep_extra=action.current.id if action.current else None)
                 self.opts.on_event(host, f"{spec.name}: healthy ({result.detail})")
             else:
                 outcome.health = "failed"
@@ -254,9 +279,12 @@ class Rollout:
                 run.outcome.fail(f"{spec.name}: {result.detail}; {what}")
                 self.opts.on_event(host, f"{spec.name}: UNHEALTHY: {result.detail}; {what}")
         outcome.took = time.monotonic() - t0
+        self._audit(run, spec.name, action, outcome)
+
+    def _audit(self, run: _HostRun, name: str, action: Action, outcome: ContainerOutcome) -> None:
         run.audit.append(json.dumps({
-            "time": now_iso(), "who": who(), "playbook": self.playbook.path, "host": host,
-            "container": spec.name, "action": action.kind, "old_image": outcome.old_image,
+            "time": now_iso(), "who": who(), "playbook": self.playbook.path, "host": run.conn.name,
+            "container": name, "action": action.kind, "old_image": outcome.old_image,
             "old_image_id": outcome.old_image_id, "new_image": outcome.new_image,
             "new_image_id": outcome.new_image_id, "new_digest": outcome.new_digest,
             "outcome": "ok" if outcome.health == "passed" else "rolled back" if outcome.rolled_back
@@ -271,13 +299,6 @@ class Rollout:
             run.outcome.fail(f"could not release the lock or write the audit log: {res.stderr.strip()}")
 
 
-def ct_prune(spec: object, facts: Facts, action: Action) -> list[str]:
-    from deployer.model import ContainerSpec
-
-    assert isinstance(spec, ContainerSpec)
-    return to_prune(spec, facts, keep_extra=action.current.id if action.current else None)
-
-
 def _first_line(text: str) -> str:
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     return lines[0] if lines else "no error text"
@@ -287,7 +308,3 @@ def _pid() -> int:
     import os
 
     return os.getpid()
-
-
-def percent_of(n: int, pct: float) -> int:
-    return max(1, math.floor(n * pct / 100))

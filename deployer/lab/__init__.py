@@ -54,7 +54,7 @@ def up(layout: Layout, inventory: Path) -> LabInfo:
     hosts = layout.hosts()
     pids: dict[str, int] = {}
     with ThreadPoolExecutor(max_workers=8) as pool:
-        for host, pid in zip(hosts, pool.map(lambda h: services.start_sshd(layout, h), hosts)):
+        for host, pid in zip(hosts, pool.map(lambda h: services.start_sshd(layout, h), hosts), strict=False):
             pids[f"{host.name}/sshd"] = pid
     for host in hosts:
         if host.has_engine:
@@ -63,10 +63,10 @@ def up(layout: Layout, inventory: Path) -> LabInfo:
         pids[f"registry/{('plain', 'tls')[i]}"] = pid
     _save_state(layout, inventory, pids)
     for host in hosts:
-        wait_for(lambda h=host: services.port_open(h.address, 22) if h.role != "private" else True,  # type: ignore[misc]
+        wait_for(lambda h=host: services.port_open(h.address, 22) if h.role != "private" else True,
                  f"sshd of {host.name}", log=host.data_dir / "sshd.log")
         if host.has_engine:
-            wait_for(lambda h=host: services.engine_ready(h), f"docker engine of {host.name}",  # type: ignore[misc]
+            wait_for(lambda h=host: services.engine_ready(h), f"docker engine of {host.name}",
                      timeout=60, log=host.data_dir / "dockerd.log")
     layout.known_hosts.write_text("".join(services.host_key_line(h) + "\n" for h in hosts))
     images.build_and_push(layout, hosts[0])

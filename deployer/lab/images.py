@@ -10,7 +10,7 @@ from deployer.errors import LabError
 from deployer.lab.layout import REGISTRY_USER, LabHost, Layout
 from deployer.lab.system import run
 
-BUILDS = (  # (kind, example folder, build args)
+BUILDS: tuple[tuple[str, str, dict[str, str]], ...] = (  # (kind, example folder, build args)
     ("v1", "web", {"VERSION": "v1"}),
     ("v2", "web", {"VERSION": "v2"}),
     ("unhealthy", "unhealthy", {}),

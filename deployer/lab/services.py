@@ -160,6 +160,6 @@ def start_registries(layout: Layout) -> list[int]:
         path.write_text(cfg)
         pids.append(spawn(["docker-registry", "serve", str(path)], folder / f"{kind}.log"))
     for port, kind in ((PLAIN_PORT, "plain"), (TLS_PORT, "tls")):
-        wait_for(lambda p=port: port_open(layout.gateway, p), f"registry ({kind})",  # type: ignore[misc]
+        wait_for(lambda p=port: port_open(layout.gateway, p), f"registry ({kind})",
                  log=folder / f"{kind}.log")
     return pids

@@ -72,7 +72,7 @@ class Facts:
         return sorted(olds, key=lambda c: c.created, reverse=True)
 
 
-Kind = Literal["noop", "create", "replace"]
+Kind = Literal["noop", "create", "replace", "rollback"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,7 @@ class Action:
     spec: ContainerSpec
     current: Observed | None
     changes: tuple[str, ...] = ()  # human lines: "image: a -> b", "ports: ..."
+    target: Observed | None = None  # rollback: the retained version to bring back
 
     @property
     def changed(self) -> bool:
@@ -138,7 +139,7 @@ def diff(spec: ContainerSpec, current: Observed) -> tuple[str, ...]:
         before = old.get(key)
         if before == value:
             continue
-        if key == "env" and isinstance(before, dict):
+        if key == "env" and isinstance(before, dict) and isinstance(value, dict):
             names = sorted(k for k in set(before) | set(value) if before.get(k) != value.get(k))
             out.append(f"env: {', '.join(names)} changed")
         else:
@@ -162,7 +163,7 @@ def plan_host(specs: tuple[ContainerSpec, ...], facts: Facts, *, force: bool = F
         if current.labels.get(LABEL_SPEC_HASH) != spec_hash(spec) and not changes:
             changes.append("secret values changed")
         image = facts.images.get(image_key(spec.image))
-        if image is not None and image.id != current.image_id:
+        if image is not None and image.id != current.image_id and current.image == spec.image:
             changes.append(f"image: {spec.image} has a new build ({current.image_id[7:19]} -> {image.id[7:19]})")
         if not current.running:
             changes.append(f"container is {current.status}")
@@ -174,10 +175,36 @@ def plan_host(specs: tuple[ContainerSpec, ...], facts: Facts, *, force: bool = F
     return actions
 
 
-def to_prune(spec: ContainerSpec, facts: Facts, keep_extra: str | None = None) -> list[str]:
-    """Ids of retained versions past `retain` (newest kept). keep_extra: an id just retired."""
-    olds = facts.previous(spec.name)
-    ids = [c.id for c in olds]
+def to_prune(spec: ContainerSpec, facts: Facts, keep_extra: str | None = None,
+             exclude: str | None = None) -> list[str]:
+    """Ids of retained versions past `retain` (newest kept).
+
+    keep_extra: an id just retired (now the newest retained); exclude: one now live again.
+    """
+    ids = [c.id for c in facts.previous(spec.name) if c.id != exclude]
     if keep_extra and keep_extra not in ids:
         ids.insert(0, keep_extra)
     return ids[spec.retain:]
+
+
+def plan_rollback(specs: tuple[ContainerSpec, ...], facts: Facts, to: str | None) -> list[Action]:
+    """Bring back the newest retained version of each container (or the one matching `to`)."""
+    actions = []
+    for spec in specs:
+        olds = facts.previous(spec.name)
+        if to:
+            olds = [c for c in olds if _matches(c, to)]
+        target = olds[0] if olds else None
+        live = facts.live(spec.name)
+        if target is None:
+            why = f"no retained version matching {to!r}" if to else "no retained previous version"
+            actions.append(Action("noop", spec, live, (why,)))
+            continue
+        what = f"image: {live.image if live else '(none)'} -> {target.image}"
+        actions.append(Action("rollback", spec, live, (what,), target))
+    return actions
+
+
+def _matches(c: Observed, to: str) -> bool:
+    tag = c.image.rsplit(":", 1)[-1] if ":" in c.image.rsplit("/", 1)[-1] else ""
+    return to in (c.image, tag) or c.id.startswith(to) or c.image_id.removeprefix("sha256:").startswith(to)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import select
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,7 +235,7 @@ class Session:
                 if not chunk:
                     break
                 head += chunk
-        except (socket.timeout, OSError) as err:
+        except (TimeoutError, OSError) as err:
             raise ConnectionError(f"{address}:{port}{path}: {err}") from err
         finally:
             chan.close()

@@ -15,6 +15,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -431,8 +432,17 @@ def _nobody_python(tmp: Path) -> list[str]:
     return [py]
 
 
-def test_lab_up_as_non_root_fails_clearly(tmp_path: Path) -> None:
-    tmp_path.chmod(0o755)
+@pytest.fixture
+def nobody_tmp() -> Iterator[Path]:
+    """A folder user nobody can read (pytest's tmp_path lies below a 0700 folder of root's)."""
+    folder = Path(tempfile.mkdtemp(prefix="deployer-test-nobody-", dir="/var/tmp"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_lab_up_as_non_root_fails_clearly(nobody_tmp: Path) -> None:
+    tmp_path = nobody_tmp
     py = _nobody_python(tmp_path)
     folder = Path(f"/var/tmp/deployer-test-lab-nobody-{uuid.uuid4().hex[:6]}")
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": f"{REPO}:{tmp_path / 'site'}",

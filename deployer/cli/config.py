@@ -1,0 +1,61 @@
+"""`deployer hosts` and `deployer validate`: inventories and playbooks, checked offline."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from deployer.cli import handle_errors, main
+from deployer.config import load_inventory, load_playbook
+
+inventory_option = click.option(
+    "-i",
+    "--inventory",
+    "inventories",
+    multiple=True,
+    required=True,
+    metavar="PATH",
+    help="Ansible inventory (YAML, INI, a folder, or 'h1,h2,'); repeat to merge several.",
+)
+
+
+@main.command()
+@inventory_option
+@click.argument("pattern", default="all", required=False)
+@click.option(
+    "--limit", "-l", metavar="PATTERN", help="Further limit the hosts (Ansible pattern, @file)."
+)
+@click.option("--host", "host", metavar="NAME", help="Print this host's merged variables as JSON.")
+@handle_errors
+def hosts(inventories: tuple[str, ...], pattern: str, limit: str | None, host: str | None) -> None:
+    """List the hosts PATTERN (default: all) matches, one per line, in inventory order."""
+    inv = load_inventory(list(inventories))
+    if host is not None:
+        variables = inv.host_vars(host)
+        click.echo(json.dumps(variables, sort_keys=True, indent=4, ensure_ascii=False, default=str))
+        return
+    for name in inv.match(pattern, limit):
+        click.echo(name)
+
+
+@main.command()
+@click.argument("playbook", type=click.Path(dir_okay=False))
+@inventory_option
+@click.option("-e", "--extra-vars", "extra_vars", multiple=True, metavar="KEY=VALUE|@FILE",
+              help="Extra variables (highest precedence); repeatable.")  # fmt: skip
+@click.option("--limit", "-l", metavar="PATTERN", help="Only these hosts (Ansible pattern, @file).")
+@handle_errors
+def validate(
+    playbook: str, inventories: tuple[str, ...], extra_vars: tuple[str, ...], limit: str | None
+) -> None:
+    """Check a playbook against an inventory without connecting anywhere."""
+    inv = load_inventory(list(inventories))
+    book = load_playbook(playbook, inv, list(extra_vars), limit)
+    hosts = {h.name for play in book.plays for h in play.hosts}
+    containers = sum(len(specs) for play in book.plays for specs in play.containers.values())
+    plays = len(book.plays)
+    click.echo(
+        f"ok: {playbook}: {plays} play{'s' * (plays != 1)}, {len(hosts)} host{'s' * (len(hosts) != 1)}, "
+        f"{containers} container{'s' * (containers != 1)} (per host, summed)"
+    )

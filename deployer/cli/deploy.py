@@ -1,0 +1,273 @@
+"""`deployer deploy`, `rollback`, `lock status|release`, `audit`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from deployer.cli import handle_errors, main
+from deployer.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE, DeployerError
+from deployer.model import HostConn
+
+inventory_opt = click.option("-i", "--inventory", "inventories", multiple=True, required=True,
+                             help="Inventory file or folder (Ansible YAML or INI); repeatable.")
+extra_opt = click.option("-e", "--extra-vars", "extra", multiple=True,
+                         help="key=value or @file.yml; repeatable; highest precedence.")
+limit_opt = click.option("--limit", "-l", default=None, help="Ansible host pattern to narrow the hosts.")
+forks_opt = click.option("--forks", "-f", default=20, show_default=True, type=click.IntRange(1, 500),
+                         help="Hosts worked on at once.")
+keys_opt = click.option("--accept-new-host-keys", is_flag=True,
+                        help="Trust and record unknown host keys (a changed key is always refused).")
+output_opt = click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text",
+                          show_default=True)
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def progress_printer(console: Console) -> Callable[[str, str], None]:
+    """Live per-host lines: coloured on a terminal, plain lines otherwise."""
+    start = time.monotonic()
+    lock = threading.Lock()
+
+    def event(host: str, message: str) -> None:
+        style = "red" if ("FAILED" in message or "UNHEALTHY" in message or "UNREACHABLE" in message) \
+            else "green" if "healthy" in message else ""
+        with lock:
+            console.print(f"[dim]{time.monotonic() - start:6.1f}s[/dim] [bold]{host}[/bold] "
+                          f"[{style}]{_escape(message)}[/{style}]" if style else
+                          f"[dim]{time.monotonic() - start:6.1f}s[/dim] [bold]{host}[/bold] {_escape(message)}")
+
+    return event
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+@contextmanager
+def cancel_on_signals(cancel: threading.Event, console: Console) -> Iterator[None]:
+    """First Ctrl-C/SIGTERM: start no new host, finish or roll back what is in flight."""
+    def handler(signum: int, frame: object) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        console.print("[bold yellow]interrupted: no new hosts will start; finishing the ones in "
+                      "flight (Ctrl-C again to abort at once)[/bold yellow]")
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return Path(base) / "deployer"
+
+
+def record_run(data: dict[str, Any]) -> None:
+    """Append the run to the local record (no secret values are ever in a report)."""
+    try:
+        folder = state_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / "runs.jsonl", "a") as f:
+            f.write(json.dumps(data, sort_keys=True) + "\n")
+    except OSError:
+        pass
+
+
+def _load(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], limit: str | None) -> Any:
+    from deployer.config import load_inventory, load_playbook
+
+    inv = load_inventory(list(inventories))
+    return load_playbook(playbook, inv, list(extra), limit)
+
+
+def _run(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], limit: str | None,
+         output: str, diff: bool, **opts: Any) -> None:
+    from deployer.engine.rollout import Options, Rollout
+    from deployer.report.run_text import render
+
+    pb = _load(playbook, inventories, extra, limit)
+    err = _stderr()
+    options = Options(**opts)
+    options.on_event = progress_printer(err)
+    rollout = Rollout(pb, options)
+    try:
+        with cancel_on_signals(options.cancel, err):
+            report = rollout.run()
+    finally:
+        for s in rollout.sessions.values():
+            s.close()
+    data = report.to_json()
+    record_run({k: v for k, v in data.items() if k != "hosts"} | {
+        "hosts": [{"name": h["name"], "status": h["status"], "reason": h["reason"]} for h in data["hosts"]]})
+    if output == "json":
+        click.echo(json.dumps(data, indent=2))
+    else:
+        render(report, Console(highlight=False, soft_wrap=True), diff=diff or options.check)
+    code = EXIT_INTERRUPTED if report.interrupted else report.exit_code
+    sys.exit(code)
+
+
+@main.command()
+@click.argument("playbook", type=click.Path())
+@inventory_opt
+@extra_opt
+@limit_opt
+@click.option("--check", is_flag=True, help="Say what would happen; change nothing, pull nothing.")
+@click.option("--diff", is_flag=True, help="Show which fields change (secret values never).")
+@forks_opt
+@click.option("--force", is_flag=True, help="Replace containers even when nothing changed.")
+@click.option("--lock-wait", default=0.0, type=float, metavar="SECONDS",
+              help="Wait this long for another run's lock instead of failing at once (exit 6).")
+@keys_opt
+@output_opt
+@handle_errors
+def deploy(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], limit: str | None,
+           check: bool, diff: bool, forks: int, force: bool, lock_wait: float,
+           accept_new_host_keys: bool, output: str) -> None:
+    """Make every targeted host run what PLAYBOOK says, health-gated, rolling back failures."""
+    _run(playbook, inventories, extra, limit, output, diff, check=check, force=force, forks=forks,
+         lock_wait=lock_wait, accept_new_host_keys=accept_new_host_keys)
+
+
+@main.command()
+@click.argument("playbook", type=click.Path())
+@inventory_opt
+@extra_opt
+@limit_opt
+@click.option("--to", "to", default=None, metavar="VERSION",
+              help="The retained version to bring back: image tag, image reference or container id.")
+@forks_opt
+@click.option("--lock-wait", default=0.0, type=float, metavar="SECONDS")
+@keys_opt
+@output_opt
+@handle_errors
+def rollback(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], limit: str | None,
+             to: str | None, forks: int, lock_wait: float, accept_new_host_keys: bool, output: str) -> None:
+    """Bring back the previous retained version (or --to VERSION), through the health gate."""
+    _run(playbook, inventories, extra, limit, output, False, rollback=True, to=to, forks=forks,
+         lock_wait=lock_wait, accept_new_host_keys=accept_new_host_keys)
+
+
+# -- lock and audit: one command per host ---------------------------------------------------
+def _hosts(inventories: tuple[str, ...], limit: str | None) -> list[HostConn]:
+    from deployer.config import load_inventory
+
+    inv = load_inventory(list(inventories))
+    return [inv.host_conn(n) for n in inv.match(limit or "all")]
+
+
+def _each(hosts: list[HostConn], script: Callable[[HostConn], str], accept_new: bool,
+          forks: int = 20) -> list[tuple[HostConn, Any]]:
+    from deployer.remote.ssh import Session
+
+    def one(h: HostConn) -> Any:
+        s = Session(h, accept_new_host_keys=accept_new)
+        try:
+            return s.run(script(h), timeout=60)
+        except DeployerError as err:
+            return err
+        finally:
+            s.close()
+
+    with ThreadPoolExecutor(max_workers=max(1, min(forks, len(hosts)))) as pool:
+        return list(zip(hosts, pool.map(one, hosts)))
+
+
+@main.group()
+def lock() -> None:
+    """Inspect or release rollout locks on hosts."""
+
+
+@lock.command("status")
+@inventory_opt
+@limit_opt
+@keys_opt
+@handle_errors
+def lock_status(inventories: tuple[str, ...], limit: str | None, accept_new_host_keys: bool) -> None:
+    """Who holds a lock on each host, if anyone."""
+    rows = _each(_hosts(inventories, limit),
+                 lambda h: f"cat {shlex.quote(h.state_dir + '/lock/info')} 2>/dev/null || true",
+                 accept_new_host_keys)
+    code = EXIT_OK
+    for host, res in rows:
+        if isinstance(res, DeployerError):
+            click.echo(f"{host.name}: unreachable: {res}")
+            code = EXIT_UNREACHABLE
+        else:
+            click.echo(f"{host.name}: " + (f"LOCKED {res.stdout.strip()}" if res.stdout.strip() else "free"))
+    sys.exit(code)
+
+
+@lock.command("release")
+@inventory_opt
+@limit_opt
+@keys_opt
+@handle_errors
+def lock_release(inventories: tuple[str, ...], limit: str | None, accept_new_host_keys: bool) -> None:
+    """Remove the lock (use when a run died and left it behind)."""
+    rows = _each(_hosts(inventories, limit),
+                 lambda h: f"rm -rf {shlex.quote(h.state_dir + '/lock')}", accept_new_host_keys)
+    code = EXIT_OK
+    for host, res in rows:
+        ok = not isinstance(res, DeployerError) and res.ok
+        click.echo(f"{host.name}: {'released' if ok else f'FAILED: {res}'}")
+        code = code if ok else EXIT_UNREACHABLE
+    sys.exit(code)
+
+
+@main.command()
+@inventory_opt
+@limit_opt
+@click.option("-n", "--lines", default=20, show_default=True, help="Entries per host.")
+@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@keys_opt
+@handle_errors
+def audit(inventories: tuple[str, ...], limit: str | None, lines: int, output: str,
+          accept_new_host_keys: bool) -> None:
+    """Recent changes recorded on each host (who, when, what, outcome)."""
+    rows = _each(_hosts(inventories, limit),
+                 lambda h: f"tail -n {int(lines)} {shlex.quote(h.state_dir + '/audit.log')} 2>/dev/null || true",
+                 accept_new_host_keys)
+    entries: list[dict[str, Any]] = []
+    code = EXIT_OK
+    for host, res in rows:
+        if isinstance(res, DeployerError):
+            click.echo(f"{host.name}: unreachable: {res}", err=True)
+            code = EXIT_UNREACHABLE
+            continue
+        for line in res.stdout.splitlines():
+            try:
+                entries.append(json.loads(line))
+            except ValueError:
+                continue
+    entries.sort(key=lambda e: str(e.get("time", "")))
+    if output == "json":
+        click.echo(json.dumps(entries, indent=2))
+    else:
+        for e in entries:
+            click.echo(f"{e.get('time')} {e.get('host')} {e.get('container')}: {e.get('action')} "
+                       f"{e.get('old_image') or '-'} -> {e.get('new_image')} [{e.get('outcome')}] "
+                       f"by {e.get('who')}")
+    sys.exit(code)
