@@ -11,7 +11,8 @@ if [ -n "$missing" ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 fi
-# The Debian package may try to start a Docker engine in the root namespace; the lab
-# runs its own engines in their own namespaces and needs none there.
+# deployer and its test tools go into .venv (Debian's own python3 refuses
+# system-wide pip installs); scripts/demo.sh and scripts/test.sh use it.
 PY=${PYTHON:-python3}
-$PY -m pip install -q --disable-pip-version-check -e ".[test]"
+[ -x .venv/bin/python ] || $PY -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 | { grep -v "^WARNING: Location" || true; }

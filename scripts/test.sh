@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
-PY=${PYTHON:-python3}
+PY=.venv/bin/python
+export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; $PY -m ruff check deployer tests
 echo "== mypy"; $PY -m mypy
 echo "== pytest"; exec $PY -m pytest -q -p no:cacheprovider "$@"

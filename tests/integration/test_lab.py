@@ -207,7 +207,8 @@ def test_tls_registry_needs_login_and_login_leaves_nothing(clean_lab) -> None:
     reg = lab.layout.registry_tls
     image = lab.layout.image("v2", reg)
     lab.docker("h1", "rmi", "-f", image)
-    anon = lab.sh("h1", f"DOCKER_CONFIG=$(mktemp -d) docker pull {shlex.quote(image)}", check=False)
+    anon = lab.sh("h1", f"c=$(mktemp -d); DOCKER_CONFIG=$c docker pull {shlex.quote(image)}; "
+                        "rc=$?; rm -rf \"$c\"; exit $rc", check=False)
     assert anon.returncode != 0
     assert "no basic auth credentials" in anon.stderr, anon.stderr
 
