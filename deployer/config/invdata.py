@@ -19,6 +19,18 @@ class Group:
     vars: dict[str, Any] = field(default_factory=dict)
     origins: dict[str, Origin] = field(default_factory=dict)
     depth: int = 0
+    priority: int = 1
+
+    def set_var(self, key: str, value: Any, origin: Origin) -> None:
+        """Set a group variable; ansible_group_priority sets the priority instead, as in Ansible."""
+        if key == "ansible_group_priority":
+            try:
+                self.priority = int(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"ansible_group_priority must be a whole number, got {value!r}") from None
+            return
+        self.vars[key] = value
+        self.origins[key] = origin
 
 
 @dataclass
@@ -144,11 +156,6 @@ class InventoryData:
 
         def key(name: str) -> tuple[int, int, str]:
             grp = self.groups[name]
-            prio = grp.vars.get("ansible_group_priority", 1)
-            try:
-                prio = int(prio)
-            except (TypeError, ValueError):
-                prio = 1
-            return (grp.depth, prio, name)
+            return (grp.depth, grp.priority, name)
 
         return sorted(names, key=key)

@@ -95,8 +95,10 @@ class YamlInventory:
     def section_vars(self, group: str, value: dict[Any, Any], path: tuple[Key, ...]) -> None:
         grp = self.inv.groups[group]
         for var, val in value.items():
-            grp.vars[str(var)] = val
-            grp.origins[str(var)] = (self.doc.file, self.doc.key_pos(value, var))
+            try:
+                grp.set_var(str(var), val, (self.doc.file, self.doc.key_pos(value, var)))
+            except ValueError as err:
+                self.problem(self.doc.pos(value, var), (*path, str(var)), str(err))
 
     def section_children(self, group: str, value: dict[Any, Any], path: tuple[Key, ...]) -> None:
         for child, body in value.items():
@@ -269,8 +271,10 @@ class IniInventory:
             self.problem(number, column, where, f"expected key=value, got {line!r}")
             return
         key, value = (part.strip() for part in line.split("=", 1))
-        self.inv.groups[group].vars[key] = parse_ini_value(value)
-        self.inv.groups[group].origins[key] = (self.path, Mark(number, column))
+        try:
+            self.inv.groups[group].set_var(key, parse_ini_value(value), (self.path, Mark(number, column)))
+        except ValueError as err:
+            self.problem(number, column, where, str(err))
 
     def child_line(self, line: str, group: str, number: int, column: int, where: str) -> None:
         m = _GROUPNAME.match(line)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from deployer.errors import LabError
 from deployer.lab import images, net, services
 from deployer.lab.layout import REGISTRY_USER, Layout, make_layout
 from deployer.lab.system import (
@@ -45,6 +46,8 @@ class LabInfo:
 def up(layout: Layout, inventory: Path) -> LabInfo:
     check_prerequisites()
     started = time.monotonic()
+    if layout.dir.exists() and any(layout.dir.iterdir()) and not layout.state_file.exists():
+        raise LabError(f"{layout.dir} is not empty and holds no lab; choose an empty or new --dir")
     down(layout, inventory=None)
     layout.dir.mkdir(parents=True, exist_ok=True)
     layout.run_dir.mkdir(parents=True, exist_ok=True)
@@ -142,7 +145,7 @@ def down(layout: Layout, inventory: Path | None) -> list[str]:
     for inv in {inventory, Path(recorded) if isinstance(recorded, str) else None}:
         if inv is not None and inv.exists() and inv.read_text().startswith("# Written by `deployer lab up`"):
             inv.unlink()
-    if layout.dir.exists():
+    if layout.state_file.exists():  # only ever delete a folder that a lab made
         shutil.rmtree(layout.dir, ignore_errors=True)
     return leftovers(layout)
 

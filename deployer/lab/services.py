@@ -60,8 +60,8 @@ def start_sshd(layout: Layout, host: LabHost) -> int:
         Path(target).mkdir(parents=True, exist_ok=True)
         binds.append(f"mount --bind {src} {target}")
     Path("/run/sshd").mkdir(exist_ok=True)
-    script = " && ".join([*binds, f"exec /usr/sbin/sshd -D -f {cfg} -E {host.data_dir / 'sshd.log'}"])
-    argv = in_netns(host.netns, ["unshare", "--mount", "--propagation", "private", "sh", "-c", script])
+    script = " && ".join([*binds, f"hostname {host.name}", f"exec /usr/sbin/sshd -D -f {cfg} -E {host.data_dir / 'sshd.log'}"])
+    argv = in_netns(host.netns, ["unshare", "--mount", "--uts", "--propagation", "private", "sh", "-c", script])
     return spawn(argv, host.data_dir / "sshd.out")
 
 

@@ -1,0 +1,122 @@
+"""`deployer health -i INV [PLAYBOOK]`: is every host up, and every container wanted and healthy?"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from deployer.cli import handle_errors, main
+from deployer.errors import EXIT_INTERRUPTED, ConfigError
+from deployer.health.model import HealthReport
+from deployer.model import HostConn, Playbook
+from deployer.remote.ssh import Session
+
+
+def _targets(inventories: tuple[str, ...], playbook_path: str | None, extra: tuple[str, ...],
+             limit: str | None) -> tuple[list[HostConn], Playbook | None]:
+    from deployer.config import load_inventory, load_playbook, parse_extra_vars
+
+    inventory = load_inventory(list(inventories))
+    if playbook_path is not None:
+        playbook = load_playbook(playbook_path, inventory, list(extra), limit)
+        return [], playbook
+    extra_vars = parse_extra_vars(list(extra))
+    hosts = []
+    for name in inventory.match("all", limit):
+        conn = inventory.host_conn(name)
+        if extra_vars:
+            conn = dataclasses.replace(conn, vars={**conn.vars, **extra_vars})
+        hosts.append(conn)
+    return hosts, None
+
+
+def _render(report: HealthReport, output: str, color: bool) -> str:
+    if output == "json":
+        from deployer.report import health_json
+
+        return health_json.render(report)
+    if output == "html":
+        from deployer.report import health_html
+
+        return health_html.render(report)
+    from deployer.report import health_text
+
+    return health_text.render(report, color=color)
+
+
+def _write(text: str, out: Path | None) -> None:
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        tmp.write_text(text)
+        tmp.replace(out)
+    except OSError as err:
+        raise ConfigError(f"--out {out}: cannot write: {err.strerror or err}") from None
+
+
+@main.command()
+@click.option("-i", "--inventory", "inventories", multiple=True, required=True,
+              help="Inventory file or folder (Ansible YAML or INI); repeatable.")
+@click.argument("playbook", required=False, type=click.Path(dir_okay=False))
+@click.option("--limit", "-l", default=None, help="Ansible host pattern to narrow the hosts.")
+@click.option("-e", "--extra-vars", "extra", multiple=True,
+              help="key=value or @file.yml; repeatable; as for deploy (thresholds too).")
+@click.option("--output", "-o", type=click.Choice(["text", "json", "html"]), default="text",
+              show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the report to FILE (replaced at once, each round with --watch).")
+@click.option("--watch", type=click.FloatRange(min=0.5), default=None, metavar="SECONDS",
+              help="Check again every SECONDS until Ctrl-C; text output redraws in place.")
+@click.option("--forks", "-f", default=20, show_default=True, type=click.IntRange(1, 500),
+              help="Hosts checked at once.")
+@click.option("--accept-new-host-keys", is_flag=True,
+              help="Trust and record unknown host keys (a changed key is always refused).")
+@handle_errors
+def health(inventories: tuple[str, ...], playbook: str | None, limit: str | None,
+           extra: tuple[str, ...], output: str, out: Path | None, watch: float | None,
+           forks: int, accept_new_host_keys: bool) -> None:
+    """Report each host's verdict (healthy/degraded/unhealthy/unreachable) and its reasons.
+
+    With a PLAYBOOK, also probe each declared container's health check from the host's
+    side and report drift (version, missing containers, ports taken). Exit code: 0 all
+    healthy, 3 any degraded or unhealthy, 4 any unreachable (none unhealthy).
+    """
+    from deployer.health import gather
+
+    hosts, book = _targets(inventories, playbook, extra, limit)
+    console = Console(highlight=False)
+    color = out is None and output == "text" and console.is_terminal
+
+    def factory(conn: HostConn) -> Session:
+        return Session(conn, accept_new_host_keys=accept_new_host_keys)
+
+    if watch is None:
+        report = gather(hosts, book, forks=forks, session_factory=factory)
+        _write(_render(report, output, color), out)
+        sys.exit(report.exit_code)
+    sessions: dict[str, Session] = {}
+    try:
+        while True:
+            started = time.monotonic()
+            report = gather(hosts, book, sessions, forks=forks, session_factory=factory)
+            text = _render(report, output, color)
+            if out is None and output == "text" and console.is_terminal:
+                console.clear()
+            _write(text, out)
+            if out is not None:
+                click.echo(f"{report.generated_at} {', '.join(f'{n} {v}' for v, n in report.counts().items() if n)}"
+                           f" -> {out}", err=True)
+            time.sleep(max(0.0, watch - (time.monotonic() - started)))
+    except KeyboardInterrupt:
+        click.echo("stopped watching", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    finally:
+        for s in sessions.values():
+            s.close()
