@@ -86,7 +86,7 @@ def deployer_files(work: Path) -> dict[str, Path]:
 def deployer_argv(exe: str, scenario: str, version: str, inv: Path, n: int, work: Path) -> list[str]:
     pb = work / f"deployer-{version}.yml"
     if scenario == "health":
-        return [exe, "health", "-i", str(inv), str(pb), "--output", "json"]
+        return [exe, "health", "-i", str(inv), str(pb), "--output", "json", "--forks", str(max(n, 1))]
     return [exe, "deploy", str(pb), "-i", str(inv), "--output", "json", "--forks", str(max(n, 1))]
 
 

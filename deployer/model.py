@@ -93,7 +93,7 @@ class HostConn:
     jump: str | None = None  # user@host[:port]
     known_hosts: tuple[str, ...] = ()
     state_dir: str = "/var/lib/deployer"  # locks and audit log on the host
-    vars: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
+    vars: dict[str, object] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)

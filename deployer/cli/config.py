@@ -57,5 +57,5 @@ def validate(
     plays = len(book.plays)
     click.echo(
         f"ok: {playbook}: {plays} play{'s' * (plays != 1)}, {len(hosts)} host{'s' * (len(hosts) != 1)}, "
-        f"{containers} container{'s' * (containers != 1)} (per host, summed)"
+        f"{containers} container{'s' * (containers != 1)}"
     )

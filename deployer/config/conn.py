@@ -19,9 +19,9 @@ _JUMP = re.compile(
 )
 
 
-def ssh_config_jump(address: str, path: str = SSH_CONFIG) -> str | None:
+def ssh_config_jump(address: str, path: str | None = None) -> str | None:
     """ProxyJump for ADDRESS from ~/.ssh/config, if that file exists and sets one."""
-    full = os.path.expanduser(path)
+    full = os.path.expanduser(path or SSH_CONFIG)
     if not os.path.isfile(full):
         return None
     try:
@@ -117,6 +117,8 @@ class _ConnBuilder:
     def build(self) -> HostConn:
         address = self.text("ansible_host") or self.name
         password = self.get("ansible_password")
+        if password is not None:  # keep it out of every repr of the vars
+            self.vars["ansible_password"] = Secret("inventory:ansible_password", str(password))
         state_dir = self.text("deployer_state_dir") or "/var/lib/deployer"
         if not state_dir.startswith("/"):
             self.problem("deployer_state_dir", f"must be an absolute path, got {state_dir!r}")

@@ -27,11 +27,14 @@ class ContainerBuilder:
                  host: str, base_dir: str) -> None:  # fmt: skip
         self.ctx, self.raw, self.path = ctx, raw, path
         self.renderer, self.host, self.base_dir = renderer, host, base_dir
+        self.lenient = host == ""  # no host to render for: check only what needs no variables
         self.ok = True
 
-    def error(self, parent: object, key: Any, path: Path, message: str, templated: bool) -> None:
+    def error(self, parent: object, key: Any, path: Path, message: str, templated: bool,
+              at_key: bool = False) -> None:  # fmt: skip
         self.ok = False
-        self.ctx.error(parent, key, path, message, host=self.host if templated else None)
+        host = self.host if templated and self.host else None
+        self.ctx.error(parent, key, path, message, host=host, at_key=at_key)
 
     def value(self, parent: Any, key: Any, path: Path) -> Any:
         """parent[key] rendered for this host, or _MISSING after a problem."""
@@ -39,7 +42,10 @@ class ContainerBuilder:
         try:
             return self.renderer.render(raw)
         except TemplateError as err:
-            self.error(parent, key, path, str(err), True)
+            if self.lenient:
+                self.ok = False
+            else:
+                self.error(parent, key, path, str(err), True)
             return _MISSING
 
     def text(
@@ -169,8 +175,9 @@ class ContainerBuilder:
                 parent,
                 key,
                 path,
-                f"invalid environment variable name {key!r} (no '=', spaces or NUL)",
+                f"invalid name {key!r} (no '=', spaces or NUL)",
                 False,
+                at_key=True,
             )
             return None
         return key

@@ -27,7 +27,9 @@ class Group:
             try:
                 self.priority = int(value)
             except (TypeError, ValueError):
-                raise ValueError(f"ansible_group_priority must be a whole number, got {value!r}") from None
+                raise ValueError(
+                    f"ansible_group_priority must be a whole number, got {value!r}"
+                ) from None
             return
         self.vars[key] = value
         self.origins[key] = origin

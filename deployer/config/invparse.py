@@ -272,7 +272,9 @@ class IniInventory:
             return
         key, value = (part.strip() for part in line.split("=", 1))
         try:
-            self.inv.groups[group].set_var(key, parse_ini_value(value), (self.path, Mark(number, column)))
+            self.inv.groups[group].set_var(
+                key, parse_ini_value(value), (self.path, Mark(number, column))
+            )
         except ValueError as err:
             self.problem(number, column, where, str(err))
 

@@ -205,8 +205,10 @@ class PlaybookLoader:
             ctx.check_keys(item, (*cpath, j), CONTAINER_KEYS, required=("name", "image"))
             good.append(j)
         renderers = self.renderers(hosts, play_vars)
+        if not hosts:  # the pattern failed: still check what can be checked without a host
+            renderers[""] = Renderer({**play_vars, **self.extra})
         out: dict[str, tuple[ContainerSpec, ...]] = {}
-        for host in hosts:
+        for host in hosts or [""]:
             specs: list[ContainerSpec] = []
             seen: dict[str, int] = {}
             for j in good:
@@ -223,9 +225,10 @@ class PlaybookLoader:
                     continue
                 seen[spec.name] = j
                 specs.append(spec)
-                binds = self.bindings.setdefault(host, [])
+                binds = self.bindings.setdefault(host, []) if host else []
                 binds.extend(Binding(spec.name, p, items[j], (*cpath, j)) for p in spec.ports)
-            out[host] = tuple(specs)
+            if host:
+                out[host] = tuple(specs)
         return out
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from deployer.docker import commands as cmd
 from deployer.engine import container as ct
 from deployer.engine.outcomes import ContainerOutcome, HostOutcome, RunReport
-from deployer.errors import DeployerError, LockHeld, RemoteError
+from deployer.errors import DeployerError, HostKeyError, LockHeld, RemoteError
 from deployer.model import HostConn, Play, Playbook
 from deployer.plan import Action, Facts, image_key, parse_facts, plan_host, plan_rollback, to_prune
 from deployer.remote.ssh import Session, Unreachable
@@ -105,7 +105,7 @@ class Rollout:
     def _guard(self, run: _HostRun, fn: Callable[[_HostRun], None]) -> None:
         try:
             fn(run)
-        except Unreachable as err:
+        except (Unreachable, HostKeyError) as err:  # a refused host key: not reached, exit 4
             run.outcome.status, run.outcome.reason = "unreachable", str(err)
             self.opts.on_event(run.conn.name, f"UNREACHABLE {err}")
         except DeployerError as err:

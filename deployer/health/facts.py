@@ -23,6 +23,9 @@ DOCKER_TIMEOUT = 10  # seconds for each docker call on the host
 PS_FORMAT = ('{"id":{{json .ID}},"name":{{json .Names}},"image":{{json .Image}},'
              '"state":{{json .State}},"ports":{{json .Ports}},'
              '"managed":{{json (.Label "deployer.managed")}}}')
+# `{{if .State.Health}}` fails the whole inspect ("map has no entry for key Health") for a
+# container whose image has no HEALTHCHECK; `index` yields nil for a missing key instead.
+SAFE_HEALTH = '{{if index .State "Health"}}'
 ENGINE_FORMAT = "{{.ServerVersion}}|{{.DockerRootDir}}"
 
 
@@ -98,7 +101,8 @@ def script() -> str:
     events = (f"{d} events --since {RESTART_WINDOW_MIN}m --until 0s "
               f"--filter label={cmd.LABEL_MANAGED}=true --filter event=die "
               "--format '{{.Actor.ID}}' 2>/dev/null || echo '!error: docker events failed'")
-    managed = "\n".join(cmd.facts_lines()).replace("docker ", f"{d} ")
+    managed = "\n".join(cmd.facts_lines()).replace("docker ", f"{d} ").replace(
+        "{{if .State.Health}}", SAFE_HEALTH)
     images = (f"ids=$({d} ps -aq --filter label={cmd.LABEL_MANAGED}=true 2>/dev/null)\n"
               f'[ -z "$ids" ] || {d} inspect --format \'{{{{.Image}}}}\' $ids 2>/dev/null | sort -u | '
               f"xargs -r {d} image inspect --format {q(cmd.IMAGE_FORMAT)} 2>/dev/null")
@@ -149,12 +153,11 @@ def parse(output: str) -> HostFacts:
     for name, lines in sections.items():
         if lines and lines[0].startswith("!error:"):
             facts.errors[name] = lines[0][len("!error:"):].strip()
-            sections[name] = []
     readers = {"clock": _clock, "engine": _engine, "df": _df, "meminfo": _meminfo,
                "loadavg": _loadavg, "nproc": _nproc, "uptime": _uptime, "listen": _listen,
                "events": _events, "ps": _ps, "managed": _managed, "images": _images}
     for name, reader in readers.items():
-        if name not in sections:
+        if name not in sections or name in facts.errors:
             continue
         try:
             reader(facts, sections[name])

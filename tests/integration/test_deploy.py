@@ -29,7 +29,7 @@ WEB = ["h1", "h2", "h3"]
 # ---------------------------------------------------------------- helpers
 
 
-@dataclass
+@dataclass(repr=False)
 class Run:
     argv: list[str]
     code: int
@@ -49,7 +49,7 @@ class Run:
     def hosts(self) -> dict[str, dict[str, Any]]:
         return {h["name"]: h for h in self.json()["hosts"]}
 
-    def __str__(self) -> str:
+    def __repr__(self) -> str:
         return (f"$ {' '.join(self.argv[2:])}\nexit {self.code}\n--- stdout\n{self.stdout[-4000:]}"
                 f"\n--- stderr\n{self.stderr[-4000:]}")
 
@@ -155,7 +155,7 @@ def test_first_deploy_noop_rollout_audit_and_rollback(clean_lab, env):
 
     v2 = deploy(lab, env, "web.yml", "-e", f"image={image(lab, 'v2')}", "-o", "json")
     assert v2.code == 0, v2
-    for h, v in v2.hosts().items():
+    for v in v2.hosts().values():
         assert v["status"] == "changed"
         c = v["containers"][0]
         assert c["action"] == "replace" and c["health"] == "passed", c
@@ -189,7 +189,7 @@ def test_first_deploy_noop_rollout_audit_and_rollback(clean_lab, env):
     back = deployer(env, "rollback", str(PLAYBOOKS / "web.yml"), "-i", str(lab.inventory),
                     "-e", f"image={image(lab, 'v2')}", "-o", "json")
     assert back.code == 0, back
-    for h, v in back.hosts().items():
+    for v in back.hosts().values():
         assert v["status"] == "changed", back
         assert v["containers"][0]["action"] == "rollback"
     for h in WEB:

@@ -198,14 +198,15 @@ def test_changed_secret_value_replaces_without_showing_it(clean_lab, tmp_path):
 
 
 def pwned_markers(lab) -> list[Path]:
-    return [Path("/tmp/pwned"), *(host_fs(lab, h, "tmp") / "pwned" for h in WEB)]
+    return [Path("/tmp/pwned"), Path("/root/pwned"), *(host_fs(lab, h, "tmp") / "pwned" for h in WEB)]
 
 
 def test_hostile_values_reach_docker_byte_exact(clean_lab, env, tmp_path):
     lab = clean_lab
     for marker in pwned_markers(lab):
         marker.unlink(missing_ok=True)
-    source = tmp_path / "v;$(touch /tmp/pwned)`touch /tmp/pwned`'q\"&|<>"
+    # one folder name ('/' cannot be in it): a shell would touch ~/pwned (/root on the hosts)
+    source = tmp_path / "v;$(cd;touch pwned)`cd;touch pwned`'q\"&|<>"
     source.mkdir()
     (source / "hello").write_text("from the host\n")
     extra = tmp_path / "vars.yml"
