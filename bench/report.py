@@ -212,6 +212,16 @@ def main() -> None:
             lines += scenario_table(recs, s)
     else:
         lines += ["Not measured yet.", ""]
+    st = load("startup.json") or []
+    if st:
+        lines += ["### Start-up alone (no host touched)", "",
+                  "`--version` of each tool, interleaved; how much of a short run is the tool starting:", "",
+                  "| tool | wall, median (min–max) | CPU time (median) |", "|---|---|---|"]
+        for tool in dict.fromkeys(r["tool"] for r in st):
+            g = [r for r in st if r["tool"] == tool and r["rc"] == 0]
+            if g:
+                lines.append(f"| {tool} | {span([r['wall'] for r in g])} | {med([r['cpu'] for r in g]):.2f} s |")
+        lines.append("")
     lines += ["## Scale: deployer's cost as hosts grow", ""]
     if srecs:
         sr = meta.get("scale_reps")
