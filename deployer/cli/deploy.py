@@ -192,7 +192,7 @@ def _each(hosts: list[HostConn], script: Callable[[HostConn], str], accept_new: 
             s.close()
 
     with ThreadPoolExecutor(max_workers=max(1, min(forks, len(hosts)))) as pool:
-        return list(zip(hosts, pool.map(one, hosts)))
+        return list(zip(hosts, pool.map(one, hosts), strict=True))
 
 
 @main.group()

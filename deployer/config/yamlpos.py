@@ -134,7 +134,10 @@ def load_text(text: str, file: str, problems: Problems) -> Doc | None:
     except yaml.MarkedYAMLError as err:
         mark = _mark(err.problem_mark or err.context_mark)
         what = " ".join(x for x in (err.context, err.problem) if x)
-        problems.add(file, mark, (), f"YAML syntax error: {what}")
+        if "nesting depth" in what:  # PyYAML >= 6.0.4 has a depth limit of its own
+            problems.add(file, mark, (), f"YAML is nested too deeply (more than {MAX_DEPTH} levels)")
+        else:
+            problems.add(file, mark, (), f"YAML syntax error: {what}")
     except yaml.YAMLError as err:
         problems.add(file, None, (), f"YAML error: {err}")
     except (RecursionError, MemoryError):

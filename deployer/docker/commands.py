@@ -29,7 +29,7 @@ INSPECT_FORMAT = (
     '"status":{{json .State.Status}},"running":{{json .State.Running}},'
     '"exit_code":{{json .State.ExitCode}},"started_at":{{json .State.StartedAt}},'
     '"finished_at":{{json .State.FinishedAt}},'
-    '"health":{{if .State.Health}}{{json .State.Health.Status}}{{else}}null{{end}},'
+    '"health":{{with index .State "Health"}}{{json .Status}}{{else}}null{{end}},'
     '"restarts":{{json .RestartCount}},"ports":{{json .NetworkSettings.Ports}},'
     '"ip":{{json .NetworkSettings.IPAddress}}}'
 )
@@ -227,7 +227,7 @@ def watch_script(container: str) -> str:
 def state_gate_script(container: str, want_health: bool, timeout: float, interval: float,
                       settle: float) -> str:
     """Wait on the host for docker's health status (or `settle` seconds of steady running)."""
-    fmt = "{{.State.Status}} {{.RestartCount}} {{if .State.Health}}{{.State.Health.Status}}{{end}}"
+    fmt = '{{.State.Status}} {{.RestartCount}} {{with index .State "Health"}}{{.Status}}{{end}}'
     c = shlex.quote(container)
     steps = max(1, int(timeout / interval))
     if want_health:

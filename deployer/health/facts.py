@@ -23,9 +23,6 @@ DOCKER_TIMEOUT = 10  # seconds for each docker call on the host
 PS_FORMAT = ('{"id":{{json .ID}},"name":{{json .Names}},"image":{{json .Image}},'
              '"state":{{json .State}},"ports":{{json .Ports}},'
              '"managed":{{json (.Label "deployer.managed")}}}')
-# `{{if .State.Health}}` fails the whole inspect ("map has no entry for key Health") for a
-# container whose image has no HEALTHCHECK; `index` yields nil for a missing key instead.
-SAFE_HEALTH = '{{if index .State "Health"}}'
 ENGINE_FORMAT = "{{.ServerVersion}}|{{.DockerRootDir}}"
 
 
@@ -101,8 +98,7 @@ def script() -> str:
     events = (f"{d} events --since {RESTART_WINDOW_MIN}m --until 0s "
               f"--filter label={cmd.LABEL_MANAGED}=true --filter event=die "
               "--format '{{.Actor.ID}}' 2>/dev/null || echo '!error: docker events failed'")
-    managed = "\n".join(cmd.facts_lines()).replace("docker ", f"{d} ").replace(
-        "{{if .State.Health}}", SAFE_HEALTH)
+    managed = "\n".join(cmd.facts_lines()).replace("docker ", f"{d} ")
     images = (f"ids=$({d} ps -aq --filter label={cmd.LABEL_MANAGED}=true 2>/dev/null)\n"
               f'[ -z "$ids" ] || {d} inspect --format \'{{{{.Image}}}}\' $ids 2>/dev/null | sort -u | '
               f"xargs -r {d} image inspect --format {q(cmd.IMAGE_FORMAT)} 2>/dev/null")
