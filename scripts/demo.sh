@@ -23,7 +23,8 @@ deployer deploy playbooks/demo.yml -i inventories/lab.yml
 step "curl each host"
 for name in $(deployer hosts -i inventories/lab.yml web); do
   addr=$(deployer hosts -i inventories/lab.yml --host "$name" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ansible_host"])')
-  printf '%s (%s): ' "$name" "$addr"; curl -s --max-time 5 "http://$addr:8080/" | grep -o 'deployer demo v[0-9]*' || echo "no answer"
+  page=$(curl -s --max-time 5 "http://$addr:8080/" | grep -o 'deployer demo v[0-9]*' | head -n 1 || true)
+  echo "$name ($addr): ${page:-no answer}"
 done
 
 step "deployer deploy playbooks/demo-v2.yml  (rolling out v2, health-gated)"
