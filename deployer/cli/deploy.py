@@ -102,8 +102,22 @@ def _load(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], l
     return load_playbook(playbook, inv, list(extra), limit)
 
 
+def _touched_health(pb: Any, report: Any, sessions: dict[str, Any]) -> Any:
+    """The health report of the hosts this run changed or failed, on the same connections."""
+    import dataclasses
+
+    from deployer.health.gather import gather
+
+    touched = {h.name for h in report.hosts if h.status in ("changed", "failed")}
+    if not touched or report.check:
+        return None
+    plays = tuple(dataclasses.replace(p, hosts=tuple(h for h in p.hosts if h.name in touched))
+                  for p in pb.plays)
+    return gather([], dataclasses.replace(pb, plays=plays), sessions=sessions)
+
+
 def _run(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], limit: str | None,
-         output: str, diff: bool, **opts: Any) -> None:
+         output: str, diff: bool, summary: bool = True, **opts: Any) -> None:
     from deployer.engine.rollout import Options, Rollout
     from deployer.report.run_text import render
 
@@ -112,9 +126,12 @@ def _run(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], li
     options = Options(**opts)
     options.on_event = progress_printer(err)
     rollout = Rollout(pb, options)
+    health = None
     try:
         with cancel_on_signals(options.cancel, err):
             report = rollout.run()
+            if summary and not report.interrupted:
+                health = _touched_health(pb, report, rollout.sessions)
     finally:
         for s in rollout.sessions.values():
             s.close()
@@ -122,9 +139,17 @@ def _run(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], li
     record_run({k: v for k, v in data.items() if k != "hosts"} | {
         "hosts": [{"name": h["name"], "status": h["status"], "reason": h["reason"]} for h in data["hosts"]]})
     if output == "json":
+        if health is not None:
+            data["health"] = health.to_dict()
         click.echo(json.dumps(data, indent=2))
     else:
-        render(report, Console(highlight=False, soft_wrap=True), diff=diff or options.check)
+        out = Console(highlight=False, soft_wrap=True)
+        render(report, out, diff=diff or options.check)
+        if health is not None:
+            from deployer.report import health_text
+
+            out.print("\nhealth of the hosts this run touched:")
+            click.echo(health_text.render(health, color=out.is_terminal), nl=False)
     code = EXIT_INTERRUPTED if report.interrupted else report.exit_code
     sys.exit(code)
 
@@ -142,12 +167,14 @@ def _run(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], li
               help="Wait this long for another run's lock instead of failing at once (exit 6).")
 @keys_opt
 @output_opt
+@click.option("--summary/--no-summary", default=True, show_default=True,
+              help="End with the health report of the hosts the run touched.")
 @handle_errors
 def deploy(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], limit: str | None,
            check: bool, diff: bool, forks: int, force: bool, lock_wait: float,
-           accept_new_host_keys: bool, output: str) -> None:
+           accept_new_host_keys: bool, output: str, summary: bool) -> None:
     """Make every targeted host run what PLAYBOOK says, health-gated, rolling back failures."""
-    _run(playbook, inventories, extra, limit, output, diff, check=check, force=force, forks=forks,
+    _run(playbook, inventories, extra, limit, output, diff, summary, check=check, force=force, forks=forks,
          lock_wait=lock_wait, accept_new_host_keys=accept_new_host_keys)
 
 
@@ -166,7 +193,7 @@ def deploy(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], 
 def rollback(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], limit: str | None,
              to: str | None, forks: int, lock_wait: float, accept_new_host_keys: bool, output: str) -> None:
     """Bring back the previous retained version (or --to VERSION), through the health gate."""
-    _run(playbook, inventories, extra, limit, output, False, rollback=True, to=to, forks=forks,
+    _run(playbook, inventories, extra, limit, output, False, True, rollback=True, to=to, forks=forks,
          lock_wait=lock_wait, accept_new_host_keys=accept_new_host_keys)
 
 
