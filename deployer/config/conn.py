@@ -114,11 +114,25 @@ class _ConnBuilder:
             )
         return tuple(out)
 
+    def password(self) -> Secret | None:
+        """ansible_password, or better deployer_ssh_password_env: the name of a controller
+        environment variable holding it (kept out of inventory files)."""
+        env = self.text("deployer_ssh_password_env")
+        if env is not None:
+            if env not in os.environ:
+                self.problem("deployer_ssh_password_env",
+                             f"environment variable {env} is not set on the controller")
+                return None
+            return Secret(f"env:{env}", os.environ[env])
+        password = self.get("ansible_password")
+        if password is None:
+            return None
+        secret = Secret("inventory:ansible_password", str(password))
+        self.vars["ansible_password"] = secret  # keep it out of every repr of the vars
+        return secret
+
     def build(self) -> HostConn:
         address = self.text("ansible_host") or self.name
-        password = self.get("ansible_password")
-        if password is not None:  # keep it out of every repr of the vars
-            self.vars["ansible_password"] = Secret("inventory:ansible_password", str(password))
         state_dir = self.text("deployer_state_dir") or "/var/lib/deployer"
         if not state_dir.startswith("/"):
             self.problem("deployer_state_dir", f"must be an absolute path, got {state_dir!r}")
@@ -128,9 +142,7 @@ class _ConnBuilder:
             port=self.port(),
             user=self.text("ansible_user") or "root",
             key_file=self.path("ansible_ssh_private_key_file"),
-            password=Secret("inventory:ansible_password", str(password))
-            if password is not None
-            else None,
+            password=self.password(),
             jump=self.jump(address),
             known_hosts=self.known_hosts(),
             state_dir=state_dir,
