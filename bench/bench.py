@@ -234,22 +234,39 @@ def compare(r: Runner, n: int, reps: int, out: list[dict[str, Any]], results: Pa
                 save(results, out)
 
 
-def scale(r: Runner, sizes: list[int], reps: int, out: list[dict[str, Any]], results: Path) -> None:
+def scale(r: Runner, sizes: list[int], reps: int, out: list[dict[str, Any]], results: Path,
+          who_all: tuple[str, ...] = ("deployer",)) -> None:
     for n in sizes:
         print(f"scale: {n} hosts", flush=True)
-        hosts = r.lab.first(n)
-        reset(r.lab, hosts)
-        warm = r.run("deployer", "first_deploy", "v1", n)
-        warm["rep"] = -1
-        out.append(warm)
         for rep in range(reps):
-            for scenario in ("noop", "health"):
-                if scenario == "health" and not r.health_ready:
-                    continue
-                rec = r.run("deployer", scenario, "v1", n)
-                rec["rep"] = rep
-                out.append(rec)
-                save(results, out)
+            for who in who_all:
+                if rep == 0:  # one untimed deploy by this contender, so the no-op finds its own state
+                    reset(r.lab, r.lab.first(n))
+                    warm = r.run(who, "first_deploy", "v1", n)
+                    warm["rep"] = -1
+                    out.append(warm)
+                for scenario in ("noop", "health"):
+                    if scenario == "health" and who == "deployer" and not r.health_ready:
+                        continue
+                    rec = r.run(who, scenario, "v1", n)
+                    rec["rep"] = rep
+                    out.append(rec)
+                    save(results, out)
+
+
+def done(results: Path, part: str, meta: dict[str, Any]) -> None:
+    """machine.json keeps one entry per part, so a scale-only run leaves the comparison's record."""
+    path = results / "machine.json"
+    try:
+        allm = json.loads(path.read_text())
+        allm = allm if "compare" in allm or "scale" in allm else {}
+    except (OSError, ValueError):
+        allm = {}
+    meta = json.loads(json.dumps(meta))
+    meta["finished"] = time.strftime("%Y%m%dT%H%M%S")
+    meta["machine"]["load_after"] = os.getloadavg()
+    allm[part] = meta
+    path.write_text(json.dumps(allm, indent=1))
 
 
 def save(path: Path, records: list[dict[str, Any]]) -> None:
@@ -295,6 +312,8 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--scale", default="1,3,10,30", help="host counts for deployer's scale curve ('' = skip)")
     ap.add_argument("--scale-reps", type=int, default=3)
+    ap.add_argument("--scale-contenders", default="deployer",
+                    help="who runs the scale curve, e.g. 'deployer,floor'")
     ap.add_argument("--venv", required=True)
     ap.add_argument("--deployer", required=True)
     ap.add_argument("--results", default=str(HERE / "results"))
@@ -308,21 +327,23 @@ def main() -> None:
     r = Runner(args, lab, work)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     meta = {"started": stamp, "machine": machine(), "hosts": args.hosts, "reps": args.reps,
-            "scale": args.scale, "scale_reps": args.scale_reps, "deployer_exe": args.deployer,
-            "deployer_health": r.health_ready, "poll_seconds": C.POLL}
-    (results / "machine.json").write_text(json.dumps(meta, indent=1))
+            "scale": args.scale, "scale_reps": args.scale_reps, "scale_contenders": args.scale_contenders,
+            "deployer_exe": args.deployer, "deployer_health": r.health_ready, "poll_seconds": C.POLL}
     if not r.health_ready:
         print("deployer health is not available yet: its runs are skipped (pending)", flush=True)
-    if "compare" in args.only:
+    parts = [p for p in ("compare", "scale") if p in args.only]
+    if "compare" in parts:
         recs: list[dict[str, Any]] = []
         compare(r, args.hosts, args.reps, recs, results / "compare.json")
+        done(results, "compare", meta)
     sizes = [int(s) for s in args.scale.split(",") if s.strip() and int(s) <= len(lab.hosts)]
-    if "scale" in args.only and sizes:
+    if "scale" in parts and sizes:
+        meta["started"] = time.strftime("%Y%m%dT%H%M%S")
+        meta["machine"]["load_before"] = os.getloadavg()
         srecs: list[dict[str, Any]] = []
-        scale(r, sizes, args.scale_reps, srecs, results / "scale.json")
-    meta["finished"] = time.strftime("%Y%m%dT%H%M%S")
-    meta["machine"]["load_after"] = os.getloadavg()
-    (results / "machine.json").write_text(json.dumps(meta, indent=1))
+        scale(r, sizes, args.scale_reps, srecs, results / "scale.json",
+              tuple(w for w in args.scale_contenders.split(",") if w in C.CONTENDERS))
+        done(results, "scale", meta)
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -98,12 +98,14 @@ def ratio_summary(recs: list[dict[str, Any]]) -> list[str]:
     return out + ["", "(below 1 = deployer faster; the ratio of medians)", ""]
 
 
-def plot(srecs: list[dict[str, Any]]) -> list[str]:
+def plot(all_recs: list[dict[str, Any]]) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    srecs = [r for r in all_recs if r["contender"] == "deployer"]
+    floor = [r for r in all_recs if r["contender"] == "floor"]
     sizes = sorted({r["hosts"] for r in srecs})
     rows = ["| hosts | no-op wall, median (min–max) | no-op CPU | no-op peak mem | connections / commands per host "
             "| health wall, median (min–max) | health CPU | health peak mem |", "|---|---|---|---|---|---|---|---|"]
@@ -118,8 +120,18 @@ def plot(srecs: list[dict[str, Any]]) -> list[str]:
                 cs.append(med([r["cpu"] for r in g]))
         if xs:
             label = "no-op redeploy" if scenario == "noop" else "health report"
-            ax1.plot(xs, ys, mark, label=label)
-            ax2.plot(xs, cs, mark, label=label)
+            ax1.plot(xs, ys, mark, label=f"deployer {label}")
+            ax2.plot(xs, cs, mark, label=f"deployer {label}")
+        fx = [n for n in sizes if any(r["hosts"] == n and r["scenario"] == scenario and r["verified"]
+                                      for r in floor)]
+        if fx:
+            fy = [med([r["wall"] for r in floor if r["hosts"] == n and r["scenario"] == scenario
+                       and r["verified"]]) for n in fx]
+            fc = [med([r["cpu"] for r in floor if r["hosts"] == n and r["scenario"] == scenario
+                       and r["verified"]]) for n in fx]
+            label = "no-op" if scenario == "noop" else "health"
+            ax1.plot(fx, fy, mark[0] + "--", alpha=0.6, label=f"floor (plain ssh) {label}")
+            ax2.plot(fx, fc, mark[0] + "--", alpha=0.6, label=f"floor (plain ssh) {label}")
     for n in sizes:
         cell = []
         for scenario in ("noop", "health"):
@@ -132,13 +144,21 @@ def plot(srecs: list[dict[str, Any]]) -> list[str]:
             if scenario == "noop":
                 cell.append(f"{per_host(g, 'connections_per_host')} / {per_host(g, 'commands_per_host')}")
         rows.append(f"| {n} | " + " | ".join(cell) + " |")
+    if floor:
+        rows += ["", "The floor (one plain `ssh` per host, all in parallel) at the same sizes, for scale:", "",
+                 "| hosts | floor no-op wall, median (min–max) | floor health wall, median (min–max) |",
+                 "|---|---|---|"]
+        for n in sizes:
+            cells = [span([r["wall"] for r in floor if r["hosts"] == n and r["scenario"] == sc and r["verified"]])
+                     for sc in ("noop", "health")]
+            rows.append(f"| {n} | " + " | ".join(cells) + " |")
     for ax, what in ((ax1, "wall time, median (s)"), (ax2, "controller CPU time, median (s)")):
         ax.set_xlabel("hosts")
         ax.set_ylabel(what)
         ax.set_xticks(sizes)
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=8)
     fig.suptitle("deployer: cost vs number of hosts (lab, one machine)")
     fig.tight_layout()
     fig.savefig(OUT / "bench" / "scale.png" if OUT != ROOT else HERE / "scale.png", dpi=100)
@@ -146,7 +166,9 @@ def plot(srecs: list[dict[str, Any]]) -> list[str]:
 
 
 def main() -> None:
-    meta = load("machine.json") or {}
+    allm = load("machine.json") or {}
+    meta = allm.get("compare") or allm.get("scale") or {}
+    smeta = allm.get("scale") or {}
     recs = load("compare.json") or []
     srecs = load("scale.json") or []
     m = meta.get("machine", {})
@@ -224,9 +246,13 @@ def main() -> None:
         lines.append("")
     lines += ["## Scale: deployer's cost as hosts grow", ""]
     if srecs:
-        sr = meta.get("scale_reps")
-        lines += [f"deployer only, {sr} repetitions per size, after one untimed deploy at that size; "
-                  "no-op redeploy and health report. `--forks` = hosts.", "",
+        sr = smeta.get("scale_reps")
+        who = smeta.get("scale_contenders", "deployer")
+        sm = smeta.get("machine", {})
+        lines += [f"Contenders: {who} (interleaved), {sr} repetitions per size, after one untimed deploy "
+                  "at that size; no-op redeploy and health report; `--forks` = hosts. Run started "
+                  f"{smeta.get('started', '?')}, finished {smeta.get('finished', '?')}; load average before / "
+                  f"after: {fmt_load(sm.get('load_before'))} / {fmt_load(sm.get('load_after'))}.", "",
                   *plot(srecs), "", "![deployer cost vs hosts](bench/scale.png)", ""]
     else:
         lines += ["Not measured in this run.", ""]

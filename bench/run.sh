@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks, one command (root, on a machine prepared by scripts/install.sh):
-#   bench/run.sh [--hosts N] [--reps R] [--scale 1,3,10,30] [--scale-reps R] [--keep-lab]
+#   bench/run.sh [--hosts N] [--reps R] [--scale 1,3,10,30] [--scale-reps R]
+#                [--scale-contenders deployer,floor] [--only compare,scale] [--keep-lab]
 # Installs the anchors (ansible + community.docker, pyinfra, matplotlib) into
 # bench/.venv-anchors from bench/requirements-anchors.txt, brings up lab "bench"
 # with max(N, largest scale size) hosts, times deployer, the plain-ssh floor,
@@ -8,7 +9,7 @@
 # rewrites BENCHMARKS.md and bench/scale.png, and brings the lab down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-HOSTS=10 REPS=3 SCALE=1,3,10,30 SCALE_REPS=3 KEEP=0
+HOSTS=10 REPS=3 SCALE=1,3,10,30 SCALE_REPS=3 SCALE_WHO=deployer,floor ONLY=compare,scale KEEP=0
 NAME=${BENCH_LAB_NAME:-bench} DIR=${BENCH_LAB_DIR:-/var/tmp/deployer-bench}
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -16,8 +17,10 @@ while [ $# -gt 0 ]; do
     --reps) REPS=$2; shift 2 ;;
     --scale) SCALE=$2; shift 2 ;;
     --scale-reps) SCALE_REPS=$2; shift 2 ;;
+    --scale-contenders) SCALE_WHO=$2; shift 2 ;;
+    --only) ONLY=$2; shift 2 ;;
     --keep-lab) KEEP=1; shift ;;
-    -h|--help) sed -n 2,8p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,9p "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -32,12 +35,15 @@ DEPLOYER=$(command -v deployer)
 case "$DEPLOYER" in *"/shims/"*) command -v pyenv >/dev/null && DEPLOYER=$(pyenv which deployer) ;; esac
 
 LAB_HOSTS=$HOSTS
-for n in ${SCALE//,/ }; do [ "$n" -gt "$LAB_HOSTS" ] && LAB_HOSTS=$n; done
+case ",$ONLY," in *,scale,*) ;; *) SCALE= ;; esac
+for n in ${SCALE//,/ }; do if [ "$n" -gt "$LAB_HOSTS" ]; then LAB_HOSTS=$n; fi; done
 deployer lab up --name "$NAME" --hosts "$LAB_HOSTS" --dir "$DIR" >&2
 [ "$KEEP" = 1 ] || trap 'deployer lab down --name "$NAME" --dir "$DIR" >&2' EXIT
 
 BENCH_VENV=$VENV BENCH_DEPLOYER=$DEPLOYER "$VENV/bin/python" bench/bench.py \
   --inventory "$DIR/lab.yml" --lab-name "$NAME" --hosts "$HOSTS" --reps "$REPS" \
-  --scale "$SCALE" --scale-reps "$SCALE_REPS" --venv "$VENV" --deployer "$DEPLOYER"
+  --scale "$SCALE" --scale-reps "$SCALE_REPS" --scale-contenders "$SCALE_WHO" --only "$ONLY" \
+  --venv "$VENV" --deployer "$DEPLOYER"
+"$VENV/bin/python" bench/startup.py "$DEPLOYER" "$VENV" 5
 "$VENV/bin/python" bench/report.py
 echo "wrote BENCHMARKS.md, bench/scale.png, bench/results/" >&2
