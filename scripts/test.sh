@@ -8,4 +8,4 @@ PY=.venv/bin/python
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; $PY -m ruff check deployer tests
 echo "== mypy"; $PY -m mypy
-echo "== pytest"; exec $PY -m pytest -q -p no:cacheprovider "$@"
+echo "== pytest"; exec $PY -m pytest -q -p no:cacheprovider --durations=10 "$@"
