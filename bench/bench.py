@@ -115,7 +115,7 @@ def page_version(addr: str) -> str:
 
 def verify(hosts: dict[str, str], version: str) -> tuple[bool, dict[str, str]]:
     with ThreadPoolExecutor(max_workers=max(1, len(hosts))) as pool:
-        seen = dict(zip(hosts, pool.map(page_version, hosts.values())))
+        seen = dict(zip(hosts, pool.map(page_version, hosts.values()), strict=True))
     return all(v == version for v in seen.values()), seen
 
 
@@ -236,15 +236,17 @@ def compare(r: Runner, n: int, reps: int, out: list[dict[str, Any]], results: Pa
 
 def scale(r: Runner, sizes: list[int], reps: int, out: list[dict[str, Any]], results: Path,
           who_all: tuple[str, ...] = ("deployer",)) -> None:
+    """Per size, per contender: one untimed deploy (so the no-op finds that tool's own
+    container: deployer does not adopt a container it did not make), then its repetitions,
+    no-op and health alternating."""
     for n in sizes:
         print(f"scale: {n} hosts", flush=True)
-        for rep in range(reps):
-            for who in who_all:
-                if rep == 0:  # one untimed deploy by this contender, so the no-op finds its own state
-                    reset(r.lab, r.lab.first(n))
-                    warm = r.run(who, "first_deploy", "v1", n)
-                    warm["rep"] = -1
-                    out.append(warm)
+        for who in who_all:
+            reset(r.lab, r.lab.first(n))
+            warm = r.run(who, "first_deploy", "v1", n)
+            warm["rep"] = -1
+            out.append(warm)
+            for rep in range(reps):
                 for scenario in ("noop", "health"):
                     if scenario == "health" and who == "deployer" and not r.health_ready:
                         continue

@@ -74,7 +74,7 @@ def deployer_files(work: Path) -> dict[str, Path]:
         p.write_text(yaml.safe_dump([{
             "name": "bench web", "hosts": "web",
             "containers": [{
-                "name": CONTAINER, "image": "{{ lab_image_%s }}" % version, "ports": [PORT],
+                "name": CONTAINER, "image": "{{ lab_image_" + version + " }}", "ports": [PORT],
                 "health": {"http": {"port": 80, "path": "/"}, "timeout": "60s",
                            "interval": f"{int(POLL * 1000)}ms"},
             }],
@@ -119,7 +119,7 @@ def floor_argv(lab: Lab, scenario: str, image: str, hosts: dict[str, str], work:
 
 # ---------------------------------------------------------------- ansible
 def ansible_files(lab: Lab, venv: Path, work: Path, n: int) -> None:
-    docker_host = "unix:///run/deployer-lab-%s/{{ inventory_hostname }}/docker.sock" % lab.name
+    docker_host = f"unix:///run/deployer-lab-{lab.name}/" + "{{ inventory_hostname }}/docker.sock"
     check = {"name": "page answers", "ansible.builtin.uri": {"url": "http://{{ ansible_host }}:8080/"},
              "register": "page", "until": "page.status == 200", "retries": RETRIES, "delay": POLL}
     deploy = [{

@@ -31,6 +31,8 @@ forks_opt = click.option("--forks", "-f", default=20, show_default=True, type=cl
                          help="Hosts worked on at once.")
 keys_opt = click.option("--accept-new-host-keys", is_flag=True,
                         help="Trust and record unknown host keys (a changed key is always refused).")
+summary_opt = click.option("--summary/--no-summary", default=True, show_default=True,
+                           help="End with the health report of the hosts the run touched.")
 output_opt = click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text",
                           show_default=True)
 
@@ -167,8 +169,7 @@ def _run(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], li
               help="Wait this long for another run's lock instead of failing at once (exit 6).")
 @keys_opt
 @output_opt
-@click.option("--summary/--no-summary", default=True, show_default=True,
-              help="End with the health report of the hosts the run touched.")
+@summary_opt
 @handle_errors
 def deploy(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], limit: str | None,
            check: bool, diff: bool, forks: int, force: bool, lock_wait: float,
@@ -189,11 +190,15 @@ def deploy(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], 
 @click.option("--lock-wait", default=0.0, type=float, metavar="SECONDS")
 @keys_opt
 @output_opt
+@summary_opt
 @handle_errors
 def rollback(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], limit: str | None,
-             to: str | None, forks: int, lock_wait: float, accept_new_host_keys: bool, output: str) -> None:
-    """Bring back the previous retained version (or --to VERSION), through the health gate."""
-    _run(playbook, inventories, extra, limit, output, False, True, rollback=True, to=to, forks=forks,
+             to: str | None, forks: int, lock_wait: float, accept_new_host_keys: bool, output: str,
+             summary: bool) -> None:
+    """Bring back the previous retained version (or --to VERSION), through the health gate.
+
+    A host with no retained version (matching --to) fails, changing nothing."""
+    _run(playbook, inventories, extra, limit, output, False, summary, rollback=True, to=to, forks=forks,
          lock_wait=lock_wait, accept_new_host_keys=accept_new_host_keys)
 
 

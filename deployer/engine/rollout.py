@@ -179,6 +179,9 @@ class Rollout:
             run.outcome.containers.append(self._planned(action, run.facts))
         changed = any(a.changed for a in run.actions)
         run.outcome.status = "changed" if changed else "ok"
+        missing = [a for a in run.actions if self.opts.rollback and not a.changed]
+        if missing:  # asked to roll back, and there is nothing to roll back to
+            run.outcome.fail("; ".join(f"{a.spec.name}: {a.changes[0]}" for a in missing))
         summary = ", ".join(f"{a.spec.name}: {a.kind}" for a in run.actions) or "no containers"
         self.opts.on_event(run.conn.name, ("would " if self.opts.check else "plan ") + summary)
 

@@ -193,6 +193,17 @@ def test_first_deploy_noop_rollout_audit_and_rollback(clean_lab, env):
         assert serves(lab, h, "v1"), page(lab, h)
         assert container_id(lab, h) == v1_ids[h], "rollback brings back the retained container"
 
+    # --to a version that is not retained: every host fails, nothing changes.
+    before = ids(lab, WEB)
+    missing = deployer(env, "rollback", str(PLAYBOOKS / "web.yml"), "-i", str(lab.inventory),
+                       "--to", "no-such-tag", "-o", "json")
+    assert missing.code == 3, missing
+    for v in missing.hosts().values():
+        assert v["status"] == "failed" and "no retained version matching 'no-such-tag'" in v["reason"]
+    assert ids(lab, WEB) == before
+    for h in WEB:
+        assert lab.sh(h, "test -e /var/lib/deployer/lock && echo held || echo free").stdout.strip() == "free"
+
 
 # ---------------------------------------------------------------- changes that replace
 
