@@ -6,6 +6,7 @@ Each command group lives in its own module and registers itself on `main`.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -15,8 +16,25 @@ import click
 from deployer import __version__
 from deployer.errors import EXIT_INTERRUPTED, ConfigError, DeployerError
 
+# Command -> the module that defines it. Modules load only when their command runs,
+# so `deployer health` does not pay for what `deployer deploy` imports, and back.
+LAZY_COMMANDS = {
+    "lab": "lab", "hosts": "config", "validate": "config", "deploy": "deploy",
+    "rollback": "deploy", "lock": "deploy", "audit": "deploy", "health": "health",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(LAZY_COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            importlib.import_module(f"deployer.cli.{LAZY_COMMANDS[cmd_name]}")
+        return self.commands.get(cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="deployer")
 def main() -> None:
     """Roll Docker images out to fleets of servers over SSH, and tell how each is doing."""
@@ -50,18 +68,3 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(EXIT_INTERRUPTED)
 
     return wrapper
-
-
-def _register() -> None:
-    # Imported for their side effect of adding commands to `main`.
-    from deployer.cli import lab  # noqa: F401
-
-    for optional in ("config", "deploy", "health"):
-        try:
-            __import__(f"deployer.cli.{optional}")
-        except ModuleNotFoundError as err:
-            if err.name != f"deployer.cli.{optional}":
-                raise
-
-
-_register()

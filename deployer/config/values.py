@@ -8,9 +8,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from docker.utils import parse_repository_tag
-from docker.utils.ports import split_port
-
+from deployer.config.dockersdk import parse_repository_tag, split_port
 from deployer.model import PortSpec
 
 MAX_PORTS = 10_000  # ports one spec may expand to
