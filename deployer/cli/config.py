@@ -8,6 +8,7 @@ import click
 
 from deployer.cli import handle_errors, main
 from deployer.config import load_inventory, load_playbook
+from deployer.config.playbook import PASSWORD_VARS
 
 inventory_option = click.option(
     "-i",
@@ -33,6 +34,8 @@ def hosts(inventories: tuple[str, ...], pattern: str, limit: str | None, host: s
     inv = load_inventory(list(inventories))
     if host is not None:
         variables = inv.host_vars(host)
+        for key in PASSWORD_VARS & variables.keys():  # ansible-inventory shows it; we never do
+            variables[key] = "***"
         click.echo(json.dumps(variables, sort_keys=True, indent=4, ensure_ascii=False, default=str))
         return
     for name in inv.match(pattern, limit):

@@ -19,7 +19,7 @@ import click
 from rich.console import Console
 
 from deployer.cli import handle_errors, main
-from deployer.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE, DeployerError
+from deployer.errors import EXIT_OK, EXIT_UNREACHABLE, ConfigError, DeployerError
 from deployer.model import HostConn
 
 inventory_opt = click.option("-i", "--inventory", "inventories", multiple=True, required=True,
@@ -115,7 +115,11 @@ def _touched_health(pb: Any, report: Any, sessions: dict[str, Any]) -> Any:
         return None
     plays = tuple(dataclasses.replace(p, hosts=tuple(h for h in p.hosts if h.name in touched))
                   for p in pb.plays)
-    return gather([], dataclasses.replace(pb, plays=plays), sessions=sessions)
+    try:
+        return gather([], dataclasses.replace(pb, plays=plays), sessions=sessions)
+    except DeployerError as err:  # the rollout's own report matters more: keep it
+        _stderr().print(f"[yellow]no health summary: {_escape(str(err))}[/yellow]")
+        return None
 
 
 def _run(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], limit: str | None,
@@ -124,6 +128,10 @@ def _run(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], li
     from deployer.report.run_text import render
 
     pb = _load(playbook, inventories, extra, limit)
+    if summary:  # bad health thresholds are input errors: say so before touching any host
+        from deployer.health.gather import thresholds_for
+
+        thresholds_for([h for play in pb.plays for h in play.hosts])
     err = _stderr()
     options = Options(**opts)
     options.on_event = progress_printer(err)
@@ -152,8 +160,7 @@ def _run(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], li
 
             out.print("\nhealth of the hosts this run touched:")
             click.echo(health_text.render(health, color=out.is_terminal), nl=False)
-    code = EXIT_INTERRUPTED if report.interrupted else report.exit_code
-    sys.exit(code)
+    sys.exit(report.exit_code)
 
 
 @main.command()
@@ -165,7 +172,7 @@ def _run(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], li
 @click.option("--diff", is_flag=True, help="Show which fields change (secret values never).")
 @forks_opt
 @click.option("--force", is_flag=True, help="Replace containers even when nothing changed.")
-@click.option("--lock-wait", default=0.0, type=float, metavar="SECONDS",
+@click.option("--lock-wait", default=0.0, type=click.FloatRange(0, 86400), metavar="SECONDS",
               help="Wait this long for another run's lock instead of failing at once (exit 6).")
 @keys_opt
 @output_opt
@@ -187,7 +194,8 @@ def deploy(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], 
 @click.option("--to", "to", default=None, metavar="VERSION",
               help="The retained version to bring back: image tag, image reference or container id.")
 @forks_opt
-@click.option("--lock-wait", default=0.0, type=float, metavar="SECONDS")
+@click.option("--lock-wait", default=0.0, type=click.FloatRange(0, 86400), metavar="SECONDS",
+              help="Wait this long for another run's lock instead of failing at once (exit 6).")
 @keys_opt
 @output_opt
 @summary_opt
@@ -198,6 +206,8 @@ def rollback(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...]
     """Bring back the previous retained version (or --to VERSION), through the health gate.
 
     A host with no retained version (matching --to) fails, changing nothing."""
+    if to is not None and len(to.strip()) < 1:
+        raise ConfigError("--to: empty; name a tag, an image reference or a container id")
     _run(playbook, inventories, extra, limit, output, False, summary, rollback=True, to=to, forks=forks,
          lock_wait=lock_wait, accept_new_host_keys=accept_new_host_keys)
 

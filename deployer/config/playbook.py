@@ -35,6 +35,9 @@ def magic_vars(inv: Inventory, host: str, playbook: str) -> dict[str, Any]:
     }
 
 
+PASSWORD_VARS = frozenset({"ansible_password", "ansible_ssh_pass", "ansible_become_password",
+                           "ansible_become_pass"})
+
 class PlaybookLoader:
     def __init__(self, path: str, inv: Inventory, extra: dict[str, Any], limit: str | None,
                  problems: Problems) -> None:  # fmt: skip
@@ -103,11 +106,14 @@ class PlaybookLoader:
             self.conns[host] = host_conn(self.inv, host, self.problems)
         return self.conns[host]
 
+    # Connection passwords never reach a template: `{{ ansible_password }}` is undefined,
+    # so it cannot land in an env value, a label or a command line.
     def renderers(self, hosts: list[str], play_vars: dict[str, Any]) -> dict[str, Renderer]:
         out = {}
         for h in hosts:
+            host_vars = {k: v for k, v in self.inv.host_vars(h).items() if k not in PASSWORD_VARS}
             layered = {
-                **self.inv.host_vars(h),
+                **host_vars,
                 **magic_vars(self.inv, h, self.path),
                 **play_vars,
                 **self.extra,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shlex
 from collections.abc import Sequence
 
@@ -226,25 +227,33 @@ def watch_script(container: str) -> str:
 
 def state_gate_script(container: str, want_health: bool, timeout: float, interval: float,
                       settle: float) -> str:
-    """Wait on the host for docker's health status (or `settle` seconds of steady running)."""
+    """Wait on the host for docker's health status (or `settle` seconds of steady running).
+
+    Bounded by the clock, not by a count of steps: it ends by itself after `timeout`.
+    """
     fmt = '{{.State.Status}} {{.RestartCount}} {{with index .State "Health"}}{{.Status}}{{end}}'
     c = shlex.quote(container)
-    steps = max(1, int(timeout / interval))
     if want_health:
         check = 'case "$h" in healthy) echo HEALTHY; exit 0;; unhealthy) echo UNHEALTHY; exit 1;; esac'
     else:
-        need = max(1, int(settle / interval))
-        check = f'ok=$((ok+1)); if [ $ok -ge {need} ]; then echo RUNNING; exit 0; fi'
-    return (f"ok=0; i=0; r0=\nwhile [ $i -lt {steps} ]; do\n"
+        check = 'if [ $(date +%s) -ge $settled ]; then echo RUNNING; exit 0; fi'
+    return (f"end=$(( $(date +%s) + {max(1, math.ceil(timeout))} )); "
+            f"settled=$(( $(date +%s) + {max(1, math.ceil(settle))} )); r0=\n"
+            "while :; do\n"
             f"  set -- $(docker inspect --format {shlex.quote(fmt)} {c} 2>/dev/null); s=${{1:-gone}}; r=${{2:-0}}; h=${{3:-}}\n"
             '  [ -z "$r0" ] && r0=$r\n'
             '  if [ "$s" != running ] || [ "$r" != "$r0" ]; then echo "EXITED $s restarts=$r"; exit 1; fi\n'
             f"  {check}\n"
-            f"  i=$((i+1)); sleep {interval}\ndone\necho TIMEOUT; exit 1\n")
+            '  if [ $(date +%s) -ge $end ]; then echo TIMEOUT; exit 1; fi\n'
+            f"  sleep {max(0.1, interval)}\ndone\n")
 
 
-def finalize_script(state_dir: str, prune: Sequence[str], audit_lines: Sequence[str], unlock: bool) -> str:
-    """Remove versions past `retain`, append audit records, release the lock: one command."""
+def finalize_script(state_dir: str, prune: Sequence[str], audit_lines: Sequence[str],
+                    unlock_token: str | None) -> str:
+    """Remove versions past `retain`, append audit records, release our lock: one command.
+
+    The lock is removed only if it holds `unlock_token` (our run's id): never another run's.
+    """
     lines = []
     if prune:
         lines.append(sh(["docker", "rm", "-f", *prune]) + " >/dev/null 2>&1 || true")
@@ -252,6 +261,8 @@ def finalize_script(state_dir: str, prune: Sequence[str], audit_lines: Sequence[
         lines.append(f"mkdir -p {shlex.quote(state_dir)}")
         for record in audit_lines:
             lines.append(f"printf '%s\\n' {shlex.quote(record)} >> {shlex.quote(state_dir + '/audit.log')}")
-    if unlock:
-        lines.append(f"rm -rf {shlex.quote(state_dir + '/lock')}")
+    if unlock_token:
+        lock = shlex.quote(state_dir + "/lock")
+        lines.append(f"if grep -qF {shlex.quote(unlock_token)} {lock}/info 2>/dev/null; "
+                     f"then rm -rf {lock}; fi")
     return "\n".join(lines or ["true"]) + "\n"

@@ -5,12 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from deployer.docker import commands as cmd
 from deployer.errors import RemoteError
 from deployer.model import ContainerSpec, HealthSpec
-from deployer.plan import Action, Observed
+from deployer.plan import Action, Observed, probe_target
 from deployer.remote.ssh import Session
 
 SETTLE_SECONDS = 3.0  # no health check: running this long without a restart counts as healthy
@@ -23,20 +22,6 @@ Progress = Callable[[str], None]
 class GateResult:
     ok: bool
     detail: str
-
-
-def probe_target(spec: ContainerSpec, ports: dict[str, Any] | None, ip: str) -> tuple[str, int]:
-    """Where the host reaches the health port: its published address, else the container's IP."""
-    health = spec.health
-    assert health.port is not None
-    for p in spec.ports:
-        if p.container_port == health.port and p.protocol == "tcp" and p.host_port:
-            return (p.host_ip if p.host_ip not in ("", "0.0.0.0", "::") else "127.0.0.1", p.host_port)
-    for binding in (ports or {}).get(f"{health.port}/tcp") or []:
-        if isinstance(binding, dict) and binding.get("HostPort"):
-            addr = binding.get("HostIp") or ""
-            return (addr if addr not in ("", "0.0.0.0", "::") else "127.0.0.1", int(binding["HostPort"]))
-    return (ip, health.port)
 
 
 def probe_once(session: Session, health: HealthSpec, address: str, port: int) -> tuple[bool, str]:

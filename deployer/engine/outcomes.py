@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from deployer.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
+from deployer.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+)
 
 HostStatus = Literal["ok", "changed", "failed", "unreachable", "skipped"]
 REPORT_SCHEMA = "deployer.run/v1"
@@ -52,10 +58,15 @@ class RunReport:
     started_at: str = ""
     took: float = 0.0
     interrupted: bool = False
+    locked: bool = False  # another run held a lock: this one stopped before changing those hosts
     hosts: list[HostOutcome] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        if self.locked:
+            return EXIT_LOCKED
         statuses = {h.status for h in self.hosts}
         if "failed" in statuses:
             return EXIT_FAILED

@@ -7,9 +7,11 @@ from __future__ import annotations
 import datetime
 import getpass
 import json
+import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from deployer.docker import commands as cmd
 from deployer.engine import container as ct
 from deployer.engine.outcomes import ContainerOutcome, HostOutcome, RunReport
-from deployer.errors import DeployerError, HostKeyError, LockHeld, RemoteError
+from deployer.errors import DeployerError, HostKeyError, RemoteError
 from deployer.model import HostConn, Play, Playbook
 from deployer.plan import Action, Facts, image_key, parse_facts, plan_host, plan_rollback, to_prune
 from deployer.remote.ssh import Session, Unreachable
@@ -75,6 +77,7 @@ class _HostRun:
     facts: Facts | None = None
     actions: list[Action] = field(default_factory=list)
     locked: bool = False
+    lock_held: bool = False  # another run holds this host's lock
     prune: list[str] = field(default_factory=list)
     audit: list[str] = field(default_factory=list)
 
@@ -85,6 +88,7 @@ class Rollout:
         self.opts = options
         self.sessions: dict[str, Session] = sessions if sessions is not None else {}
         self.report = RunReport(playbook=playbook.path, check=options.check, started_at=now_iso())
+        self.run_id = uuid.uuid4().hex  # written into every lock we take; we release only ours
         self._lock = threading.Lock()
 
     # -- helpers --------------------------------------------------------------------------
@@ -103,22 +107,24 @@ class Rollout:
                 pass
 
     def _guard(self, run: _HostRun, fn: Callable[[_HostRun], None]) -> None:
+        """One host's failure never stops the others, whatever it is."""
         try:
             fn(run)
         except (Unreachable, HostKeyError) as err:  # a refused host key: not reached, exit 4
             run.outcome.status, run.outcome.reason = "unreachable", str(err)
             self.opts.on_event(run.conn.name, f"UNREACHABLE {err}")
-        except DeployerError as err:
+        except Exception as err:  # noqa: BLE001 - a bug on one host must not leak the others' locks
+            text = str(err) if isinstance(err, DeployerError) else f"internal error: {err!r}"
             if run.outcome.status != "failed" or not run.outcome.reason:
-                run.outcome.fail(str(err))
-            self.opts.on_event(run.conn.name, f"FAILED {err}")
+                run.outcome.fail(text)
+            self.opts.on_event(run.conn.name, f"FAILED {text}")
 
     # -- the run --------------------------------------------------------------------------
     def run(self) -> RunReport:
         started = time.monotonic()
         try:
             for play in self.playbook.plays:
-                if self.opts.cancel.is_set():
+                if self.opts.cancel.is_set() or self.report.locked:
                     break
                 self._play(play)
         finally:
@@ -133,19 +139,24 @@ class Rollout:
     def _play(self, play: Play) -> None:
         runs = [_HostRun(h, HostOutcome(h.name, play=play.name)) for h in play.hosts]
         self.report.hosts += [r.outcome for r in runs]
-        info = json.dumps({"who": who(), "pid": _pid(), "since": now_iso(),
+        info = json.dumps({"who": who(), "pid": os.getpid(), "run": self.run_id, "since": now_iso(),
                            "playbook": self.playbook.path, "play": play.name})
-        self._parallel(runs, lambda r: self._prepare(play, r, info))
-        held = [r for r in runs if r.outcome.status == "failed" and r.outcome.reason.startswith("locked")]
-        if held:
-            self._parallel([r for r in runs if r.locked], self._finalize)
-            raise LockHeld("; ".join(f"{r.conn.name}: {r.outcome.reason}" for r in held))
-        if not self.opts.check:
-            try:
+        try:
+            self._parallel(runs, lambda r: self._prepare(play, r, info))
+            held = [r for r in runs if r.lock_held]
+            if held:  # another run is at work here: touch nothing, report, exit 6
+                self.report.locked = True
+                who_ = "; ".join(f"{r.conn.name}: {r.outcome.reason}" for r in held)
+                for r in runs:
+                    if r.outcome.status in ("ok", "changed"):
+                        r.outcome.status, r.outcome.reason = "skipped", f"not started: {who_}"
+                return
+            if not self.opts.check:
                 self._batches(play, runs)
-            finally:
-                self._parallel([r for r in runs if r.session is not None and
-                                r.outcome.status != "unreachable"], self._finalize)
+        finally:
+            # Every host that may hold our lock gets it back, whatever happened above.
+            self._parallel([r for r in runs if r.session is not None and r.session.connections
+                            and (r.locked or r.prune or r.audit)], self._finalize)
 
     def _prepare(self, play: Play, run: _HostRun, lock_info: str) -> None:
         t0 = time.monotonic()
@@ -158,12 +169,13 @@ class Rollout:
         script = cmd.prepare_script(images, play.registry, state_dir=run.conn.state_dir,
                                     lock_info=None if self.opts.check else lock_info,
                                     lock_wait=self.opts.lock_wait, pull=pull)
+        run.locked = not self.opts.check  # from here on the host may hold our lock
         res = run.session.run(script, stdin=stdin, timeout=600 + self.opts.lock_wait)
         run.outcome.took += time.monotonic() - t0
         if res.exited == cmd.EXIT_LOCKED:
+            run.lock_held = True
             run.outcome.fail(f"locked by {res.stdout.strip() or 'another run'}")
             return
-        run.locked = not self.opts.check
         if res.exited == cmd.EXIT_LOGIN:
             raise RemoteError(f"registry login failed: {res.stderr.strip()[-400:]}")
         if res.exited == cmd.EXIT_PULL:
@@ -249,7 +261,10 @@ class Rollout:
         t0 = time.monotonic()
         if action.target is not None:
             self.opts.on_event(host, f"{spec.name}: rollback -> {action.target.image}")
-            result = ct.swap(s, spec, action.current, action.target)
+            try:
+                result = ct.swap(s, spec, action.current, action.target)
+            except DeployerError as err:
+                result = ct.GateResult(False, f"rollback interrupted: {err}; check {spec.name} by hand")
             outcome.health, outcome.health_detail = ("passed" if result.ok else "failed"), result.detail
             if not result.ok:
                 outcome.error = result.detail
@@ -260,14 +275,19 @@ class Rollout:
             self._audit(run, spec.name, action, outcome)
             return
         self.opts.on_event(host, f"{spec.name}: {action.kind} -> {spec.image}")
-        new_id, error = ct.replace(s, action, now_iso(), who())
+        try:
+            new_id, error = ct.replace(s, action, now_iso(), who())
+        except DeployerError as err:  # it may or may not have started: restore copes with both
+            new_id, error = None, str(err)
         if new_id is None:
-            logs, what = ct.restore(s, spec, None, action.current)
-            outcome.error, outcome.health, outcome.rolled_back = f"docker run failed: {error}", "failed", True
-            run.outcome.fail(f"{spec.name}: could not start: {_first_line(error)}; {what}")
+            outcome.health, outcome.error = "failed", f"could not start: {error}"
+            self._restore(run, action, outcome, None, f"could not start: {_first_line(error)}")
         else:
             self.opts.on_event(host, f"{spec.name}: started {new_id[:12]}, waiting for health")
-            result = ct.gate(s, spec, new_id)
+            try:
+                result = ct.gate(s, spec, new_id)
+            except DeployerError as err:
+                result = ct.GateResult(False, f"health gate failed: {err}")
             outcome.health_detail = result.detail
             if result.ok:
                 outcome.health = "passed"
@@ -276,13 +296,23 @@ class Rollout:
                 self.opts.on_event(host, f"{spec.name}: healthy ({result.detail})")
             else:
                 outcome.health = "failed"
-                logs, what = ct.restore(s, spec, new_id, action.current)
-                outcome.logs, outcome.rolled_back = logs, action.current is not None
-                outcome.error = f"{result.detail}; {what}"
-                run.outcome.fail(f"{spec.name}: {result.detail}; {what}")
-                self.opts.on_event(host, f"{spec.name}: UNHEALTHY: {result.detail}; {what}")
+                self._restore(run, action, outcome, new_id, result.detail)
         outcome.took = time.monotonic() - t0
         self._audit(run, spec.name, action, outcome)
+
+    def _restore(self, run: _HostRun, action: Action, outcome: ContainerOutcome,
+                 failed_id: str | None, why: str) -> None:
+        """Put the previous version back after a failed replace; say plainly if that failed too."""
+        assert run.session is not None
+        spec = action.spec
+        try:
+            logs, what = ct.restore(run.session, spec, failed_id, action.current)
+            outcome.logs, outcome.rolled_back = logs, action.current is not None
+        except DeployerError as err:
+            what = f"ROLLBACK NOT DONE ({err}); check {spec.name} on this host by hand"
+        outcome.error = f"{why}; {what}"
+        run.outcome.fail(f"{spec.name}: {why}; {what}")
+        self.opts.on_event(run.conn.name, f"{spec.name}: UNHEALTHY: {why}; {what}")
 
     def _audit(self, run: _HostRun, name: str, action: Action, outcome: ContainerOutcome) -> None:
         run.audit.append(json.dumps({
@@ -297,7 +327,10 @@ class Rollout:
     def _finalize(self, run: _HostRun) -> None:
         if run.session is None or not (run.locked or run.prune or run.audit):
             return
-        res = run.session.run(cmd.finalize_script(run.conn.state_dir, run.prune, run.audit, run.locked))
+        if run.lock_held and not (run.prune or run.audit):
+            return  # the lock is another run's
+        token = self.run_id if run.locked else None
+        res = run.session.run(cmd.finalize_script(run.conn.state_dir, run.prune, run.audit, token))
         if not res.ok and run.outcome.status != "failed":
             run.outcome.fail(f"could not release the lock or write the audit log: {res.stderr.strip()}")
 
@@ -307,7 +340,3 @@ def _first_line(text: str) -> str:
     return lines[0] if lines else "no error text"
 
 
-def _pid() -> int:
-    import os
-
-    return os.getpid()

@@ -6,6 +6,7 @@ import datetime
 import ipaddress
 import os
 import secrets
+import shlex
 import socket
 from pathlib import Path
 
@@ -58,9 +59,10 @@ def start_sshd(layout: Layout, host: LabHost) -> int:
         src.mkdir(parents=True, exist_ok=True)
         os.chmod(src, 0o1777 if target == "/tmp" else 0o755)
         Path(target).mkdir(parents=True, exist_ok=True)
-        binds.append(f"mount --bind {src} {target}")
+        binds.append(f"mount --bind {shlex.quote(str(src))} {target}")
     Path("/run/sshd").mkdir(exist_ok=True)
-    script = " && ".join([*binds, f"hostname {host.name}", f"exec /usr/sbin/sshd -D -f {cfg} -E {host.data_dir / 'sshd.log'}"])
+    sshd = ["/usr/sbin/sshd", "-D", "-f", str(cfg), "-E", str(host.data_dir / "sshd.log")]
+    script = " && ".join([*binds, f"hostname {host.name}", "exec " + shlex.join(sshd)])
     argv = in_netns(host.netns, ["unshare", "--mount", "--uts", "--propagation", "private", "sh", "-c", script])
     return spawn(argv, host.data_dir / "sshd.out")
 
@@ -141,8 +143,9 @@ def start_registries(layout: Layout) -> list[int]:
     folder = layout.dir / "registry"
     folder.mkdir(parents=True, exist_ok=True)
     password = secrets.token_urlsafe(18)
-    layout.password_file.write_text(password + "\n")
-    os.chmod(layout.password_file, 0o600)
+    fd = os.open(layout.password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(password + "\n")
     hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
     (folder / "htpasswd").write_text(f"{REGISTRY_USER}:{hashed}\n")
     _write_tls(layout, folder)

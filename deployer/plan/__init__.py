@@ -192,7 +192,7 @@ def plan_rollback(specs: tuple[ContainerSpec, ...], facts: Facts, to: str | None
     actions = []
     for spec in specs:
         olds = facts.previous(spec.name)
-        if to:
+        if to is not None:
             olds = [c for c in olds if _matches(c, to)]
         target = olds[0] if olds else None
         live = facts.live(spec.name)
@@ -207,4 +207,21 @@ def plan_rollback(specs: tuple[ContainerSpec, ...], facts: Facts, to: str | None
 
 def _matches(c: Observed, to: str) -> bool:
     tag = c.image.rsplit(":", 1)[-1] if ":" in c.image.rsplit("/", 1)[-1] else ""
-    return to in (c.image, tag) or c.id.startswith(to) or c.image_id.removeprefix("sha256:").startswith(to)
+    if to in (c.image, tag):
+        return True
+    # an id prefix must be long enough not to match by accident
+    return len(to) >= 4 and (c.id.startswith(to) or c.image_id.removeprefix("sha256:").startswith(to))
+
+
+def probe_target(spec: ContainerSpec, ports: dict[str, Any] | None, ip: str) -> tuple[str, int]:
+    """Where the host reaches the health port: its published address, else the container's IP."""
+    health = spec.health
+    assert health.port is not None
+    for p in spec.ports:
+        if p.container_port == health.port and p.protocol == "tcp" and p.host_port:
+            return (p.host_ip if p.host_ip not in ("", "0.0.0.0", "::") else "127.0.0.1", p.host_port)
+    for binding in (ports or {}).get(f"{health.port}/tcp") or []:
+        if isinstance(binding, dict) and binding.get("HostPort"):
+            addr = binding.get("HostIp") or ""
+            return (addr if addr not in ("", "0.0.0.0", "::") else "127.0.0.1", int(binding["HostPort"]))
+    return (ip, health.port)

@@ -80,6 +80,19 @@ def _known_hosts(conn: HostConn) -> tuple[list[Path], Path | None]:
     return files, record
 
 
+def parse_jump(spec: str, label: str) -> tuple[str, str, int]:
+    """`[user@]host[:port]`, host may be `[v6]` -> (user, host, port)."""
+    user, _, rest = spec.rpartition("@")
+    if rest.startswith("["):
+        host, _, tail = rest[1:].partition("]")
+        port = tail[1:] if tail.startswith(":") else ("" if not tail else "bad")
+    else:
+        host, _, port = rest.partition(":")
+    if not host or any(c in host for c in ",/ @") or not (port == "" or (port.isdigit() and 0 < int(port) < 65536)):
+        raise Unreachable(f"{label}: jump host {spec!r} is not [user@]host[:port]")
+    return user, host, int(port or 22)
+
+
 class Session:
     """A live SSH connection to one host, with counters for benchmarks."""
 
@@ -121,9 +134,8 @@ class Session:
             return
         gateway = None
         if self.conn.jump:
-            user, _, rest = self.conn.jump.rpartition("@")
-            host, _, port = rest.partition(":")
-            gateway = self._make(host, int(port or 22), user or self.conn.user, None)
+            user, host, port = parse_jump(self.conn.jump, self.conn.name)
+            gateway = self._make(host, port, user or self.conn.user, None)
             self._gateway = gateway
         c = self._make(self.conn.address, self.conn.port, self.conn.user, gateway)
         try:

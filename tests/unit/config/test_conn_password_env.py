@@ -37,3 +37,27 @@ def test_inline_password_is_masked(tmp_path: Path) -> None:
     conn = load_inventory([_inv(tmp_path, "ansible_password: hunter2")]).host_conn("h1")
     assert conn.password is not None and conn.password.reveal() == "hunter2"
     assert "hunter2" not in repr(conn) and "hunter2" not in repr(conn.vars)
+
+
+def test_password_never_reaches_a_template(tmp_path: Path) -> None:
+    from deployer.config import load_playbook
+
+    inv = load_inventory([_inv(tmp_path, "ansible_password: S3cretPW")])
+    pb = tmp_path / "pb.yml"
+    pb.write_text("- hosts: h1\n  containers:\n    - name: web\n      image: nginx\n"
+                  "      env: {P: \"{{ ansible_password }}\"}\n")
+    with pytest.raises(ConfigError) as err:
+        load_playbook(str(pb), inv)
+    assert f"{pb}:5:" in str(err.value) and "undefined variable 'ansible_password'" in str(err.value)
+    assert "S3cretPW" not in str(err.value)
+
+
+def test_hosts_host_masks_the_password(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "deployer", "hosts", "-i",
+                          _inv(tmp_path, "ansible_password: S3cretPW"), "--host", "h1"],
+                         capture_output=True, text=True, check=True).stdout
+    assert json.loads(out)["ansible_password"] == "***" and "S3cretPW" not in out

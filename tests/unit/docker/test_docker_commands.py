@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
+import time
 
 import pytest
 
@@ -260,27 +262,59 @@ def test_swap_script_exact():
 
 def test_finalize_script_exact():
     record = json.dumps({"who": "me", "detail": "it's; $(x)"})
-    assert c.finalize_script("/var/lib/deployer", ["a", "b"], [record], True).splitlines() == [
+    assert c.finalize_script("/var/lib/deployer", ["a", "b"], [record], "tok1").splitlines() == [
         "docker rm -f a b >/dev/null 2>&1 || true",
         "mkdir -p /var/lib/deployer",
         f"printf '%s\\n' {shlex.quote(record)} >> /var/lib/deployer/audit.log",
-        "rm -rf /var/lib/deployer/lock",
+        "if grep -qF tok1 /var/lib/deployer/lock/info 2>/dev/null; then rm -rf /var/lib/deployer/lock; fi",
     ]
-    assert c.finalize_script("/s", [], [], False) == "true\n"
-    assert c.finalize_script("/s", [], [], True) == "rm -rf /s/lock\n"
+    assert c.finalize_script("/s", [], [], None) == "true\n"
+
+
+def test_finalize_releases_only_our_own_lock(tmp_path):
+    state = tmp_path / "state"
+    (state / "lock").mkdir(parents=True)
+    (state / "lock" / "info").write_text('{"run": "someone-else"}\n')
+    subprocess.run(["sh", "-c", c.finalize_script(str(state), [], [], "ours")], check=True)
+    assert (state / "lock").exists()
+    (state / "lock" / "info").write_text('{"run": "ours"}\n')
+    subprocess.run(["sh", "-c", c.finalize_script(str(state), [], [], "ours")], check=True)
+    assert not (state / "lock").exists()
 
 
 def test_watch_script():
     assert c.watch_script("abc") == "docker wait abc & w=$!\nread -r _ || true\nkill $w 2>/dev/null\nexit 0\n"
 
 
-def test_state_gate_script_steps_and_quoting():
-    script = c.state_gate_script("abc", True, 6, 0.5, 3)
-    assert "while [ $i -lt 12 ]; do" in script
-    assert "healthy) echo HEALTHY; exit 0;; unhealthy) echo UNHEALTHY; exit 1;;" in script
-    assert "sleep 0.5" in script and script.endswith("echo TIMEOUT; exit 1\n")
-    settle = c.state_gate_script("abc", False, 6, 0.5, 3)
-    assert "if [ $ok -ge 6 ]; then echo RUNNING; exit 0; fi" in settle
+def _fake_docker(tmp_path, answer: str):
+    """A `docker` on PATH that answers every inspect with ANSWER."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / "docker"
+    fake.write_text(f"#!/bin/sh\necho {shlex.quote(answer)}\n")
+    fake.chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+@pytest.mark.parametrize(("answer", "want_health", "code", "last"), [
+    ("running 0 healthy", True, 0, "HEALTHY"),
+    ("running 0 unhealthy", True, 1, "UNHEALTHY"),
+    ("exited 0", True, 1, "EXITED exited restarts=0"),
+    ("running 0 starting", True, 1, "TIMEOUT"),
+    ("running 0", False, 0, "RUNNING"),
+])
+def test_state_gate_script_on_a_real_shell(tmp_path, answer, want_health, code, last):
+    script = c.state_gate_script("abc", want_health, 1, 0.2, 1)
+    t0 = time.monotonic()
+    proc = subprocess.run(["sh", "-c", script], env=_fake_docker(tmp_path, answer),
+                          capture_output=True, text=True, timeout=20)
+    assert (proc.returncode, proc.stdout.strip().splitlines()[-1]) == (code, last)
+    assert time.monotonic() - t0 < 5  # bounded by the clock, not by a count of steps
+
+
+def test_state_gate_script_quotes_the_container():
+    script = c.state_gate_script("a b;$(x)", True, 6, 0.5, 3)
+    assert "'a b;$(x)'" in script and "sleep 0.5" in script
 
 
 def test_prev_name():
