@@ -52,6 +52,33 @@ class Lab:
         return subprocess.run(["docker", "-H", host.docker_host, *args],  # type: ignore[attr-defined]
                               capture_output=True, text=True, timeout=120)
 
+    def stop_sshd(self, name: str) -> None:
+        """Stop a host's sshd (the host becomes unreachable) and wait until its port closes."""
+        import signal
+        import time
+
+        from deployer.lab import services
+
+        host = self.host(name)
+        pid = int((host.run_dir / "sshd.pid").read_text().split()[0])  # type: ignore[attr-defined]
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while services.port_open(host.address, 22):  # type: ignore[attr-defined]
+            assert time.monotonic() < deadline, f"sshd of {name} would not stop"
+            time.sleep(0.1)
+
+    def start_sshd(self, name: str) -> None:
+        """Start a host's sshd again, with its own host key, and wait until SSH works."""
+        import time
+
+        from deployer.lab import services
+
+        services.launch_sshd(self.host(name))  # type: ignore[arg-type]
+        deadline = time.monotonic() + 20
+        while self.sh(name, "true", check=False).returncode != 0:
+            assert time.monotonic() < deadline, f"sshd of {name} did not come back"
+            time.sleep(0.2)
+
     def web_hosts(self) -> list[str]:
         return [h.name for h in self.layout.hosts() if h.role == "web"]  # type: ignore[attr-defined]
 

@@ -111,7 +111,7 @@ def _touched_health(pb: Any, report: Any, sessions: dict[str, Any]) -> Any:
     from deployer.health.gather import gather
 
     touched = {h.name for h in report.hosts if h.status in ("changed", "failed")}
-    if not touched or report.check:
+    if not touched or report.check or report.locked:
         return None
     plays = tuple(dataclasses.replace(p, hosts=tuple(h for h in p.hosts if h.name in touched))
                   for p in pb.plays)
@@ -160,6 +160,10 @@ def _run(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], li
 
             out.print("\nhealth of the hosts this run touched:")
             click.echo(health_text.render(health, color=out.is_terminal), nl=False)
+    if report.locked:
+        for h in report.hosts:
+            if h.reason.startswith("locked by"):
+                err.print(f"error: {h.name}: {_escape(h.reason)}; see `deployer lock status`")
     sys.exit(report.exit_code)
 
 

@@ -49,10 +49,16 @@ def sshd_config(layout: Layout, host: LabHost) -> str:
 
 def start_sshd(layout: Layout, host: LabHost) -> int:
     host.data_dir.mkdir(parents=True, exist_ok=True)
+    host.run_dir.mkdir(parents=True, exist_ok=True)  # sshd writes its pid file there at once
     key = host.data_dir / "ssh_host_ed25519_key"
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", host.name, "-f", str(key)])
+    (host.data_dir / "sshd_config").write_text(sshd_config(layout, host))
+    return launch_sshd(host)
+
+
+def launch_sshd(host: LabHost) -> int:
+    """Start (or start again) a host's sshd with the key and config it already has."""
     cfg = host.data_dir / "sshd_config"
-    cfg.write_text(sshd_config(layout, host))
     binds = []
     for target in PRIVATE_MOUNTS:
         src = host.data_dir / "fs" / target.strip("/").replace("/", "_")

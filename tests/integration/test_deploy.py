@@ -402,39 +402,10 @@ def test_lock_held_refuses_then_status_and_release(clean_lab, env):
 # ---------------------------------------------------------------- a host down stops a serial rollout
 
 
-def _sshd_pid(lab, host: str) -> int:
-    return int((lab.layout.run_dir / host / "sshd.pid").read_text().strip())
-
-
-def _start_sshd_again(lab, host: str) -> None:
-    """The exact command deployer/lab/services.start_sshd runs, without remaking the host key."""
-    from deployer.lab import services
-    from deployer.lab.system import in_netns, spawn
-
-    h = lab.host(host)
-    cfg = h.data_dir / "sshd_config"
-    binds = [f"mount --bind {h.data_dir / 'fs' / t.strip('/').replace('/', '_')} {t}"
-             for t in services.PRIVATE_MOUNTS]
-    script = " && ".join([*binds, f"exec /usr/sbin/sshd -D -f {cfg} -E {h.data_dir / 'sshd.log'}"])
-    spawn(in_netns(h.netns, ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]),
-          h.data_dir / "sshd.out")
-    deadline = time.monotonic() + 20
-    while not services.port_open(h.address, 22):
-        assert time.monotonic() < deadline, f"sshd of {host} did not come back"
-        time.sleep(0.1)
-
-
 def test_unreachable_host_stops_a_serial_rollout(clean_lab, env):
     lab = clean_lab
-    pid = _sshd_pid(lab, "h1")
-    os.kill(pid, 15)
+    lab.stop_sshd("h1")
     try:
-        from deployer.lab import services
-
-        deadline = time.monotonic() + 10
-        while services.port_open(lab.host("h1").address, 22):
-            assert time.monotonic() < deadline, "sshd of h1 would not stop"
-            time.sleep(0.1)
         res = deploy(lab, env, "serial.yml", "-o", "json")
         assert res.code == 4, res
         hosts = res.hosts()
@@ -445,8 +416,5 @@ def test_unreachable_host_stops_a_serial_rollout(clean_lab, env):
             assert container_id(lab, h) is None
             assert not (host_fs(lab, h, "var_lib_deployer") / "lock").exists(), f"{h} lock left"
     finally:
-        from deployer.lab import services
-
-        if not services.port_open(lab.host("h1").address, 22):
-            _start_sshd_again(lab, "h1")
+        lab.start_sshd("h1")
     assert lab.sh("h1", "echo back").stdout.strip() == "back"

@@ -4,10 +4,8 @@ through the Python API and the real CLI (JSON schema, exit codes, HTML in headle
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -187,40 +185,10 @@ def test_html_renders_in_headless_chromium(clean_lab, quiet_inv: list[str], tmp_
     assert "web: exited" in dom
 
 
-def _sshd_pid(lab, name: str) -> int:  # type: ignore[no-untyped-def]
-    host = lab.host(name)
-    pidfile = host.run_dir / "sshd.pid"
-    if pidfile.exists():
-        return int(pidfile.read_text().split()[0])
-    state = json.loads(lab.layout.state_file.read_text())
-    return int(state["pids"][f"{name}/sshd"])
-
-
-def _restart_sshd(lab, name: str) -> None:  # type: ignore[no-untyped-def]
-    """As deployer.lab.services.start_sshd does, keeping the host key it made."""
-    from deployer.lab.services import PRIVATE_MOUNTS
-    from deployer.lab.system import in_netns, spawn
-
-    host = lab.host(name)
-    binds = [f"mount --bind {host.data_dir / 'fs' / t.strip('/').replace('/', '_')} {t}" for t in PRIVATE_MOUNTS]
-    script = " && ".join([*binds, f"exec /usr/sbin/sshd -D -f {host.data_dir / 'sshd_config'} "
-                                  f"-E {host.data_dir / 'sshd.log'}"])
-    spawn(in_netns(host.netns, ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]),
-          host.data_dir / "sshd.out")
-    deadline = time.monotonic() + 15
-    while lab.sh(name, "true", check=False).returncode != 0:
-        assert time.monotonic() < deadline, f"sshd of {name} did not come back"
-        time.sleep(0.2)
-
-
 def test_unreachable_host_exit_4(clean_lab, quiet_inv: list[str]) -> None:  # type: ignore[no-untyped-def]
     inv = [a for i in quiet_inv for a in ("-i", i)]
-    os.kill(_sshd_pid(clean_lab, "h3"), signal.SIGTERM)
+    clean_lab.stop_sshd("h3")
     try:
-        deadline = time.monotonic() + 10
-        while clean_lab.sh("h3", "true", check=False).returncode == 0:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
         proc = cli(*inv, "--limit", "web", "-o", "json")
         assert proc.returncode == 4, proc.stdout + proc.stderr
         doc = json.loads(proc.stdout)
@@ -229,4 +197,4 @@ def test_unreachable_host_exit_4(clean_lab, quiet_inv: list[str]) -> None:  # ty
         h3 = next(h for h in doc["hosts"] if h["name"] == "h3")
         assert "cannot connect" in h3["reasons"][0]
     finally:
-        _restart_sshd(clean_lab, "h3")
+        clean_lab.start_sshd("h3")
