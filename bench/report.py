@@ -209,7 +209,7 @@ def main() -> None:
         "new version (`deployer demo v1`/`v2`); health runs count if they exit 0 and (deployer) every host's "
         "`web` probe answered.",
         "",
-        "- **deployer**: `deployer deploy PLAYBOOK --forks N --output json`; `deployer health PLAYBOOK --output "
+        "- **deployer**: `deployer deploy PLAYBOOK --forks N --output json --no-summary`; `deployer health PLAYBOOK --output "
         "json --forks N` (host facts + each declared container's probe).",
         "- **floor**: a bash script starting one plain `ssh` per host, all in parallel: `docker pull`, `stop`, "
         "`rm`, `run`, then `curl` the page every 0.25 s until it answers. No-op floor: one `ssh` per host "
@@ -301,10 +301,9 @@ def limits(recs: list[dict[str, Any]], st: list[dict[str, Any]], srecs: list[dic
         nw, nc = m("deployer", "noop", "wall"), m("deployer", "noop", "cpu")
         out.append(f"- **Start-up.** `deployer --version` alone costs {bc:.2f} s CPU ({bw:.2f} s wall on this "
                    f"machine); the whole 10-host no-op costs {nc:.2f} s CPU ({nw:.2f} s wall), so start-up is "
-                   f"about {100 * bc / nc:.0f}% of the no-op's CPU (the two measured at different moments). The CLI imports every command module at start; "
-                   "`deployer.config.values` imports `docker.utils.ports.split_port`, which loads the whole docker "
-                   "SDK (its API client, transports and paramiko), and `deployer.remote` loads fabric/invoke. "
-                   "Lazy imports (and a local port parser) would cut most of it.")
+                   f"about {100 * bc / nc:.0f}% of the no-op's CPU (the two measured at different moments). Command "
+                   "modules load lazily and validation takes the Docker SDK's port parser without importing the SDK; "
+                   "what a deploy still imports (fabric, paramiko, jinja2, rich) it needs.")
     if recs:
         out.append(f"- **Not CPU in the work itself.** At 10 hosts deployer and the floor burn about the same "
                    f"controller CPU (no-op {m('deployer', 'noop', 'cpu'):.2f} s vs {m('floor', 'noop', 'cpu'):.2f} s; "

@@ -78,6 +78,7 @@ class _HostRun:
     actions: list[Action] = field(default_factory=list)
     locked: bool = False
     lock_held: bool = False  # another run holds this host's lock
+    finalized: bool = False
     prune: list[str] = field(default_factory=list)
     audit: list[str] = field(default_factory=list)
 
@@ -221,7 +222,9 @@ class Rollout:
                 self._skip(by_name, groups[index:], "interrupted before this host started")
                 return
             batch = [by_name[n] for n in names]
-            self._parallel([r for r in batch if r.outcome.status == "changed"], self._apply)
+            # Each host is finalized (pruned, audited, unlocked) as soon as its own work
+            # ends, without waiting for the slowest host of its batch.
+            self._parallel(batch, self._apply_and_finalize)
             failed = sum(1 for r in batch if r.outcome.status in ("failed", "unreachable"))
             pct = 100.0 * failed / len(batch)
             limit = play.max_fail_percentage
@@ -324,9 +327,18 @@ class Rollout:
             else "failed", "detail": outcome.error or outcome.health_detail,
         }, sort_keys=True))
 
+    def _apply_and_finalize(self, run: _HostRun) -> None:
+        try:
+            if run.outcome.status == "changed":
+                self._apply(run)
+        finally:
+            if run.session is not None and run.session.connections:
+                self._finalize(run)
+
     def _finalize(self, run: _HostRun) -> None:
-        if run.session is None or not (run.locked or run.prune or run.audit):
+        if run.finalized or run.session is None or not (run.locked or run.prune or run.audit):
             return
+        run.finalized = True
         if run.lock_held and not (run.prune or run.audit):
             return  # the lock is another run's
         token = self.run_id if run.locked else None
