@@ -190,9 +190,9 @@ def main() -> None:
         f"`ansible` package); pyinfra: `{v.get('pyinfra', '?')}`; {v.get('openssh', '?')}; {v.get('docker', '?')}.",
         f"- Load average (1/5/15 min) when the comparison started / when its invocation ended: "
         f"{fmt_load(m.get('load_before'))} / {fmt_load(m.get('load_after'))}.",
-        "- **Noise**: the machine has 2 cores and other engineers ran test suites on it during the run "
-        "(load stayed well above 2). The controller, every lab host's sshd and Docker engine and the "
-        "registry all share those 2 cores, so absolute times are inflated and vary run to run. The contenders "
+        "- **Noise**: the machine has 2 cores. The controller, every lab host's sshd and Docker engine (the "
+        "lab is brought up with as many hosts as the largest scale size) and the registry all share them, "
+        "so the load stays above 2 while a tool works and absolute times are inflated. The contenders "
         "were interleaved (order rotated each repetition) so the noise hits them alike; medians are reported "
         "with min–max. Read the ratios, not the seconds.",
         "",
