@@ -31,6 +31,9 @@ forks_opt = click.option("--forks", "-f", default=20, show_default=True, type=cl
                          help="Hosts worked on at once.")
 keys_opt = click.option("--accept-new-host-keys", is_flag=True,
                         help="Trust and record unknown host keys (a changed key is always refused).")
+lock_wait_opt = click.option(
+    "--lock-wait", default=0.0, type=click.FloatRange(0, 86400), metavar="SECONDS",
+    help="Wait this long for another run's lock instead of failing at once (exit 6).")
 summary_opt = click.option("--summary/--no-summary", default=True, show_default=True,
                            help="End with the health report of the hosts the run touched.")
 output_opt = click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text",
@@ -176,8 +179,7 @@ def _run(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], li
 @click.option("--diff", is_flag=True, help="Show which fields change (secret values never).")
 @forks_opt
 @click.option("--force", is_flag=True, help="Replace containers even when nothing changed.")
-@click.option("--lock-wait", default=0.0, type=click.FloatRange(0, 86400), metavar="SECONDS",
-              help="Wait this long for another run's lock instead of failing at once (exit 6).")
+@lock_wait_opt
 @keys_opt
 @output_opt
 @summary_opt
@@ -198,8 +200,7 @@ def deploy(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], 
 @click.option("--to", "to", default=None, metavar="VERSION",
               help="The retained version to bring back: image tag, image reference or container id.")
 @forks_opt
-@click.option("--lock-wait", default=0.0, type=click.FloatRange(0, 86400), metavar="SECONDS",
-              help="Wait this long for another run's lock instead of failing at once (exit 6).")
+@lock_wait_opt
 @keys_opt
 @output_opt
 @summary_opt
