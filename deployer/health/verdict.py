@@ -53,7 +53,7 @@ def judge(name: str, address: str, facts: HostFacts, *, specs: Sequence[Containe
     findings = host_findings(facts, thresholds, clock_offset)
     if facts.engine_version is not None:
         for c in host.containers:
-            findings += container_findings(c, thresholds)
+            findings += container_findings(c, thresholds, now)
         findings += port_findings(facts, specs or ())
     host.findings = findings
     host.verdict = verdict_of(findings)
@@ -148,6 +148,11 @@ def containers(facts: HostFacts, specs: Sequence[ContainerSpec] | None,
     return out
 
 
+def _just_started(c: ContainerHealth, now: float | None) -> bool:
+    started = _epoch(c.started_at)
+    return now is not None and started is not None and now - started < STARTING_GRACE_S
+
+
 def _version_text(name: str, running: str, wanted: str) -> str:
     repo_r, _, tag_r = running.rpartition(":")
     repo_w, _, tag_w = wanted.rpartition(":")
@@ -156,7 +161,12 @@ def _version_text(name: str, running: str, wanted: str) -> str:
     return f"{name} runs {running}, playbook wants {wanted}"
 
 
-def container_findings(c: ContainerHealth, t: Thresholds) -> list[Finding]:
+# A container just started (a deploy's closing summary) gets this long before a Docker
+# health check still "starting" counts against it, as Docker's own start period does.
+STARTING_GRACE_S = 60.0
+
+
+def container_findings(c: ContainerHealth, t: Thresholds, now: float | None = None) -> list[Finding]:
     n = c.name
     if c.state == "missing":
         return [Finding("unhealthy", f"{n}: missing (the playbook declares it)", n)]
@@ -173,7 +183,7 @@ def container_findings(c: ContainerHealth, t: Thresholds) -> list[Finding]:
                                        f"{RESTART_WINDOW_MIN} min", n))
     if c.state == "running" and c.health == "unhealthy":
         out.append(Finding("unhealthy", f"{n}: Docker health check unhealthy", n))
-    elif c.state == "running" and c.health == "starting":
+    elif c.state == "running" and c.health == "starting" and not _just_started(c, now):
         out.append(Finding("degraded", f"{n}: Docker health check still starting", n))
     if c.probe is not None and not c.probe.ok:
         out.append(Finding("unhealthy", f"{n}: {c.probe.detail}", n))
