@@ -165,9 +165,12 @@ def prepare_script(
                          f'|| {{ echo {shlex.quote(image)} >&2; cat "$D/err" >&2; exit {EXIT_PULL}; }}')
     lines += facts_lines()
     lines.append(f"echo {MARK_IMAGES}")
+    fmt = shlex.quote(IMAGE_FORMAT)
     for image in dict.fromkeys(images):
-        lines.append(f"docker image inspect --format {shlex.quote(IMAGE_FORMAT)} {shlex.quote(image)} "
-                     "2>/dev/null || true")
+        lines.append(f"docker image inspect --format {fmt} {shlex.quote(image)} 2>/dev/null || true")
+    # the images the containers run now (their digests, for reports and the audit)
+    lines.append('[ -z "$ids" ] || docker inspect --format \'{{.Image}}\' $ids | sort -u | '
+                 f"xargs -r docker image inspect --format {fmt} 2>/dev/null || true")
     return "\n".join(lines) + "\n"
 
 

@@ -25,6 +25,7 @@ class ContainerOutcome:
     old_image: str | None = None
     new_image: str | None = None
     old_image_id: str | None = None
+    old_digest: str | None = None
     new_image_id: str | None = None
     new_digest: str | None = None
     health: str = "skipped"  # passed / failed / skipped / n/a

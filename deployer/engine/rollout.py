@@ -201,16 +201,20 @@ class Rollout:
     def _planned(self, action: Action, facts: Facts) -> ContainerOutcome:
         image = facts.images.get(image_key(action.spec.image))
         cur = action.current
+        old = facts.by_id.get(cur.image_id) if cur else None
         if action.target is not None:
             t = action.target
+            target = facts.by_id.get(t.image_id)
             return ContainerOutcome(name=action.spec.name, action=action.kind, changes=list(action.changes),
                                     old_image=cur.image if cur else None,
                                     old_image_id=cur.image_id if cur else None,
-                                    new_image=t.image, new_image_id=t.image_id)
+                                    old_digest=old.digest if old else None,
+                                    new_image=t.image, new_image_id=t.image_id,
+                                    new_digest=target.digest if target else None)
         return ContainerOutcome(
             name=action.spec.name, action=action.kind, changes=list(action.changes),
             old_image=cur.image if cur else None, old_image_id=cur.image_id if cur else None,
-            new_image=action.spec.image, new_image_id=image.id if image else None,
+            old_digest=old.digest if old else None, new_image=action.spec.image, new_image_id=image.id if image else None,
             new_digest=image.digest if image else None,
         )
 
@@ -321,7 +325,8 @@ class Rollout:
         run.audit.append(json.dumps({
             "time": now_iso(), "who": who(), "playbook": self.playbook.path, "host": run.conn.name,
             "container": name, "action": action.kind, "old_image": outcome.old_image,
-            "old_image_id": outcome.old_image_id, "new_image": outcome.new_image,
+            "old_image_id": outcome.old_image_id, "old_digest": outcome.old_digest,
+            "new_image": outcome.new_image,
             "new_image_id": outcome.new_image_id, "new_digest": outcome.new_digest,
             "outcome": "ok" if outcome.health == "passed" else "rolled back" if outcome.rolled_back
             else "failed", "detail": outcome.error or outcome.health_detail,

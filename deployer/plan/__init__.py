@@ -62,6 +62,7 @@ class ImageInfo:
 class Facts:
     containers: list[Observed]
     images: dict[str, ImageInfo]  # image reference -> local image
+    by_id: dict[str, ImageInfo] = field(default_factory=dict)  # image id -> local image
 
     def live(self, name: str) -> Observed | None:
         return next((c for c in self.containers if c.is_live and c.logical_name == name), None)
@@ -93,6 +94,7 @@ def parse_facts(stdout: str) -> Facts:
     section = None
     containers: list[Observed] = []
     images: dict[str, ImageInfo] = {}
+    by_id: dict[str, ImageInfo] = {}
     for line in stdout.splitlines():
         line = line.strip()
         if line in (MARK_CONTAINERS, MARK_IMAGES):
@@ -105,9 +107,10 @@ def parse_facts(stdout: str) -> Facts:
             containers.append(_observed(data))
         elif section == MARK_IMAGES:
             info = ImageInfo(id=data["id"], digests=tuple(data.get("digests") or ()))
+            by_id[info.id] = info
             for tag in data.get("tags") or ():
-                images[tag] = info
-    return Facts(containers, images)
+                images.setdefault(tag, info)  # the spec's own images come first
+    return Facts(containers, images, by_id)
 
 
 def _observed(d: dict[str, Any]) -> Observed:

@@ -205,6 +205,8 @@ def test_prepare_script_exact():
         "echo --deployer-images--",
         f"docker image inspect --format {image} r/a:1 2>/dev/null || true",
         f"docker image inspect --format {image} r/b 2>/dev/null || true",
+        "[ -z \"$ids\" ] || docker inspect --format '{{.Image}}' $ids | sort -u | "
+        f"xargs -r docker image inspect --format {image} 2>/dev/null || true",
     ]
     assert script.endswith("\n")
 

@@ -285,3 +285,18 @@ def test_plan_rollback_with_nothing_live():
     (action,) = plan_rollback((spec(),), f, None)
     assert action.kind == "rollback" and action.current is None and action.target.id == "old"
     assert action.changes == (f"image: (none) -> {V1}",)
+
+
+def test_parse_facts_keeps_images_by_id_and_spec_tags_first():
+    from deployer.plan import parse_facts
+
+    out = "\n".join([
+        "--deployer-containers--",
+        "--deployer-images--",
+        '{"id":"sha256:new","tags":["r/a:1"],"digests":["r/a@sha256:d1"]}',
+        '{"id":"sha256:old","tags":["r/a:1"],"digests":["r/a@sha256:d0"]}',
+    ])
+    facts = parse_facts(out)
+    assert facts.images["r/a:1"].id == "sha256:new"  # the spec's image, listed first, wins its tag
+    assert facts.by_id["sha256:old"].digest == "sha256:d0"
+    assert facts.by_id["sha256:new"].digest == "sha256:d1"
