@@ -152,6 +152,11 @@ class Session:
         except paramiko.AuthenticationException as err:
             raise Unreachable(f"{self.conn.name}: authentication failed as {self.conn.user}: {err}") from err
         except (OSError, paramiko.SSHException, EOFError) as err:
+            if "No authentication methods" in str(err):
+                raise Unreachable(
+                    f"{self.conn.name}: authentication failed as {self.conn.user}: no key, agent or "
+                    "password to offer (set ansible_ssh_private_key_file, load the key into ssh-agent, "
+                    "or set deployer_ssh_password_env)") from err
             via = f" via {self.conn.jump}" if self.conn.jump else ""
             raise Unreachable(f"{self.conn.name}: cannot connect to {self.conn.address}:{self.conn.port}"
                               f"{via}: {err or type(err).__name__}") from err
