@@ -45,7 +45,7 @@ def _stderr() -> Console:
 
 
 def progress_printer(console: Console) -> Callable[[str, str], None]:
-    """Live per-host lines: coloured on a terminal, plain lines otherwise."""
+    """One plain line per event, for logs and pipes (terminals get the live board)."""
     start = time.monotonic()
     lock = threading.Lock()
 
@@ -58,6 +58,23 @@ def progress_printer(console: Console) -> Callable[[str, str], None]:
                           f"[dim]{time.monotonic() - start:6.1f}s[/dim] [bold]{host}[/bold] {_escape(message)}")
 
     return event
+
+
+@contextmanager
+def _progress(pb: Any, options: Any, console: Console) -> Iterator[None]:
+    """On a terminal, a live board of the hosts; otherwise one plain line per event."""
+    if not console.is_terminal:
+        options.on_event = progress_printer(console)
+        yield
+        return
+    from rich.live import Live
+
+    from deployer.report.live import Board
+
+    board = Board(list(dict.fromkeys(h.name for play in pb.plays for h in play.hosts)))
+    options.on_event = board.event
+    with Live(board, console=console, refresh_per_second=8, transient=False):
+        yield
 
 
 def _escape(text: str) -> str:
@@ -137,14 +154,13 @@ def _run(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], li
         thresholds_for([h for play in pb.plays for h in play.hosts])
     err = _stderr()
     options = Options(**opts)
-    options.on_event = progress_printer(err)
     rollout = Rollout(pb, options)
     health = None
     try:
-        with cancel_on_signals(options.cancel, err):
+        with cancel_on_signals(options.cancel, err), _progress(pb, options, err):
             report = rollout.run()
-            if summary and not report.interrupted:
-                health = _touched_health(pb, report, rollout.sessions)
+        if summary and not report.interrupted:
+            health = _touched_health(pb, report, rollout.sessions)
     finally:
         for s in rollout.sessions.values():
             s.close()
