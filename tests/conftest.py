@@ -73,7 +73,7 @@ class Lab:
 
         from deployer.lab import services
 
-        services.launch_sshd(self.host(name))  # type: ignore[arg-type]
+        services.launch_sshd(self.host(name), self.layout.auth_dir)  # type: ignore[arg-type, attr-defined]
         deadline = time.monotonic() + 20
         while self.sh(name, "true", check=False).returncode != 0:
             assert time.monotonic() < deadline, f"sshd of {name} did not come back"

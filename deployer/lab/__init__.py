@@ -19,7 +19,7 @@ import yaml
 
 from deployer.errors import LabError
 from deployer.lab import images, net, services
-from deployer.lab.layout import REGISTRY_USER, Layout, make_layout
+from deployer.lab.layout import PASSWORD_USER, REGISTRY_USER, Layout, make_layout
 from deployer.lab.system import (
     alive,
     check_prerequisites,
@@ -54,6 +54,7 @@ def up(layout: Layout, inventory: Path) -> LabInfo:
     _save_state(layout, inventory, {})
     net.create(layout)
     services.make_client_key(layout)
+    services.make_password_user(layout)
     hosts = layout.hosts()
     pids: dict[str, int] = {}
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -91,6 +92,8 @@ def inventory_yaml(layout: Layout) -> str:
                 "lab_registry_tls": layout.registry_tls,
                 "lab_registry_user": REGISTRY_USER,
                 "lab_registry_password_file": str(layout.password_file),
+                "lab_ssh_password_user": PASSWORD_USER,
+                "lab_ssh_password_file": str(layout.ssh_password_file),
                 "lab_image_v1": layout.image("v1"),
                 "lab_image_v2": layout.image("v2"),
                 "lab_image_unhealthy": layout.image("unhealthy"),

@@ -16,6 +16,7 @@ MAX_HOSTS = 60
 PLAIN_PORT = 5000
 TLS_PORT = 5443
 REGISTRY_USER = "deployer"
+PASSWORD_USER = "labpw"  # a uid-0 login that only the lab's sshds know, for password auth
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,16 @@ class Layout:
     @property
     def password_file(self) -> Path:
         return self.dir / "registry-password"
+
+    @property
+    def ssh_password_file(self) -> Path:
+        return self.dir / "ssh-password"
+
+    @property
+    def auth_dir(self) -> Path:
+        """passwd/shadow copies with the password user, bound over /etc inside each sshd's
+        own mount namespace: the machine's real files never change."""
+        return self.dir / "auth"
 
     @property
     def state_file(self) -> Path:

@@ -10,7 +10,7 @@ import shlex
 import socket
 from pathlib import Path
 
-from deployer.lab.layout import PLAIN_PORT, REGISTRY_USER, TLS_PORT, LabHost, Layout
+from deployer.lab.layout import PASSWORD_USER, PLAIN_PORT, REGISTRY_USER, TLS_PORT, LabHost, Layout
 from deployer.lab.system import in_netns, run, spawn, wait_for
 
 # Each lab host has its own /tmp and its own deployer state folder, as a real
@@ -44,7 +44,29 @@ def sshd_config(layout: Layout, host: LabHost) -> str:
     ]
     if host.has_engine:
         lines.append(f"SetEnv DOCKER_HOST={host.docker_host}")
+    lines += [f"Match User {PASSWORD_USER}", "    PasswordAuthentication yes", "    PermitRootLogin yes"]
     return "\n".join(lines) + "\n"
+
+
+def make_password_user(layout: Layout) -> None:
+    """The lab's password login: its own passwd/shadow copies, never the machine's files."""
+    import crypt  # noqa: PLC0415 - deprecated in 3.13, fine on Debian 12's 3.11
+
+    password = secrets.token_urlsafe(15)
+    _write_private(layout.ssh_password_file, password + "\n")
+    layout.auth_dir.mkdir(mode=0o700, exist_ok=True)
+    passwd = Path("/etc/passwd").read_text()
+    passwd += f"{PASSWORD_USER}:x:0:0:deployer lab password login:/root:/bin/sh\n"
+    (layout.auth_dir / "passwd").write_text(passwd)
+    hashed = crypt.crypt(password, crypt.mksalt(crypt.METHOD_SHA512))
+    shadow = Path("/etc/shadow").read_text() + f"{PASSWORD_USER}:{hashed}:19000:0:99999:7:::\n"
+    _write_private(layout.auth_dir / "shadow", shadow)
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
 
 
 def start_sshd(layout: Layout, host: LabHost) -> int:
@@ -53,13 +75,13 @@ def start_sshd(layout: Layout, host: LabHost) -> int:
     key = host.data_dir / "ssh_host_ed25519_key"
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", host.name, "-f", str(key)])
     (host.data_dir / "sshd_config").write_text(sshd_config(layout, host))
-    return launch_sshd(host)
+    return launch_sshd(host, layout.auth_dir)
 
 
-def launch_sshd(host: LabHost) -> int:
+def launch_sshd(host: LabHost, auth_dir: Path) -> int:
     """Start (or start again) a host's sshd with the key and config it already has."""
     cfg = host.data_dir / "sshd_config"
-    binds = []
+    binds = [f"mount --bind {shlex.quote(str(auth_dir / name))} /etc/{name}" for name in ("passwd", "shadow")]
     for target in PRIVATE_MOUNTS:
         src = host.data_dir / "fs" / target.strip("/").replace("/", "_")
         src.mkdir(parents=True, exist_ok=True)
@@ -149,9 +171,7 @@ def start_registries(layout: Layout) -> list[int]:
     folder = layout.dir / "registry"
     folder.mkdir(parents=True, exist_ok=True)
     password = secrets.token_urlsafe(18)
-    fd = os.open(layout.password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(password + "\n")
+    _write_private(layout.password_file, password + "\n")
     hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
     (folder / "htpasswd").write_text(f"{REGISTRY_USER}:{hashed}\n")
     _write_tls(layout, folder)
