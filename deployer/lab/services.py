@@ -50,7 +50,6 @@ def sshd_config(layout: Layout, host: LabHost) -> str:
 
 def make_password_user(layout: Layout) -> None:
     """The lab's password login: its own passwd/shadow copies, never the machine's files."""
-    import crypt  # noqa: PLC0415 - deprecated in 3.13, fine on Debian 12's 3.11
 
     password = secrets.token_urlsafe(15)
     _write_private(layout.ssh_password_file, password + "\n")
@@ -58,9 +57,22 @@ def make_password_user(layout: Layout) -> None:
     passwd = Path("/etc/passwd").read_text()
     passwd += f"{PASSWORD_USER}:x:0:0:deployer lab password login:/root:/bin/sh\n"
     (layout.auth_dir / "passwd").write_text(passwd)
-    hashed = crypt.crypt(password, crypt.mksalt(crypt.METHOD_SHA512))
+    hashed = _sha512_crypt(password)
     shadow = Path("/etc/shadow").read_text() + f"{PASSWORD_USER}:{hashed}:19000:0:99999:7:::\n"
     _write_private(layout.auth_dir / "shadow", shadow)
+
+
+def _sha512_crypt(password: str) -> str:
+    """A shadow(5) SHA-512 hash: Python's crypt where it exists (gone in 3.13), else openssl."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import crypt
+    except ImportError:
+        return run(["openssl", "passwd", "-6", "-stdin"], input=password).stdout.strip()
+    return crypt.crypt(password, crypt.mksalt(crypt.METHOD_SHA512))
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -15,7 +15,7 @@ from deployer.errors import EnvironmentProblem, LabError
 
 APT_PACKAGES = (
     "docker.io openssh-server openssh-client docker-registry busybox-static "
-    "iproute2 iptables util-linux curl"
+    "iproute2 iptables util-linux curl openssl"
 )
 APT_LINE = f"apt-get update && apt-get install -y {APT_PACKAGES}"
 
