@@ -51,6 +51,11 @@ def up(layout: Layout, inventory: Path) -> LabInfo:
     down(layout, inventory=None)
     layout.dir.mkdir(parents=True, exist_ok=True)
     layout.run_dir.mkdir(parents=True, exist_ok=True)
+    # Mount points the hosts' private folders need; those we create, `down` removes.
+    made = [t for t in services.PRIVATE_MOUNTS if not Path(t).exists()]
+    for target in made:
+        Path(target).mkdir(parents=True)
+    (layout.dir / "made-mount-points").write_text("".join(f"{t}\n" for t in made))
     _save_state(layout, inventory, {})
     net.create(layout)
     services.make_client_key(layout)
@@ -144,6 +149,7 @@ def down(layout: Layout, inventory: Path | None) -> list[str]:
     shutil.rmtree(layout.certs_d, ignore_errors=True)
     _remove_empty_parents(layout.certs_d.parent, stop=Path("/etc/docker"))
     shutil.rmtree(layout.run_dir, ignore_errors=True)
+    _remove_made_mount_points(layout)
     recorded = state.get("inventory")
     for inv in {inventory, Path(recorded) if isinstance(recorded, str) else None}:
         if inv is not None and inv.exists() and inv.read_text().startswith("# Written by `deployer lab up`"):
@@ -151,6 +157,21 @@ def down(layout: Layout, inventory: Path | None) -> list[str]:
     if layout.state_file.exists():  # only ever delete a folder that a lab made
         shutil.rmtree(layout.dir, ignore_errors=True)
     return leftovers(layout)
+
+
+def _remove_made_mount_points(layout: Layout) -> None:
+    """Remove the mount points `up` created, once empty and no other lab uses them."""
+    try:
+        made = (layout.dir / "made-mount-points").read_text().split()
+    except OSError:
+        return
+    netns = Path("/var/run/netns")
+    if netns.exists() and any(p.name.startswith("dl") and "-" in p.name for p in netns.iterdir()):
+        return  # another lab's hosts still bind over them
+    for target in made:
+        path = Path(target)
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
 
 
 def _remove_empty_parents(path: Path, stop: Path) -> None:
