@@ -46,11 +46,3 @@ class RemoteError(DeployerError):
 
 class HostKeyError(RemoteError):
     exit_code = EXIT_UNREACHABLE
-
-
-class LockHeld(DeployerError):
-    exit_code = EXIT_LOCKED
-
-
-class Interrupted(DeployerError):
-    exit_code = EXIT_INTERRUPTED

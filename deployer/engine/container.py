@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from deployer.docker import commands as cmd
@@ -15,7 +14,6 @@ from deployer.remote.ssh import Session
 SETTLE_SECONDS = 3.0  # no health check: running this long without a restart counts as healthy
 RESTORE_CHECK_SECONDS = 15.0
 
-Progress = Callable[[str], None]
 
 
 @dataclass

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from deployer.docker.commands import (
-    IMAGE_FORMAT,  # noqa: F401  (documents what parse_facts reads)
     LABEL_MANAGED,
     LABEL_NAME,
     LABEL_SPEC,
@@ -162,9 +161,9 @@ def plan_host(specs: tuple[ContainerSpec, ...], facts: Facts, *, force: bool = F
         if current is None:
             actions.append(Action("create", spec, None, ("new container",)))
             continue
-        changes = list(diff(spec, current)) if current.labels.get(LABEL_SPEC_HASH) != spec_hash(spec) else []
-        if current.labels.get(LABEL_SPEC_HASH) != spec_hash(spec) and not changes:
-            changes.append("secret values changed")
+        changes: list[str] = []
+        if current.labels.get(LABEL_SPEC_HASH) != spec_hash(spec):
+            changes = list(diff(spec, current)) or ["secret values changed"]
         image = facts.images.get(image_key(spec.image))
         if image is not None and image.id != current.image_id and current.image == spec.image:
             changes.append(f"image: {spec.image} has a new build ({current.image_id[7:19]} -> {image.id[7:19]})")
