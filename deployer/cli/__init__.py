@@ -41,15 +41,18 @@ def main() -> None:
 
 
 def fail(err: DeployerError) -> None:
-    """Print a user-facing error (never a traceback) and exit with its code."""
+    """Print a user-facing error (never a traceback) and exit with its code. Its text may
+    come from a host: control characters are shown, never sent to the terminal."""
+    from deployer.report.safe import visible
+
     if isinstance(err, ConfigError):
         for problem in err.problems:
-            click.echo(f"error: {problem}", err=True)
+            click.echo(f"error: {visible(problem, multiline=True)}", err=True)
         n = len(err.problems)
         if n > 1:
             click.echo(f"{n} problems found; nothing was changed on any host.", err=True)
     else:
-        click.echo(f"error: {err}", err=True)
+        click.echo(f"error: {visible(err, multiline=True)}", err=True)
     sys.exit(err.exit_code)
 
 

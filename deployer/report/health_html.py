@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import html
 import json
+from typing import Any
 
 from deployer.health.model import HealthReport
+from deployer.report.safe import visible
 
 _CSS = """
 :root{--healthy:#1f9d55;--degraded:#d69e2e;--unhealthy:#e3342f;--unreachable:#6b46c1;}
@@ -128,8 +130,20 @@ document.body.setAttribute('data-rendered', 'yes');
 """
 
 
+def _shown(data: Any) -> Any:
+    """The report's data as the page shows it: every string with its control characters
+    (and bidi overrides, which would reorder what is read) made visible."""
+    if isinstance(data, str):
+        return visible(data, multiline=True)
+    if isinstance(data, dict):
+        return {_shown(k): _shown(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_shown(v) for v in data]
+    return data
+
+
 def _embed(report: HealthReport) -> str:
-    text = json.dumps(report.to_dict(), separators=(",", ":"))
+    text = json.dumps(_shown(report.to_dict()), separators=(",", ":"))
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
@@ -149,7 +163,7 @@ def render(report: HealthReport) -> str:
 <body>
 <header><h1>{html.escape(title)}</h1>
 <div class="meta">generated {html.escape(report.generated_at)} in {report.took_s:.1f}s
-{"&middot; playbook " + html.escape(report.playbook) if report.playbook else ""}</div>
+{"&middot; playbook " + html.escape(visible(report.playbook)) if report.playbook else ""}</div>
 <div class="summary" id="summary"></div></header>
 <main>
 <noscript><p>This report draws itself with JavaScript; the data is in the page's

@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from deployer.health.model import HealthReport, HostHealth
+from deployer.report.safe import visible
 
 STYLE = {"healthy": "green", "degraded": "yellow", "unhealthy": "red", "unreachable": "magenta"}
 LEVEL_STYLE = {"degraded": "yellow", "unhealthy": "red", "unreachable": "magenta"}
@@ -54,13 +55,14 @@ def table(report: HealthReport) -> RenderableType:
     for col in ("HOST", "VERDICT", "SSH", "DOCKER", "DISK", "MEMORY", "LOAD", "UPTIME", "CONTAINERS"):
         t.add_column(col, no_wrap=True)
     for h in report.hosts:
-        t.add_row(h.name, Text(h.verdict.upper(), style=STYLE[h.verdict]), _latency(h),
-                  h.engine_version or "-", _disk(h), _mem(h), _load(h), _uptime(h), _containers(h))
+        cells = (_latency(h), h.engine_version or "-", _disk(h), _mem(h), _load(h), _uptime(h), _containers(h))
+        t.add_row(Text(visible(h.name)), Text(h.verdict.upper(), style=STYLE[h.verdict]),
+                  *(Text(visible(c)) for c in cells))
     reasons = Text()
     for h in report.hosts:
         for f in h.findings:
-            reasons.append(f"  {h.name}: ", style="bold")
-            reasons.append(f"{f.text}\n", style=LEVEL_STYLE[f.level])
+            reasons.append(f"  {visible(h.name)}: ", style="bold")
+            reasons.append(f"{visible(f.text)}\n", style=LEVEL_STYLE[f.level])
     c = report.counts()
     summary = Text(", ".join(f"{n} {v}" for v, n in c.items() if n) + f"  ({report.took_s:.1f}s, "
                    f"{report.generated_at})", style="dim")

@@ -8,6 +8,8 @@ import time
 from rich.table import Table
 from rich.text import Text
 
+from deployer.report.safe import visible
+
 BAD = ("FAILED", "UNHEALTHY", "UNREACHABLE")
 
 
@@ -34,7 +36,7 @@ class Board:
             style = ("red" if any(b in message for b in BAD) else
                      "green" if "healthy (" in message or message.startswith("plan") and "noop" in message
                      else "")
-            table.add_row(host, f"{at:5.1f}s", Text(message, style=style))
+            table.add_row(Text(visible(host)), f"{at:5.1f}s", Text(visible(message), style=style))
         elapsed = time.monotonic() - self.start
         table.caption = f"{elapsed:.1f}s, Ctrl-C: finish the hosts in flight and stop"
         return table

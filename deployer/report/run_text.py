@@ -7,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from deployer.engine.outcomes import ContainerOutcome, HostOutcome, RunReport
+from deployer.report.safe import visible
 
 STYLE = {"ok": "green", "changed": "yellow", "failed": "bold red", "unreachable": "bold magenta",
          "skipped": "dim"}
@@ -17,36 +18,36 @@ def _container_line(c: ContainerOutcome, check: bool, diff: bool) -> str:
             "rollback": "rolled back"}.get(c.action, c.action)
     if check and c.action in ("create", "replace"):
         verb = f"would be {verb}"
-    text = f"{c.name}: {verb}"
+    text = f"{visible(c.name)}: {verb}"
     if c.action != "noop" and c.new_image:
-        text += f" -> {c.new_image}"
+        text += f" -> {visible(c.new_image)}"
     if c.health == "passed":
-        text += f" [{c.health_detail}]"
+        text += f" [{visible(c.health_detail)}]"
     if c.error:
-        text += f"; {c.error}"
+        text += f"; {visible(c.error)}"
     if diff and c.action != "noop" and c.changes:
-        text += "".join(f"\n      ~ {line}" for line in c.changes)
+        text += "".join(f"\n      ~ {visible(line)}" for line in c.changes)
     if c.logs:
-        text += "\n      last log lines:" + "".join(f"\n        | {ln}" for ln in c.logs[-10:])
+        text += "\n      last log lines:" + "".join(f"\n        | {visible(ln)}" for ln in c.logs[-10:])
     return text
 
 
 def recap_table(report: RunReport, diff: bool = False) -> Table:
     title = "check (nothing was changed)" if report.check else "recap"
-    table = Table(title=f"{title}: {report.playbook} in {report.took:.1f}s", show_lines=False,
+    table = Table(title=Text(f"{title}: {visible(report.playbook)} in {report.took:.1f}s"), show_lines=False,
                   title_justify="left")
     for col in ("host", "status", "containers", "took", "cmds"):
         table.add_column(col, no_wrap=col != "containers")
     for h in report.hosts:
-        table.add_row(h.name, Text(h.status, style=STYLE[h.status]), _details(h, report.check, diff),
-                      f"{h.took:.1f}s", str(h.commands))
+        table.add_row(Text(visible(h.name)), Text(h.status, style=STYLE[h.status]),
+                      Text(_details(h, report.check, diff)), f"{h.took:.1f}s", str(h.commands))
     return table
 
 
 def _details(h: HostOutcome, check: bool, diff: bool) -> str:
     lines = [_container_line(c, check, diff) for c in h.containers]
     if h.reason and h.reason not in " ".join(lines):
-        lines.append(h.reason)
+        lines.append(visible(h.reason))
     return "\n".join(lines) or "-"
 
 
