@@ -53,9 +53,9 @@ def progress_printer(console: Console) -> Callable[[str, str], None]:
         style = "red" if ("FAILED" in message or "UNHEALTHY" in message or "UNREACHABLE" in message) \
             else "green" if "healthy" in message else ""
         with lock:
-            console.print(f"[dim]{time.monotonic() - start:6.1f}s[/dim] [bold]{host}[/bold] "
+            console.print(f"[dim]{time.monotonic() - start:6.1f}s[/dim] [bold]{_escape(host)}[/bold] "
                           f"[{style}]{_escape(message)}[/{style}]" if style else
-                          f"[dim]{time.monotonic() - start:6.1f}s[/dim] [bold]{host}[/bold] {_escape(message)}")
+                          f"[dim]{time.monotonic() - start:6.1f}s[/dim] [bold]{_escape(host)}[/bold] {_escape(message)}")
 
     return event
 
@@ -78,9 +78,10 @@ def _progress(pb: Any, options: Any, console: Console) -> Iterator[None]:
 
 
 def _escape(text: str) -> str:
-    from rich.markup import escape
+    """Host text inside rich markup: control characters shown, `[` starting no style."""
+    from deployer.report.safe import markup
 
-    return escape(text)
+    return markup(text)
 
 
 @contextmanager
@@ -310,6 +311,8 @@ def lock_release(inventories: tuple[str, ...], limit: str | None, accept_new_hos
 def audit(inventories: tuple[str, ...], limit: str | None, lines: int, output: str,
           accept_new_host_keys: bool) -> None:
     """Recent changes recorded on each host (who, when, what, outcome)."""
+    from deployer.report.safe import visible
+
     rows = _each(_hosts(inventories, limit),
                  lambda h: f"tail -n {int(lines)} {shlex.quote(h.state_dir + '/audit.log')} 2>/dev/null || true",
                  accept_new_host_keys)
@@ -317,7 +320,7 @@ def audit(inventories: tuple[str, ...], limit: str | None, lines: int, output: s
     code = EXIT_OK
     for host, res in rows:
         if isinstance(res, DeployerError):
-            click.echo(f"{host.name}: unreachable: {res}", err=True)
+            click.echo(f"{host.name}: unreachable: {visible(res)}", err=True)
             code = EXIT_UNREACHABLE
             continue
         for line in res.stdout.splitlines():
@@ -330,7 +333,7 @@ def audit(inventories: tuple[str, ...], limit: str | None, lines: int, output: s
         click.echo(json.dumps(entries, indent=2))
     else:
         for e in entries:
-            click.echo(f"{e.get('time')} {e.get('host')} {e.get('container')}: {e.get('action')} "
-                       f"{e.get('old_image') or '-'} -> {e.get('new_image')} [{e.get('outcome')}] "
-                       f"by {e.get('who')}")
+            click.echo(visible(f"{e.get('time')} {e.get('host')} {e.get('container')}: {e.get('action')} "
+                               f"{e.get('old_image') or '-'} -> {e.get('new_image')} [{e.get('outcome')}] "
+                               f"by {e.get('who')}"))
     sys.exit(code)
