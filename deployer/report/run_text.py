@@ -18,6 +18,8 @@ def _container_line(c: ContainerOutcome, check: bool, diff: bool) -> str:
             "rollback": "rolled back"}.get(c.action, c.action)
     if check and c.action in ("create", "replace"):
         verb = f"would be {verb}"
+    if c.action == "rollback" and c.error:
+        verb = "rollback failed"
     text = f"{visible(c.name)}: {verb}"
     if c.action != "noop" and c.new_image:
         text += f" -> {visible(c.new_image)}"
@@ -46,9 +48,18 @@ def recap_table(report: RunReport, diff: bool = False) -> Table:
 
 def _details(h: HostOutcome, check: bool, diff: bool) -> str:
     lines = [_container_line(c, check, diff) for c in h.containers]
-    if h.reason and h.reason not in " ".join(lines):
+    if h.reason and not _said(h, lines):
         lines.append(visible(h.reason))
     return "\n".join(lines) or "-"
+
+
+def _said(h: HostOutcome, lines: list[str]) -> bool:
+    """Is the host's reason already in its container lines? A failed container's reason is
+    "NAME: [what failed: ]ERROR", and its line shows that ERROR."""
+    if visible(h.reason) in " ".join(lines):
+        return True
+    return any(c.error and h.reason.startswith(f"{c.name}: ") and h.reason.endswith(c.error)
+               for c in h.containers)
 
 
 def summary_line(report: RunReport) -> str:
