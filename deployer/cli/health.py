@@ -20,11 +20,14 @@ from deployer.remote.ssh import Session
 def _targets(inventories: tuple[str, ...], playbook_path: str | None, extra: tuple[str, ...],
              limit: str | None) -> tuple[list[HostConn], Playbook | None]:
     from deployer.config import load_inventory, load_playbook, parse_extra_vars
+    from deployer.config.schema import secrets_unread
+    from deployer.health.gather import with_vars
 
     inventory = load_inventory(list(inventories))
     if playbook_path is not None:
-        playbook = load_playbook(playbook_path, inventory, list(extra), limit)
-        return [], playbook
+        with secrets_unread():  # a report needs no secret values: none is read
+            playbook = load_playbook(playbook_path, inventory, list(extra), limit)
+        return [], with_vars(playbook, parse_extra_vars(list(extra)))
     extra_vars = parse_extra_vars(list(extra))
     hosts = []
     for name in inventory.match("all", limit):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,7 +93,24 @@ def resolve_secret(spec: object, base_dir: str, what: str) -> tuple[Secret | Non
     return secret_from_file(name, base_dir, what)
 
 
+_UNREAD: ContextVar[bool] = ContextVar("deployer_secrets_unread", default=False)
+
+
+@contextmanager
+def secrets_unread() -> Iterator[None]:
+    """Within it, secrets are named but never read: an unset variable or a missing file is
+    no problem (an empty placeholder stands in). For commands that need no secret value,
+    such as `deployer health`."""
+    token = _UNREAD.set(True)
+    try:
+        yield
+    finally:
+        _UNREAD.reset(token)
+
+
 def secret_from_env(name: str, what: str) -> tuple[Secret | None, str | None]:
+    if _UNREAD.get():
+        return Secret(f"env:{name}", ""), None
     if name not in os.environ:
         return None, f"{what}: environment variable {name} is not set on this machine"
     return _checked(Secret(f"env:{name}", os.environ[name]), what)
@@ -101,6 +120,8 @@ def secret_from_file(path: str, base_dir: str, what: str) -> tuple[Secret | None
     full = os.path.expanduser(path)
     if not os.path.isabs(full):
         full = os.path.normpath(os.path.join(base_dir, full))
+    if _UNREAD.get():
+        return Secret(f"file:{full}", ""), None
     if not os.path.isfile(full):
         return None, f"{what}: secret file {full} does not exist"
     if os.path.getsize(full) > MAX_SECRET_BYTES:

@@ -6,6 +6,7 @@ is a verdict ("unreachable"), not an exception.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -78,6 +79,16 @@ def clock_offset(remote: float | None, before: float, after: float) -> float | N
     if remote < before:
         return remote - before
     return remote - after if remote > after else 0.0
+
+
+def with_vars(playbook: Playbook, variables: dict[str, object]) -> Playbook:
+    """The playbook whose hosts carry VARIABLES over their own (the `-e` ones, which win over
+    all others, as in Ansible): thresholds set with `-e` apply with a playbook too."""
+    if not variables:
+        return playbook
+    plays = tuple(dataclasses.replace(play, hosts=tuple(
+        dataclasses.replace(h, vars={**h.vars, **variables}) for h in play.hosts)) for play in playbook.plays)
+    return dataclasses.replace(playbook, plays=plays)
 
 
 def thresholds_for(hosts: Sequence[HostConn]) -> dict[str, Thresholds]:

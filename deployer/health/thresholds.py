@@ -1,7 +1,7 @@
 """Thresholds of the health verdict: sane defaults, overridable per host by variables.
 
-Set them anywhere a host variable can be set (inventory, group_vars, host_vars, a
-play's vars, `-e`). Names (documented in docs/health.md):
+Set them as host variables (inventory, group_vars, host_vars) or with `-e` (with or
+without a playbook); a play's vars do not reach them. Names (documented in docs/health.md):
 
     deployer_health_disk_warn      90   % used of / or the engine's data root: degraded
     deployer_health_disk_crit      97   % used: unhealthy
