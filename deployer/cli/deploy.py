@@ -119,10 +119,11 @@ def record_run(data: dict[str, Any]) -> None:
 
 
 def _load(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], limit: str | None) -> Any:
-    from deployer.config import load_inventory, load_playbook
+    from deployer.config import load_inventory, load_playbook, parse_extra_vars
+    from deployer.health.gather import with_vars
 
     inv = load_inventory(list(inventories))
-    return load_playbook(playbook, inv, list(extra), limit)
+    return with_vars(load_playbook(playbook, inv, list(extra), limit), parse_extra_vars(list(extra)))
 
 
 def _touched_health(pb: Any, report: Any, sessions: dict[str, Any]) -> Any:
