@@ -19,7 +19,7 @@ import click
 from rich.console import Console
 
 from deployer.cli import handle_errors, main
-from deployer.errors import EXIT_OK, EXIT_UNREACHABLE, ConfigError, DeployerError
+from deployer.errors import EXIT_LOCKED, EXIT_OK, EXIT_UNREACHABLE, ConfigError, DeployerError
 from deployer.model import HostConn
 
 inventory_opt = click.option("-i", "--inventory", "inventories", multiple=True, required=True,
@@ -245,12 +245,23 @@ def _hosts(inventories: tuple[str, ...], limit: str | None) -> list[HostConn]:
 
 def _each(hosts: list[HostConn], script: Callable[[HostConn], str], accept_new: bool,
           forks: int = 20) -> list[tuple[HostConn, Any]]:
+    return _each_session(hosts, lambda s, h: s.run(script(h), timeout=60), accept_new, forks)
+
+
+@main.group()
+def lock() -> None:
+    """Inspect or release rollout locks on hosts."""
+
+
+def _each_session(hosts: list[HostConn], fn: Callable[[Any, HostConn], Any], accept_new: bool,
+                  forks: int = 20) -> list[tuple[HostConn, Any]]:
+    """fn(session, host) on every host in parallel; a DeployerError comes back as the result."""
     from deployer.remote.ssh import Session
 
     def one(h: HostConn) -> Any:
         s = Session(h, accept_new_host_keys=accept_new)
         try:
-            return s.run(script(h), timeout=60)
+            return fn(s, h)
         except DeployerError as err:
             return err
         finally:
@@ -260,28 +271,26 @@ def _each(hosts: list[HostConn], script: Callable[[HostConn], str], accept_new: 
         return list(zip(hosts, pool.map(one, hosts), strict=True))
 
 
-@main.group()
-def lock() -> None:
-    """Inspect or release rollout locks on hosts."""
-
-
 @lock.command("status")
 @inventory_opt
 @limit_opt
 @keys_opt
 @handle_errors
 def lock_status(inventories: tuple[str, ...], limit: str | None, accept_new_host_keys: bool) -> None:
-    """Who holds a lock on each host, if anyone."""
-    rows = _each(_hosts(inventories, limit),
-                 lambda h: f"cat {shlex.quote(h.state_dir + '/lock/info')} 2>/dev/null || true",
-                 accept_new_host_keys)
+    """Who holds a lock on each host, if anyone, and whether that run is still alive."""
+    from deployer.engine import locks
+
+    rows = _each_session(_hosts(inventories, limit), locks.read, accept_new_host_keys)
     code = EXIT_OK
     for host, res in rows:
         if isinstance(res, DeployerError):
             click.echo(f"{host.name}: unreachable: {res}")
             code = EXIT_UNREACHABLE
+        elif res is None:
+            click.echo(f"{host.name}: free")
         else:
-            click.echo(f"{host.name}: " + (f"LOCKED {res.stdout.strip()}" if res.stdout.strip() else "free"))
+            hint = "" if res.alive else "; `deployer lock release` frees it"
+            click.echo(f"{host.name}: LOCKED {res.describe()}{hint}")
     sys.exit(code)
 
 
@@ -289,16 +298,35 @@ def lock_status(inventories: tuple[str, ...], limit: str | None, accept_new_host
 @inventory_opt
 @limit_opt
 @keys_opt
+@click.option("--force", is_flag=True,
+              help="Release a lock even when the run holding it looks alive (it may then clash with the next run).")
 @handle_errors
-def lock_release(inventories: tuple[str, ...], limit: str | None, accept_new_host_keys: bool) -> None:
-    """Remove the lock (use when a run died and left it behind)."""
-    rows = _each(_hosts(inventories, limit),
-                 lambda h: f"rm -rf {shlex.quote(h.state_dir + '/lock')}", accept_new_host_keys)
+def lock_release(inventories: tuple[str, ...], limit: str | None, accept_new_host_keys: bool,
+                 force: bool) -> None:
+    """Remove a lock left by a run that died. A live run's lock is refused (exit 6) unless --force."""
+    from deployer.engine import locks
+
+    def one(s: Any, h: HostConn) -> tuple[str, bool]:
+        holder = locks.read(s, h)
+        if holder is None:
+            return "free", True
+        if holder.alive and not force:
+            return f"REFUSED: held {holder.describe()}; rerun with --force if that run is really gone", False
+        outcome = locks.release(s, h, holder)
+        if outcome == "changed":
+            return "not released: another run took the lock meanwhile", False
+        return f"{outcome} (was held {holder.describe()})", outcome in ("released", "free")
+
     code = EXIT_OK
-    for host, res in rows:
-        ok = not isinstance(res, DeployerError) and res.ok
-        click.echo(f"{host.name}: {'released' if ok else f'FAILED: {res}'}")
-        code = code if ok else EXIT_UNREACHABLE
+    for host, res in _each_session(_hosts(inventories, limit), one, accept_new_host_keys):
+        if isinstance(res, DeployerError):
+            click.echo(f"{host.name}: FAILED: {res}")
+            code = EXIT_UNREACHABLE
+            continue
+        text, ok = res
+        click.echo(f"{host.name}: {text}")
+        if not ok and code == EXIT_OK:
+            code = EXIT_LOCKED
     sys.exit(code)
 
 

@@ -13,6 +13,7 @@ import math
 import shlex
 from collections.abc import Sequence
 
+from deployer.docker import locking
 from deployer.model import ContainerSpec, RegistryAuth
 
 LABEL_MANAGED = "deployer.managed"
@@ -22,6 +23,7 @@ LABEL_SPEC = "deployer.spec"
 LABEL_IMAGE = "deployer.image"
 LABEL_DEPLOYED_AT = "deployer.deployed-at"
 LABEL_DEPLOYED_BY = "deployer.deployed-by"
+LABEL_ATTEMPT = "deployer.attempt"  # which run's attempt started this container (not a secret)
 
 # One line of JSON per container, without its environment (which may hold secrets).
 INSPECT_FORMAT = (
@@ -32,13 +34,17 @@ INSPECT_FORMAT = (
     '"finished_at":{{json .State.FinishedAt}},'
     '"health":{{with index .State "Health"}}{{json .Status}}{{else}}null{{end}},'
     '"restarts":{{json .RestartCount}},"ports":{{json .NetworkSettings.Ports}},'
-    '"ip":{{json .NetworkSettings.IPAddress}}}'
+    '"ip":"{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"}'
 )
+# The container's addresses on its networks, space separated (the first one is probed).
+IP_FORMAT = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
+MARK_ADDR = "--deployer-addr--"
 IMAGE_FORMAT = '{"id":{{json .Id}},"tags":{{json .RepoTags}},"digests":{{json .RepoDigests}}}'
 
 MARK_CONTAINERS = "--deployer-containers--"
 MARK_IMAGES = "--deployer-images--"
-EXIT_LOCKED = 75
+MARK_SECRETS = "--deployer-secrets--"
+EXIT_LOCKED = locking.EXIT_LOCKED
 EXIT_LOGIN = 76
 EXIT_PULL = 77
 
@@ -72,21 +78,49 @@ def spec_public(spec: ContainerSpec) -> dict[str, object]:
 
 
 def spec_hash(spec: ContainerSpec) -> str:
-    """Changes whenever anything that shapes the container changes, secret values included."""
+    """Changes whenever the public spec changes. Secret values are NOT in it: a label
+    must not let anyone check guesses of a secret offline. Their changes are found by
+    `secret_digest_lines` with a fresh nonce each run instead.
+    """
     data = spec_public(spec)
-    data["secret_digest"] = hashlib.sha256(
-        json.dumps(sorted((k, v.reveal()) for k, v in spec.secret_env)).encode()
-    ).hexdigest()
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
+    return "p1-" + hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def secret_digest(nonce: str, value: str) -> str:
+    """What `secret_digest_lines` prints for one value: sha256 of the run's nonce + the value."""
+    return hashlib.sha256((nonce + value).encode()).hexdigest()
+
+
+def secret_digest_lines(specs: Sequence[ContainerSpec], nonce: str) -> list[str]:
+    """For each live container with secrets: `name key digest` per secret, digest salted by a
+    per-run nonce. The values stay on the host (read from docker, hashed on stdin); nothing
+    that outlives the run can be used to test guesses of a secret.
+    """
+    fmt = shlex.quote("{{range .Config.Env}}{{println .}}{{end}}")
+    lines = [f"echo {MARK_SECRETS}"]
+    for spec in specs:
+        if not spec.secret_env:
+            continue
+        keys = "|".join(shlex.quote(k) + "=*" for k, _ in spec.secret_env)
+        name = shlex.quote(spec.name)
+        lines.append(
+            f"docker inspect --format {fmt} {name} 2>/dev/null | while IFS= read -r l; do "
+            f'case "$l" in {keys}) printf \'%s %s %s\\n\' {name} "${{l%%=*}}" '
+            f'"$(printf \'%s\' {shlex.quote(nonce)}"${{l#*=}}" | sha256sum | cut -c1-64)";; esac; done')
+    return lines
 
 
 def prev_name(name: str, container_id: str) -> str:
     return f"{name}_prev_{container_id[:12]}"
 
 
-def run_argv(spec: ContainerSpec, env_file: Raw | None, deployed_at: str, deployed_by: str) -> list[str]:
-    """`docker run -d` for a spec, as docker would be called by hand."""
-    argv = ["docker", "run", "-d", "--name", spec.name]
+def run_argv(spec: ContainerSpec, env_file: Raw | None, deployed_at: str, deployed_by: str,
+             *, attempt: str | None = None, create_as: str | None = None) -> list[str]:
+    """`docker run -d` for a spec, as docker would be called by hand.
+
+    create_as: `docker create` under that (temporary) name instead; the same options.
+    """
+    argv = ["docker", "create", "--name", create_as] if create_as else ["docker", "run", "-d", "--name", spec.name]
     labels = {
         **dict(spec.labels),
         LABEL_MANAGED: "true",
@@ -96,6 +130,7 @@ def run_argv(spec: ContainerSpec, env_file: Raw | None, deployed_at: str, deploy
         LABEL_IMAGE: spec.image,
         LABEL_DEPLOYED_AT: deployed_at,
         LABEL_DEPLOYED_BY: deployed_by,
+        **({LABEL_ATTEMPT: attempt} if attempt else {}),
     }
     for key, value in labels.items():
         argv += ["--label", f"{key}={value}"]
@@ -119,18 +154,6 @@ def secrets_stdin(spec: ContainerSpec) -> str:
     return "".join(f"{k}={v.reveal()}\n" for k, v in spec.secret_env)
 
 
-def _lock_script(state_dir: str, info: str, wait: float) -> list[str]:
-    lock = f"{state_dir}/lock"
-    tries = max(1, int(wait) + 1)
-    return [
-        f"mkdir -p {shlex.quote(state_dir)} || exit 1",
-        f"i=0; until mkdir {shlex.quote(lock)} 2>/dev/null; do i=$((i+1)); "
-        f"if [ $i -ge {tries} ]; then cat {shlex.quote(lock)}/info 2>/dev/null; exit {EXIT_LOCKED}; fi; "
-        "sleep 1; done",
-        f"printf '%s\\n' {shlex.quote(info)} > {shlex.quote(lock)}/info",
-    ]
-
-
 def facts_lines() -> list[str]:
     """Print every deployer-managed container as one JSON line each."""
     return [
@@ -146,13 +169,19 @@ def prepare_script(
     *,
     state_dir: str,
     lock_info: str | None,
+    lock_prio: str = "",
     lock_wait: float = 0,
     pull: bool = True,
+    secrets_of: Sequence[ContainerSpec] = (),
+    nonce: str = "",
 ) -> str:
-    """Lock, log in (password on stdin), pull, and report containers and images: one command."""
+    """Lock, log in (password on stdin), pull, and report containers and images: one command.
+
+    secrets_of/nonce: also print salted digests of the live containers' secret values.
+    """
     lines = ["set -u"]
     if lock_info is not None:
-        lines += _lock_script(state_dir, lock_info, lock_wait)
+        lines += locking.acquire_lines(state_dir, lock_info, lock_prio, lock_wait)
     lines += ['D=$(mktemp -d) || exit 1', "trap 'rm -rf \"$D\"' EXIT", 'chmod 700 "$D"']
     docker = ["docker", "--config", TMPDIR]
     if pull:
@@ -171,75 +200,128 @@ def prepare_script(
     # the images the containers run now (their digests, for reports and the audit)
     lines.append('[ -z "$ids" ] || docker inspect --format \'{{.Image}}\' $ids | sort -u | '
                  f"xargs -r docker image inspect --format {fmt} 2>/dev/null || true")
+    if any(s.secret_env for s in secrets_of):
+        lines += secret_digest_lines(secrets_of, nonce)
     return "\n".join(lines) + "\n"
 
 
-def replace_script(spec: ContainerSpec, current_id: str | None, deployed_at: str, deployed_by: str) -> str:
-    """Retire the live container (stopped and renamed, kept for rollback) and start the new one."""
+def temp_name(name: str, attempt: str) -> str:
+    return f"{name}_next_{attempt}"
+
+
+def replace_script(spec: ContainerSpec, current_id: str | None, deployed_at: str, deployed_by: str,
+                   *, attempt: str, guard: Sequence[str] = ()) -> str:
+    """Create the new container first (the old one still serves), start the host's guard, retire
+    the live one (stopped, renamed, kept for rollback), start the new one; print its id.
+
+    Whatever fails, a container this attempt created and that did not start is removed by
+    its id: nothing `Created` is left to be taken for a version later.
+    """
     lines = ["set -u"]
     env_file = None
     if spec.secret_env:
         lines += ["D=$(mktemp -d) || exit 1", "trap 'rm -rf \"$D\"' EXIT", 'chmod 700 "$D"',
                   '(umask 077; cat > "$D/env")']
         env_file = ENV_FILE
+    create = run_argv(spec, env_file, deployed_at, deployed_by, attempt=attempt,
+                      create_as=temp_name(spec.name, attempt))
+    lines.append(f"new=$({sh(create)}) || exit 1")
+    undo = 'docker rm -f "$new" >/dev/null 2>&1; exit 1'
+    lines += list(guard)
     if current_id:
-        lines.append(sh(["docker", "stop", "-t", str(spec.stop_timeout), current_id]) + " >/dev/null || exit 1")
-        lines.append(sh(["docker", "rename", current_id, prev_name(spec.name, current_id)]) + " || exit 1")
-    lines.append(sh(run_argv(spec, env_file, deployed_at, deployed_by)))
+        lines.append(sh(["docker", "stop", "-t", str(spec.stop_timeout), current_id]) + f" >/dev/null || {{ {undo}; }}")
+        lines.append(sh(["docker", "rename", current_id, prev_name(spec.name, current_id)]) + f" || {{ {undo}; }}")
+    lines.append(f'docker rename "$new" {shlex.quote(spec.name)} || {{ {undo}; }}')
+    lines.append(f'docker start "$new" >/dev/null || {{ {undo}; }}')
+    lines.append('echo "$new"')
+    lines.append(addr_line(Raw('"$new"')))
     return "\n".join(lines) + "\n"
 
 
-def restore_script(name: str, failed_id: str | None, previous_id: str | None, log_lines: int = 20) -> str:
-    """Keep the failed container's last log lines, remove it, bring the previous version back.
+def restore_script(name: str, attempt: str | None, failed_id: str | None, previous_id: str | None,
+                   *, decide: str = "", log_lines: int = 20) -> str:
+    """Keep the failed container's last log lines, remove what this attempt started (by id or
+    by its attempt label, never by name), bring the previous version back under its name.
 
-    Safe whatever step the replace reached: a container under `name` that is not
-    the previous version is removed; the previous one gets its name back and starts.
+    If the name is held by a container this attempt did not start, it is left alone and the
+    script fails: that container is someone else's.
     """
-    lines = []
+    lines = [decide + " || true"] if decide else []
     if failed_id:
         lines.append(sh(["docker", "logs", "--tail", str(log_lines), failed_id]) + " 2>&1")
         lines.append(sh(["docker", "rm", "-f", failed_id]) + " >/dev/null 2>&1")
+    if attempt:
+        lines.append(f"for c in $(docker ps -aq --filter label={shlex.quote(LABEL_ATTEMPT + '=' + attempt)}); "
+                     'do docker rm -f "$c" >/dev/null 2>&1; done')
     lines.append(f"echo {MARK_CONTAINERS}")
-    fmt = shlex.quote("{{.Id}}")
-    lines.append(f"cur=$(docker inspect --format {fmt} {shlex.quote(name)} 2>/dev/null)")
     if previous_id:
-        lines.append(f'if [ -n "$cur" ] && [ "$cur" != {shlex.quote(previous_id)} ]; then '
-                     f'docker rm -f "$cur" >/dev/null || exit 1; fi')
-        lines.append(f'[ "$cur" = {shlex.quote(previous_id)} ] || '
-                     + sh(["docker", "rename", previous_id, name]) + " || exit 1")
+        fmt = shlex.quote("{{.Id}}")
+        q = shlex.quote(previous_id)
+        lines.append(f"cur=$(docker inspect --format {fmt} {shlex.quote(name)} 2>/dev/null)")
+        held = shlex.quote(f"the name {name} is held by")
+        lines.append(f'if [ -n "$cur" ] && [ "$cur" != {q} ]; then echo {held} "$cur, which this run did '
+                     'not start: left alone" >&2; exit 1; fi')
+        lines.append(f'[ "$cur" = {q} ] || ' + sh(["docker", "rename", previous_id, name]) + " || exit 1")
         lines.append(sh(["docker", "start", previous_id]) + " >/dev/null || exit 1")
+        lines.append(addr_line(previous_id))
     return "\n".join(lines) + "\n"
 
 
-def swap_script(name: str, live_id: str | None, target_id: str, stop_timeout: int) -> str:
+def swap_script(name: str, live_id: str | None, target_id: str, stop_timeout: int,
+                guard: Sequence[str] = ()) -> str:
     """Retire the live container (kept, renamed) and give the retained `target` the name back."""
-    lines = []
+    lines = list(guard)
     if live_id:
         lines.append(sh(["docker", "stop", "-t", str(stop_timeout), live_id]) + " >/dev/null || exit 1")
         lines.append(sh(["docker", "rename", live_id, prev_name(name, live_id)]) + " || exit 1")
     lines.append(sh(["docker", "rename", target_id, name]) + " || exit 1")
     lines.append(sh(["docker", "start", target_id]) + " >/dev/null || exit 1")
+    lines.append(addr_line(target_id))
     return "\n".join(lines) + "\n"
 
 
-def watch_script(container: str) -> str:
-    """Print a line if the container exits; end when the controller closes stdin."""
-    return (f"docker wait {shlex.quote(container)} & w=$!\n"
-            "read -r _ || true\nkill $w 2>/dev/null\nexit 0\n")
+def ip_script(container: str) -> str:
+    return addr_line(container) + "\n"
+
+
+def addr_line(container: str) -> str:
+    """Print MARK_ADDR and the container's addresses (what the health probes connect to)."""
+    return f"echo {MARK_ADDR} $({sh(['docker', 'inspect', '--format', IP_FORMAT, container])} 2>/dev/null)"
+
+
+def parse_addr(stdout: str) -> str:
+    """The first address after MARK_ADDR ("" if none: e.g. a container on the host network)."""
+    for line in stdout.splitlines():
+        if line.startswith(MARK_ADDR):
+            return next(iter(line[len(MARK_ADDR):].split()), "")
+    return ""
+
+
+def watch_script(container: str, decide: str = "") -> str:
+    """Print the container's exit code if it exits. The controller ends it by closing stdin, or
+    first sends `ok` to confirm (then CONFIRMED, or LATE if the host's guard acted already).
+    """
+    lines = [f"docker wait {shlex.quote(container)} & w=$!",
+             'read -r line || line=', "kill $w 2>/dev/null"]
+    if decide:
+        lines.append(f'if [ "$line" = ok ]; then if {decide}; then echo CONFIRMED; else echo LATE; fi; fi')
+    return "\n".join([*lines, "exit 0"]) + "\n"
 
 
 def state_gate_script(container: str, want_health: bool, timeout: float, interval: float,
-                      settle: float) -> str:
+                      settle: float, decide: str = "") -> str:
     """Wait on the host for docker's health status (or `settle` seconds of steady running).
 
     Bounded by the clock, not by a count of steps: it ends by itself after `timeout`.
     """
     fmt = '{{.State.Status}} {{.RestartCount}} {{with index .State "Health"}}{{.Status}}{{end}}'
     c = shlex.quote(container)
+    # passing also takes the decision from the host's guard (LATE: the guard acted first)
+    ok = f"{{ {decide} || {{ echo LATE; exit 1; }}; }}; " if decide else ""
     if want_health:
-        check = 'case "$h" in healthy) echo HEALTHY; exit 0;; unhealthy) echo UNHEALTHY; exit 1;; esac'
+        check = f'case "$h" in healthy) {ok}echo HEALTHY; exit 0;; unhealthy) echo UNHEALTHY; exit 1;; esac'
     else:
-        check = 'if [ $(date +%s) -ge $settled ]; then echo RUNNING; exit 0; fi'
+        check = f'if [ $(date +%s) -ge $settled ]; then {ok}echo RUNNING; exit 0; fi'
     return (f"end=$(( $(date +%s) + {max(1, math.ceil(timeout))} )); "
             f"settled=$(( $(date +%s) + {max(1, math.ceil(settle))} )); r0=\n"
             "while :; do\n"

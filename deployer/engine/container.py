@@ -6,10 +6,11 @@ import time
 from dataclasses import dataclass
 
 from deployer.docker import commands as cmd
+from deployer.docker import guard as hostguard
 from deployer.errors import RemoteError
 from deployer.model import ContainerSpec, HealthSpec
 from deployer.plan import Action, Observed, probe_target
-from deployer.remote.ssh import Session
+from deployer.remote.ssh import Channel, Session
 
 SETTLE_SECONDS = 3.0  # no health check: running this long without a restart counts as healthy
 RESTORE_CHECK_SECONDS = 15.0
@@ -20,6 +21,33 @@ RESTORE_CHECK_SECONDS = 15.0
 class GateResult:
     ok: bool
     detail: str
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One replace (or rollback swap) of one container: its id for labels and its host guard."""
+
+    id: str  # unique per run and container; labels what it creates
+    state_dir: str
+    audit: dict[str, object]  # the audit record the guard writes if it acts (without time/outcome)
+
+    @property
+    def decide(self) -> str:
+        return hostguard.decide_line(self.state_dir, self.id)
+
+    def guard(self, spec: ContainerSpec, previous_id: str | None, undo_target: str | None = None) -> list[str]:
+        seconds = hostguard.deadline(spec.stop_timeout, spec.health.timeout,
+                                     SETTLE_SECONDS if spec.health.kind == "none" else 0)
+        return hostguard.start_lines(self.state_dir, self.id, spec.name, previous_id, seconds, self.audit,
+                                     undo_target=undo_target, stop_timeout=spec.stop_timeout)
+
+
+LATE = "the host's guard restored the previous version before the controller confirmed this one"
+
+
+def container_ip(session: Session, container_id: str) -> str:
+    """The container's own address, as the host reaches it ("" if it has none, e.g. host network)."""
+    return cmd.parse_addr(session.run(cmd.ip_script(container_id)).stdout)
 
 
 def probe_once(session: Session, health: HealthSpec, address: str, port: int) -> tuple[bool, str]:
@@ -34,31 +62,46 @@ def probe_once(session: Session, health: HealthSpec, address: str, port: int) ->
         return False, f"{'HTTP' if health.kind == 'http' else 'TCP'} {err}"
 
 
-def gate(session: Session, spec: ContainerSpec, container_id: str) -> GateResult:
-    """Wait until the container is healthy, or say why it is not."""
+def gate(session: Session, spec: ContainerSpec, container_id: str, decide: str = "",
+         ip: str | None = None) -> GateResult:
+    """Wait until the container is healthy, or say why it is not.
+
+    decide: the shell test that takes the decision from the host's guard; passing the gate
+    then also confirms the new version on the host, in the same command.
+    """
     health = spec.health
     if health.kind in ("docker", "none"):
         script = cmd.state_gate_script(container_id, health.kind == "docker", health.timeout,
-                                       health.interval, SETTLE_SECONDS)
+                                       health.interval, SETTLE_SECONDS, decide)
         res = session.run(script, timeout=health.timeout + 30)
         last = (res.stdout.strip().splitlines() or ["no answer"])[-1]
         if res.ok:
             return GateResult(True, "docker health: healthy" if health.kind == "docker" else
                               f"running {SETTLE_SECONDS:.0f}s without restarts")
-        return GateResult(False, {"UNHEALTHY": "docker health: unhealthy",
+        return GateResult(False, {"UNHEALTHY": "docker health: unhealthy", "LATE": LATE,
                                   "TIMEOUT": f"not healthy after {health.timeout:.0f}s"}.get(
                                       last, last.lower().replace("exited ", "container exited: ")))
-    return _probe_gate(session, spec, container_id)
+    return _probe_gate(session, spec, container_id, decide,
+                       container_ip(session, container_id) if ip is None else ip)
 
 
-def _probe_gate(session: Session, spec: ContainerSpec, container_id: str) -> GateResult:
+def _confirm(watcher: Channel, session: Session, detail: str) -> GateResult:
+    """Tell the watcher the gate passed; it takes the decision from the host's guard."""
+    watcher.sendall(b"ok\n")
+    watcher.shutdown_write()
+    out, _, _ = session.collect(watcher, 30, time.monotonic())
+    words = out.split()
+    if "CONFIRMED" in words:
+        return GateResult(True, detail)
+    if "LATE" in words:
+        return GateResult(False, LATE)
+    return GateResult(False, f"container exited (code {words[0] if words else '?'}) before turning healthy")
+
+
+def _probe_gate(session: Session, spec: ContainerSpec, container_id: str, decide: str, ip: str) -> GateResult:
     health = spec.health
-    ip = ""
-    if not any(p.container_port == health.port and p.host_port for p in spec.ports):
-        res = session.run(f"docker inspect --format '{{{{.NetworkSettings.IPAddress}}}}' {container_id}")
-        ip = res.stdout.strip()
     address, port = probe_target(spec, None, ip)
-    watcher = session.start(cmd.watch_script(container_id), keep_stdin_open=True)
+    watcher = session.start(cmd.watch_script(container_id, decide), keep_stdin_open=True)
     deadline = time.monotonic() + health.timeout
     detail = "no probe ran"
     try:
@@ -68,7 +111,7 @@ def _probe_gate(session: Session, spec: ContainerSpec, container_id: str) -> Gat
                 return GateResult(False, f"container exited (code {code or '?'}) before turning healthy")
             ok, detail = probe_once(session, health, address, port)
             if ok:
-                return GateResult(True, detail)
+                return _confirm(watcher, session, detail) if decide else GateResult(True, detail)
             if time.monotonic() + health.interval > deadline:
                 return GateResult(False, f"not healthy after {health.timeout:.0f}s: {detail}")
             time.sleep(health.interval)
@@ -80,17 +123,19 @@ def _probe_gate(session: Session, spec: ContainerSpec, container_id: str) -> Gat
             pass
 
 
-def restore(session: Session, spec: ContainerSpec, failed_id: str | None,
+def restore(session: Session, spec: ContainerSpec, attempt: Attempt | None, failed_id: str | None,
             previous: Observed | None) -> tuple[list[str], str]:
-    """Remove the failed container, bring back the previous one. (its last logs, what happened)"""
-    res = session.run(cmd.restore_script(spec.name, failed_id, previous.id if previous else None))
+    """Remove what the attempt started, bring back the previous one. (its last logs, what happened)"""
+    res = session.run(cmd.restore_script(spec.name, attempt.id if attempt else None, failed_id,
+                                         previous.id if previous else None,
+                                         decide=attempt.decide if attempt else ""))
     logs = res.stdout.split(cmd.MARK_CONTAINERS)[0].strip().splitlines()[-20:] if failed_id else []
     if previous is None:
         return logs, "removed the failed container (nothing ran before)"
     if not res.ok:
         return logs, f"ROLLBACK FAILED: could not restart the previous container: {res.stderr.strip()}"
     if spec.health.kind in ("http", "tcp"):
-        address, port = probe_target(spec, previous.ports, previous.ip)
+        address, port = probe_target(spec, previous.ports, cmd.parse_addr(res.stdout))
         deadline = time.monotonic() + RESTORE_CHECK_SECONDS
         while True:
             ok, detail = probe_once(session, spec.health, address, port)
@@ -102,26 +147,34 @@ def restore(session: Session, spec: ContainerSpec, failed_id: str | None,
     return logs, f"rolled back to {previous.image}"
 
 
-def replace(session: Session, action: Action, deployed_at: str, deployed_by: str) -> tuple[str | None, str]:
-    """Start the new version. (new container id or None, error text)"""
+def replace(session: Session, action: Action, deployed_at: str, deployed_by: str,
+            attempt: Attempt) -> tuple[str | None, str, str]:
+    """Start the new version, guarded on the host. (new container id or None, its address, error text)"""
     spec = action.spec
     current = action.current.id if action.current else None
-    res = session.run(cmd.replace_script(spec, current, deployed_at, deployed_by),
-                      stdin=cmd.secrets_stdin(spec), timeout=spec.stop_timeout + 120)
+    script = cmd.replace_script(spec, current, deployed_at, deployed_by, attempt=attempt.id,
+                                guard=attempt.guard(spec, current))
+    res = session.run(script, stdin=cmd.secrets_stdin(spec), timeout=spec.stop_timeout + 120)
     if res.ok:
-        lines = res.stdout.strip().splitlines()
+        lines = [ln for ln in res.stdout.strip().splitlines() if not ln.startswith(cmd.MARK_ADDR)]
         if lines:
-            return lines[-1].strip(), ""
+            return lines[-1].strip(), cmd.parse_addr(res.stdout), ""
         raise RemoteError(f"{session.conn.name}: docker run printed no container id")
-    return None, (res.stderr.strip() or res.stdout.strip() or f"exit {res.exited}")[-800:]
+    return None, "", (res.stderr.strip() or res.stdout.strip() or f"exit {res.exited}")[-800:]
 
 
-def swap(session: Session, spec: ContainerSpec, live: Observed | None, target: Observed) -> GateResult:
-    """Rollback: bring the retained `target` back under the name, through the same health gate."""
-    res = session.run(cmd.swap_script(spec.name, live.id if live else None, target.id, spec.stop_timeout))
-    result = gate(session, spec, target.id) if res.ok else GateResult(False, res.stderr.strip()[-400:])
-    if result.ok or live is None:
+def swap(session: Session, spec: ContainerSpec, live: Observed | None, target: Observed,
+         attempt: Attempt) -> GateResult:
+    """Rollback: bring the retained `target` back under the name, through the same health gate,
+    guarded on the host like a replace.
+    """
+    guard = attempt.guard(spec, live.id if live else None, undo_target=target.id)
+    res = session.run(cmd.swap_script(spec.name, live.id if live else None, target.id, spec.stop_timeout, guard))
+    result = (gate(session, spec, target.id, attempt.decide, cmd.parse_addr(res.stdout)) if res.ok
+              else GateResult(False, res.stderr.strip()[-400:]))
+    if result.ok or live is None or result.detail == LATE:
         return result
+    session.run(attempt.decide + " || true")
     back = session.run(cmd.swap_script(spec.name, target.id, live.id, spec.stop_timeout))
     again = "restored " + live.image if back.ok else "COULD NOT RESTORE " + live.image
     return GateResult(False, f"{result.detail}; {again}")

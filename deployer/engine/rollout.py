@@ -5,9 +5,11 @@ health gate, rollback, audit, cancellation. Returns outcomes; never prints, neve
 from __future__ import annotations
 
 import datetime
+import functools
 import getpass
 import json
 import os
+import random
 import socket
 import threading
 import time
@@ -17,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from deployer.docker import commands as cmd
+from deployer.docker import locking
 from deployer.engine import container as ct
 from deployer.engine.outcomes import ContainerOutcome, HostOutcome, RunReport
 from deployer.errors import DeployerError, HostKeyError, RemoteError
@@ -43,6 +46,15 @@ class Options:
 
 def who() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+def process_start(pid: int) -> str:
+    """The process's start time in clock ticks since boot (with the pid: one process, never reused)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
 
 
 def now_iso() -> str:
@@ -90,7 +102,11 @@ class Rollout:
         self.sessions: dict[str, Session] = sessions if sessions is not None else {}
         self.report = RunReport(playbook=playbook.path, check=options.check, started_at=now_iso())
         self.run_id = uuid.uuid4().hex  # written into every lock we take; we release only ours
+        # wait-die between runs: the older run (by start time) keeps the hosts both want
+        self.prio = locking.priority(time.time_ns(), self.run_id)
         self._lock = threading.Lock()
+        self._holding: dict[int, _HostRun] = {}  # runs whose host lock we hold: heartbeats
+        self._attempts = 0
 
     # -- helpers --------------------------------------------------------------------------
     def session(self, conn: HostConn) -> Session:
@@ -123,12 +139,16 @@ class Rollout:
     # -- the run --------------------------------------------------------------------------
     def run(self) -> RunReport:
         started = time.monotonic()
+        stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeats, args=(stop,), daemon=True, name="lock-heartbeat")
+        beat.start()
         try:
             for play in self.playbook.plays:
                 if self.opts.cancel.is_set() or self.report.locked:
                     break
                 self._play(play)
         finally:
+            stop.set()
             self.report.took = time.monotonic() - started
             self.report.interrupted = self.opts.cancel.is_set()
             for outcome in self.report.hosts:
@@ -137,21 +157,70 @@ class Rollout:
                     outcome.commands, outcome.connections = s.commands, s.connections
         return self.report
 
-    def _play(self, play: Play) -> None:
-        runs = [_HostRun(h, HostOutcome(h.name, play=play.name)) for h in play.hosts]
-        self.report.hosts += [r.outcome for r in runs]
-        info = json.dumps({"who": who(), "pid": os.getpid(), "run": self.run_id, "since": now_iso(),
-                           "playbook": self.playbook.path, "play": play.name})
-        try:
-            self._parallel(runs, lambda r: self._prepare(play, r, info))
+    def _heartbeats(self, stop: threading.Event) -> None:
+        """Show that this run is alive on every host whose lock it holds (see `lock status`)."""
+        while not stop.wait(locking.HEARTBEAT_SECONDS):
+            with self._lock:
+                runs = list(self._holding.values())
+            for r in runs:
+                if stop.is_set():
+                    return
+                try:
+                    if r.session is not None:
+                        r.session.run(locking.heartbeat_script(r.conn.state_dir, self.run_id),
+                                      timeout=10, counted=False)
+                except Exception:  # noqa: BLE001, S112 - a missed beat only ages the lock
+                    continue
+
+    def _hold(self, run: _HostRun, held: bool) -> None:
+        with self._lock:
+            if held:
+                self._holding[id(run)] = run
+            else:
+                self._holding.pop(id(run), None)
+
+    def _acquire(self, play: Play, runs: list[_HostRun], info: str) -> bool:
+        """Lock, pull and read every host; True once every host is ours (wait-die, see locking)."""
+        deadline = time.monotonic() + self.opts.lock_wait
+        while True:
+            left = max(0.0, deadline - time.monotonic())
+            self._parallel(runs, functools.partial(self._prepare, play, lock_info=info, lock_wait=left))
             held = [r for r in runs if r.lock_held]
-            if held:  # another run is at work here: touch nothing, report, exit 6
+            if not held:
+                return True
+            # Never wait while holding: give back every lock of this play, then maybe retry.
+            self._parallel([r for r in runs if r.locked], self._release)
+            if self.opts.check or self.opts.cancel.is_set() or time.monotonic() >= deadline:
                 self.report.locked = True
                 who_ = "; ".join(f"{r.conn.name}: {r.outcome.reason}" for r in held)
                 for r in runs:
                     if r.outcome.status in ("ok", "changed"):
                         r.outcome.status, r.outcome.reason = "skipped", f"not started: {who_}"
-                return
+                return False
+            for r in held:
+                self.opts.on_event(r.conn.name, f"waiting: {r.outcome.reason}")
+            time.sleep(min(1.0 + random.random(), max(0.1, deadline - time.monotonic())))
+            for r in runs:
+                r.lock_held, r.facts, r.actions = False, None, []
+                r.outcome.status, r.outcome.reason, r.outcome.containers = "skipped", "", []
+
+    def _release(self, run: _HostRun) -> None:
+        if run.session is None or not run.locked:
+            return
+        run.session.run(cmd.finalize_script(run.conn.state_dir, [], [], self.run_id))
+        run.locked = False
+        self._hold(run, False)
+
+    def _play(self, play: Play) -> None:
+        runs = [_HostRun(h, HostOutcome(h.name, play=play.name)) for h in play.hosts]
+        self.report.hosts += [r.outcome for r in runs]
+        info = json.dumps({"who": who(), "host": socket.gethostname(), "pid": os.getpid(),
+                           "pid_start": process_start(os.getpid()), "run": self.run_id,
+                           "since": now_iso(), "prio": self.prio,
+                           "playbook": self.playbook.path, "play": play.name})
+        try:
+            if not self._acquire(play, runs, info):
+                return  # another run is at work here: touched nothing, gave back our locks, exit 6
             if not self.opts.check:
                 self._batches(play, runs)
         finally:
@@ -159,7 +228,7 @@ class Rollout:
             self._parallel([r for r in runs if r.session is not None and r.session.connections
                             and (r.locked or r.prune or r.audit)], self._finalize)
 
-    def _prepare(self, play: Play, run: _HostRun, lock_info: str) -> None:
+    def _prepare(self, play: Play, run: _HostRun, *, lock_info: str, lock_wait: float) -> None:
         t0 = time.monotonic()
         specs = play.containers.get(run.conn.name, ())
         run.session = self.session(run.conn)
@@ -167,15 +236,20 @@ class Rollout:
         stdin = play.registry.password.reveal() + "\n" if (play.registry and play.registry.password) else ""
         pull = not (self.opts.check or self.opts.rollback)
         images = [] if self.opts.rollback else [s.image for s in specs]
+        nonce = uuid.uuid4().hex
         script = cmd.prepare_script(images, play.registry, state_dir=run.conn.state_dir,
-                                    lock_info=None if self.opts.check else lock_info,
-                                    lock_wait=self.opts.lock_wait, pull=pull)
+                                    lock_info=None if self.opts.check else lock_info, lock_prio=self.prio,
+                                    lock_wait=lock_wait, pull=pull, secrets_of=specs, nonce=nonce)
         run.locked = not self.opts.check  # from here on the host may hold our lock
-        res = run.session.run(script, stdin=stdin, timeout=600 + self.opts.lock_wait)
+        self._hold(run, run.locked)
+        res = run.session.run(script, stdin=stdin, timeout=600 + lock_wait + locking.YIELD_SECONDS)
         run.outcome.took += time.monotonic() - t0
         if res.exited == cmd.EXIT_LOCKED:
-            run.lock_held = True
-            run.outcome.fail(f"locked by {res.stdout.strip() or 'another run'}")
+            run.lock_held, run.locked = True, False
+            self._hold(run, False)
+            # not failed: this host was not touched (docs/deploy.md: skipped, exit 6)
+            run.outcome.status = "skipped"
+            run.outcome.reason = f"locked by {res.stdout.strip() or 'another run'}"
             return
         if res.exited == cmd.EXIT_LOGIN:
             raise RemoteError(f"registry login failed: {res.stderr.strip()[-400:]}")
@@ -187,7 +261,7 @@ class Rollout:
         if self.opts.rollback:
             run.actions = plan_rollback(specs, run.facts, self.opts.to)
         else:
-            run.actions = plan_host(specs, run.facts, force=self.opts.force)
+            run.actions = plan_host(specs, run.facts, force=self.opts.force, nonce=nonce)
         for action in run.actions:
             run.outcome.containers.append(self._planned(action, run.facts))
         changed = any(a.changed for a in run.actions)
@@ -266,10 +340,11 @@ class Rollout:
         assert run.session is not None and run.facts is not None
         s, spec, host = run.session, action.spec, run.conn.name
         t0 = time.monotonic()
+        attempt = self._attempt(run, action, outcome)
         if action.target is not None:
             self.opts.on_event(host, f"{spec.name}: rollback -> {action.target.image}")
             try:
-                result = ct.swap(s, spec, action.current, action.target)
+                result = ct.swap(s, spec, action.current, action.target, attempt)
             except DeployerError as err:
                 result = ct.GateResult(False, f"rollback interrupted: {err}; check {spec.name} by hand")
             outcome.health, outcome.health_detail = ("passed" if result.ok else "failed"), result.detail
@@ -283,16 +358,16 @@ class Rollout:
             return
         self.opts.on_event(host, f"{spec.name}: {action.kind} -> {spec.image}")
         try:
-            new_id, error = ct.replace(s, action, now_iso(), who())
+            new_id, ip, error = ct.replace(s, action, now_iso(), who(), attempt)
         except DeployerError as err:  # it may or may not have started: restore copes with both
-            new_id, error = None, str(err)
+            new_id, ip, error = None, "", str(err)
         if new_id is None:
             outcome.health, outcome.error = "failed", f"could not start: {error}"
-            self._restore(run, action, outcome, None, f"could not start: {_first_line(error)}")
+            self._restore(run, action, outcome, attempt, None, f"could not start: {_first_line(error)}")
         else:
             self.opts.on_event(host, f"{spec.name}: started {new_id[:12]}, waiting for health")
             try:
-                result = ct.gate(s, spec, new_id)
+                result = ct.gate(s, spec, new_id, attempt.decide, ip)
             except DeployerError as err:
                 result = ct.GateResult(False, f"health gate failed: {err}")
             outcome.health_detail = result.detail
@@ -303,17 +378,28 @@ class Rollout:
                 self.opts.on_event(host, f"{spec.name}: healthy ({result.detail})")
             else:
                 outcome.health = "failed"
-                self._restore(run, action, outcome, new_id, result.detail)
+                self._restore(run, action, outcome, attempt, new_id, result.detail)
         outcome.took = time.monotonic() - t0
         self._audit(run, spec.name, action, outcome)
 
-    def _restore(self, run: _HostRun, action: Action, outcome: ContainerOutcome,
+    def _attempt(self, run: _HostRun, action: Action, outcome: ContainerOutcome) -> ct.Attempt:
+        """A fresh attempt id, and the audit record the host's guard writes should it act."""
+        with self._lock:
+            self._attempts += 1
+            n = self._attempts
+        audit: dict[str, object] = {"who": who(), "playbook": self.playbook.path, "host": run.conn.name,
+                 "container": action.spec.name, "action": action.kind, "old_image": outcome.old_image,
+                 "old_image_id": outcome.old_image_id, "new_image": outcome.new_image,
+                 "new_image_id": outcome.new_image_id, "run": self.run_id}
+        return ct.Attempt(f"{self.run_id[:12]}-{n}", run.conn.state_dir, audit)
+
+    def _restore(self, run: _HostRun, action: Action, outcome: ContainerOutcome, attempt: ct.Attempt,
                  failed_id: str | None, why: str) -> None:
         """Put the previous version back after a failed replace; say plainly if that failed too."""
         assert run.session is not None
         spec = action.spec
         try:
-            logs, what = ct.restore(run.session, spec, failed_id, action.current)
+            logs, what = ct.restore(run.session, spec, attempt, failed_id, action.current)
             outcome.logs, outcome.rolled_back = logs, action.current is not None
         except DeployerError as err:
             what = f"ROLLBACK NOT DONE ({err}); check {spec.name} on this host by hand"
@@ -348,6 +434,7 @@ class Rollout:
             return  # the lock is another run's
         token = self.run_id if run.locked else None
         res = run.session.run(cmd.finalize_script(run.conn.state_dir, run.prune, run.audit, token))
+        self._hold(run, False)
         if not res.ok and run.outcome.status != "failed":
             run.outcome.fail(f"could not release the lock or write the audit log: {res.stderr.strip()}")
 

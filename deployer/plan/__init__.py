@@ -13,6 +13,8 @@ from deployer.docker.commands import (
     LABEL_SPEC_HASH,
     MARK_CONTAINERS,
     MARK_IMAGES,
+    MARK_SECRETS,
+    secret_digest,
     spec_hash,
     spec_public,
 )
@@ -46,6 +48,11 @@ class Observed:
     def is_live(self) -> bool:
         return self.name == self.logical_name
 
+    @property
+    def ever_ran(self) -> bool:
+        """Docker reports a never-started container as `created` with a zero start time."""
+        return not (self.status == "created" and (not self.started_at or self.started_at.startswith("0001-")))
+
 
 @dataclass(frozen=True)
 class ImageInfo:
@@ -62,14 +69,20 @@ class Facts:
     containers: list[Observed]
     images: dict[str, ImageInfo]  # image reference -> local image
     by_id: dict[str, ImageInfo] = field(default_factory=dict)  # image id -> local image
+    # live container name -> secret key -> sha256(run nonce + the value it runs with)
+    secrets: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def live(self, name: str) -> Observed | None:
         return next((c for c in self.containers if c.is_live and c.logical_name == name), None)
 
     def previous(self, name: str) -> list[Observed]:
-        """Retained older versions of `name`, newest first."""
-        olds = [c for c in self.containers if not c.is_live and c.logical_name == name]
+        """Retained older versions of `name`, newest first: only containers that once ran."""
+        olds = [c for c in self.containers if not c.is_live and c.logical_name == name and c.ever_ran]
         return sorted(olds, key=lambda c: c.created, reverse=True)
+
+    def never_ran(self, name: str) -> list[str]:
+        """Ids of retained containers of `name` that never started (left by a failed start)."""
+        return [c.id for c in self.containers if not c.is_live and c.logical_name == name and not c.ever_ran]
 
 
 Kind = Literal["noop", "create", "replace", "rollback"]
@@ -94,10 +107,16 @@ def parse_facts(stdout: str) -> Facts:
     containers: list[Observed] = []
     images: dict[str, ImageInfo] = {}
     by_id: dict[str, ImageInfo] = {}
+    secrets: dict[str, dict[str, str]] = {}
     for line in stdout.splitlines():
         line = line.strip()
-        if line in (MARK_CONTAINERS, MARK_IMAGES):
+        if line in (MARK_CONTAINERS, MARK_IMAGES, MARK_SECRETS):
             section = line
+            continue
+        if section == MARK_SECRETS:
+            parts = line.split(" ")
+            if len(parts) == 3:
+                secrets.setdefault(parts[0], {})[parts[1]] = parts[2]
             continue
         if not line.startswith("{"):
             continue
@@ -109,7 +128,7 @@ def parse_facts(stdout: str) -> Facts:
             by_id[info.id] = info
             for tag in data.get("tags") or ():
                 images.setdefault(tag, info)  # the spec's own images come first
-    return Facts(containers, images, by_id)
+    return Facts(containers, images, by_id, secrets)
 
 
 def _observed(d: dict[str, Any]) -> Observed:
@@ -119,8 +138,13 @@ def _observed(d: dict[str, Any]) -> Observed:
         status=d.get("status") or "", running=bool(d.get("running")),
         exit_code=int(d.get("exit_code") or 0), restarts=int(d.get("restarts") or 0),
         health=d.get("health"), created=d.get("created") or "",
-        started_at=d.get("started_at") or "", ports=d.get("ports") or {}, ip=d.get("ip") or "",
+        started_at=d.get("started_at") or "", ports=d.get("ports") or {}, ip=first_ip(d.get("ip") or ""),
     )
+
+
+def first_ip(text: str) -> str:
+    """The first address of `IP_FORMAT`'s output (a container on several networks has several)."""
+    return next(iter(text.split()), "")
 
 
 def image_key(ref: str) -> str:
@@ -154,7 +178,16 @@ def _short(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def plan_host(specs: tuple[ContainerSpec, ...], facts: Facts, *, force: bool = False) -> list[Action]:
+def secret_changes(spec: ContainerSpec, facts: Facts, nonce: str) -> list[str]:
+    """The secret keys whose value differs from what the live container runs with (names only)."""
+    have = facts.secrets.get(spec.name, {})
+    keys = [k for k, v in spec.secret_env if have.get(k) != secret_digest(nonce, v.reveal())]
+    return [f"secret_env: {', '.join(keys)} changed"] if keys else []
+
+
+def plan_host(specs: tuple[ContainerSpec, ...], facts: Facts, *, force: bool = False,
+              nonce: str = "") -> list[Action]:
+    """nonce: the one the host's secret digests were made with (see secret_digest_lines)."""
     actions = []
     for spec in specs:
         current = facts.live(spec.name)
@@ -162,8 +195,13 @@ def plan_host(specs: tuple[ContainerSpec, ...], facts: Facts, *, force: bool = F
             actions.append(Action("create", spec, None, ("new container",)))
             continue
         changes: list[str] = []
-        if current.labels.get(LABEL_SPEC_HASH) != spec_hash(spec):
-            changes = list(diff(spec, current)) or ["secret values changed"]
+        label = current.labels.get(LABEL_SPEC_HASH) or ""
+        if label != spec_hash(spec):
+            changes = list(diff(spec, current)) or [
+                "spec label from an earlier deployer (it held a digest of the secret values)"
+                if len(label) == 32 else "spec label differs"]
+        if not any(line.startswith("secret_env:") for line in changes):  # names changed: said already
+            changes += secret_changes(spec, facts, nonce)
         image = facts.images.get(image_key(spec.image))
         if image is not None and image.id != current.image_id and current.image == spec.image:
             changes.append(f"image: {spec.image} has a new build ({current.image_id[7:19]} -> {image.id[7:19]})")
@@ -186,7 +224,7 @@ def to_prune(spec: ContainerSpec, facts: Facts, keep_extra: str | None = None,
     ids = [c.id for c in facts.previous(spec.name) if c.id != exclude]
     if keep_extra and keep_extra not in ids:
         ids.insert(0, keep_extra)
-    return ids[spec.retain:]
+    return ids[spec.retain:] + [i for i in facts.never_ran(spec.name) if i != exclude]
 
 
 def plan_rollback(specs: tuple[ContainerSpec, ...], facts: Facts, to: str | None) -> list[Action]:
@@ -216,9 +254,16 @@ def _matches(c: Observed, to: str) -> bool:
 
 
 def probe_target(spec: ContainerSpec, ports: dict[str, Any] | None, ip: str) -> tuple[str, int]:
-    """Where the host reaches the health port: its published address, else the container's IP."""
+    """Where the host reaches the health port: the container's own address and port.
+
+    Never the published port when the address is known: docker-proxy accepts connections
+    on it even when nothing in the container listens. Only a container without an address
+    of its own (e.g. `--network host`) is probed through a published port, if any.
+    """
     health = spec.health
     assert health.port is not None
+    if ip:
+        return (ip, health.port)
     for p in spec.ports:
         if p.container_port == health.port and p.protocol == "tcp" and p.host_port:
             return (p.host_ip if p.host_ip not in ("", "0.0.0.0", "::") else "127.0.0.1", p.host_port)

@@ -26,6 +26,7 @@ from deployer.model import HostConn
 # paramiko logs every refused probe channel at ERROR; our own messages say what matters.
 logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
+Channel = paramiko.Channel  # what `Session.start` returns, for the rooms that must not import paramiko
 CONNECT_TIMEOUT = 10.0
 KEEPALIVE = 15
 
@@ -185,14 +186,18 @@ class Session:
         self._fabric = self._gateway = None
 
     # -- commands --------------------------------------------------------------------------
-    def run(self, script: str, *, stdin: str = "", timeout: float = 300.0) -> Result:
-        """Run a script with the login shell; stdin carries secrets; bounded by timeout."""
+    def run(self, script: str, *, stdin: str = "", timeout: float = 300.0, counted: bool = True) -> Result:
+        """Run a script with the login shell; stdin carries secrets; bounded by timeout.
+
+        counted=False: housekeeping (lock heartbeats) left out of the command counts.
+        """
         started = time.monotonic()
-        chan = self.start(script, stdin=stdin)
+        chan = self.start(script, stdin=stdin, counted=counted)
         out, err, code = self.collect(chan, timeout, started)
         return Result(self.conn.name, script, code, out, err, time.monotonic() - started)
 
-    def start(self, script: str, *, stdin: str = "", keep_stdin_open: bool = False) -> paramiko.Channel:
+    def start(self, script: str, *, stdin: str = "", keep_stdin_open: bool = False,
+              counted: bool = True) -> paramiko.Channel:
         try:
             chan = self.transport.open_session(timeout=self.connect_timeout)
             chan.exec_command(script)
@@ -202,7 +207,8 @@ class Session:
                 chan.shutdown_write()
         except (paramiko.SSHException, OSError, EOFError) as err:
             raise Unreachable(f"{self.conn.name}: connection failed while running a command: {err}") from err
-        self.commands += 1
+        if counted:
+            self.commands += 1
         return chan
 
     def collect(self, chan: paramiko.Channel, timeout: float, started: float) -> tuple[str, str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
@@ -11,6 +12,7 @@ import time
 import pytest
 
 from deployer.docker import commands as c
+from deployer.docker import locking
 from deployer.model import ContainerSpec, HealthSpec, PortSpec, RegistryAuth, Secret
 
 AT, BY = "2024-01-01T00:00:00+00:00", "me@there"
@@ -115,10 +117,13 @@ def test_hostile_values_stay_single_arguments(value):
     assert argv[argv.index("-v") + 1] == f"/srv/{value}:/data"
     assert label_args(argv)["note"] == value
     assert argv[-3:] == ["sh", "-c", value]
-    script = c.replace_script(s, None, AT, BY)
+    script = c.replace_script(s, None, AT, BY, attempt="a1")
     assert script.startswith("set -u\n")
-    assert shlex.split(script.removeprefix("set -u\n")) == argv
+    create = c.run_argv(s, None, AT, BY, attempt="a1", create_as="web_next_a1")
+    inner = script.split("new=$(", 1)[1].rsplit(") || exit 1\n", 1)[0]
+    assert shlex.split(inner) == create
     assert run_through_sh(c.sh(argv)) == argv
+    assert run_through_sh(c.sh(create)) == create
 
 
 # ---------------------------------------------------------------- secrets
@@ -133,7 +138,7 @@ def test_secrets_travel_on_stdin_only():
     assert c.secrets_stdin(s) == f"API_TOKEN={SECRET}\nDB=pw2\n"
     assert c.secrets_stdin(spec()) == ""
     argv = c.run_argv(s, c.ENV_FILE, AT, BY)
-    script = c.replace_script(s, "abc123", AT, BY)
+    script = c.replace_script(s, "abc123", AT, BY, attempt="a1")
     for text in (" ".join(argv), script, json.dumps(c.spec_public(s)), repr(s), str(s)):
         assert SECRET not in text and "pw2" not in text
     assert c.spec_public(s)["secret_env"] == ["API_TOKEN", "DB"]
@@ -141,26 +146,38 @@ def test_secrets_travel_on_stdin_only():
 
 
 def test_replace_script_with_secrets_exact():
-    script = c.replace_script(secret_spec(), "abcdef0123456789", AT, BY)
-    lines = script.splitlines()
-    assert lines[:8] == [
+    script = c.replace_script(secret_spec(), "abcdef0123456789", AT, BY, attempt="a1", guard=["GUARD"])
+    undo = '{ docker rm -f "$new" >/dev/null 2>&1; exit 1; }'
+    create = c.run_argv(secret_spec(), c.ENV_FILE, AT, BY, attempt="a1", create_as="web_next_a1")
+    assert script.splitlines() == [
         "set -u",
         "D=$(mktemp -d) || exit 1",
         "trap 'rm -rf \"$D\"' EXIT",
         'chmod 700 "$D"',
         '(umask 077; cat > "$D/env")',
-        "docker stop -t 2 abcdef0123456789 >/dev/null || exit 1",
-        "docker rename abcdef0123456789 web_prev_abcdef012345 || exit 1",
-        c.sh(c.run_argv(secret_spec(), c.ENV_FILE, AT, BY)),
+        f"new=$({c.sh(create)}) || exit 1",
+        "GUARD",
+        f"docker stop -t 2 abcdef0123456789 >/dev/null || {undo}",
+        f"docker rename abcdef0123456789 web_prev_abcdef012345 || {undo}",
+        f'docker rename "$new" web || {undo}',
+        f'docker start "$new" >/dev/null || {undo}',
+        'echo "$new"',
+        c.addr_line(c.Raw('"$new"')),
     ]
-    assert len(lines) == 8 and '--env-file "$D/env"' in lines[7]
+    assert '--env-file "$D/env"' in script and "--label deployer.attempt=a1" in script
 
 
-def test_spec_hash_changes_with_the_secret_value_but_does_not_show_it():
+def test_spec_hash_label_is_no_oracle_for_secret_values():
+    """Item 9: the label must not change with the secret value (anyone reading labels could
+    test guesses of the secret offline); changes are found with a per-run nonce instead."""
     a, b = c.spec_hash(secret_spec("one")), c.spec_hash(secret_spec("two"))
-    assert a != b and len(a) == 32
-    assert c.spec_hash(secret_spec("one")) == a
-    assert "one" not in c.run_argv(secret_spec("one"), c.ENV_FILE, AT, BY)
+    assert a == b
+    labels = label_args(c.run_argv(secret_spec("one"), c.ENV_FILE, AT, BY, attempt="x"))
+    hashed = [hashlib.sha256(json.dumps(x).encode()).hexdigest() for x in
+              (sorted([("API_TOKEN", "one"), ("DB", "pw2")]), "one")]
+    for value in labels.values():
+        assert "one" not in value and not any(h[:16] in value for h in hashed)
+    assert c.spec_hash(secret_spec("one")) != c.spec_hash(spec())  # the names still count
 
 
 def test_spec_hash_ignores_rollout_only_fields():
@@ -183,15 +200,12 @@ def test_registry_password_never_in_the_prepare_script():
 def test_prepare_script_exact():
     auth = RegistryAuth("reg:5443", "u", Secret("env:X", "pw"))
     script = c.prepare_script(["r/a:1", "r/a:1", "r/b"], auth, state_dir="/var/lib/deployer",
-                              lock_info='{"who": "x"}', lock_wait=2)
+                              lock_info='{"who": "x"}', lock_prio="p1", lock_wait=2)
     inspect = shlex.quote(c.INSPECT_FORMAT)
     image = shlex.quote(c.IMAGE_FORMAT)
     assert script.splitlines() == [
         "set -u",
-        "mkdir -p /var/lib/deployer || exit 1",
-        "i=0; until mkdir /var/lib/deployer/lock 2>/dev/null; do i=$((i+1)); if [ $i -ge 3 ]; then "
-        "cat /var/lib/deployer/lock/info 2>/dev/null; exit 75; fi; sleep 1; done",
-        "printf '%s\\n' '{\"who\": \"x\"}' > /var/lib/deployer/lock/info",
+        *locking.acquire_lines("/var/lib/deployer", '{"who": "x"}', "p1", 2),
         "D=$(mktemp -d) || exit 1",
         "trap 'rm -rf \"$D\"' EXIT",
         'chmod 700 "$D"',
@@ -226,29 +240,33 @@ def test_prepare_script_quotes_hostile_state_dir_image_and_lock_info():
     info = "x'; touch /tmp/pwned; echo '$(id)"
     script = c.prepare_script(["r/a:1;id"], None, state_dir="/srv/my state;id", lock_info=info)
     assert "mkdir -p '/srv/my state;id' || exit 1" in script
-    assert f"printf '%s\\n' {shlex.quote(info)} > '/srv/my state;id/lock'/info" in script
+    assert "L='/srv/my state;id/lock';" in script
+    assert f"printf '%s\\n' {shlex.quote(info)} > \"$L/info\"" in script
     assert "pull -q 'r/a:1;id'" in script and "echo 'r/a:1;id' >&2" in script
 
 
 def test_replace_script_first_deploy_has_no_stop():
-    script = c.replace_script(spec(), None, AT, BY)
-    assert script == "set -u\n" + c.sh(c.run_argv(spec(), None, AT, BY)) + "\n"
+    script = c.replace_script(spec(), None, AT, BY, attempt="a1")
+    assert "docker stop" not in script and 'docker start "$new"' in script
 
 
 def test_restore_script_exact():
-    assert c.restore_script("web", "new1", "old1").splitlines() == [
+    """Item 2: restore acts on the ids it started, never on whatever holds the name."""
+    assert c.restore_script("web", "a1", "new1", "old1", decide="DECIDE").splitlines() == [
+        "DECIDE || true",
         "docker logs --tail 20 new1 2>&1",
         "docker rm -f new1 >/dev/null 2>&1",
+        'for c in $(docker ps -aq --filter label=deployer.attempt=a1); do docker rm -f "$c" >/dev/null 2>&1; done',
         "echo --deployer-containers--",
         "cur=$(docker inspect --format '{{.Id}}' web 2>/dev/null)",
-        'if [ -n "$cur" ] && [ "$cur" != old1 ]; then docker rm -f "$cur" >/dev/null || exit 1; fi',
+        'if [ -n "$cur" ] && [ "$cur" != old1 ]; then echo \'the name web is held by\' "$cur, which this '
+        'run did not start: left alone" >&2; exit 1; fi',
         '[ "$cur" = old1 ] || docker rename old1 web || exit 1',
         "docker start old1 >/dev/null || exit 1",
+        c.addr_line("old1"),
     ]
-    assert c.restore_script("web", None, None).splitlines() == [
-        "echo --deployer-containers--",
-        "cur=$(docker inspect --format '{{.Id}}' web 2>/dev/null)",
-    ]
+    assert c.restore_script("web", None, None, None).splitlines() == ["echo --deployer-containers--"]
+    assert "docker rm -f \"$cur\"" not in c.restore_script("web", "a1", None, "old1")
 
 
 def test_swap_script_exact():
@@ -257,9 +275,13 @@ def test_swap_script_exact():
         "docker rename live1 web_prev_live1 || exit 1",
         "docker rename old1 web || exit 1",
         "docker start old1 >/dev/null || exit 1",
+        "echo --deployer-addr-- $(docker inspect --format '{{range .NetworkSettings.Networks}}"
+        "{{.IPAddress}} {{end}}' old1 2>/dev/null)",
     ]
     assert c.swap_script("web", None, "old1", 5).splitlines() == [
-        "docker rename old1 web || exit 1", "docker start old1 >/dev/null || exit 1"]
+        "docker rename old1 web || exit 1", "docker start old1 >/dev/null || exit 1", c.addr_line("old1")]
+    assert c.parse_addr("x\n--deployer-addr-- 172.18.0.3 10.0.0.2 \n") == "172.18.0.3"
+    assert c.parse_addr("--deployer-addr-- \n") == ""
 
 
 def test_finalize_script_exact():
@@ -285,7 +307,9 @@ def test_finalize_releases_only_our_own_lock(tmp_path):
 
 
 def test_watch_script():
-    assert c.watch_script("abc") == "docker wait abc & w=$!\nread -r _ || true\nkill $w 2>/dev/null\nexit 0\n"
+    assert c.watch_script("abc") == "docker wait abc & w=$!\nread -r line || line=\nkill $w 2>/dev/null\nexit 0\n"
+    assert c.watch_script("abc", "D").splitlines()[-2] == (
+        'if [ "$line" = ok ]; then if D; then echo CONFIRMED; else echo LATE; fi; fi')
 
 
 def _fake_docker(tmp_path, answer: str):

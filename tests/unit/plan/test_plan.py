@@ -53,8 +53,17 @@ def image_line(ref: str, image_id: str) -> str:
     return json.dumps({"id": image_id, "tags": [ref], "digests": [f"{repo}@sha256:{'d' * 64}"]})
 
 
-def facts(*containers: str, images: tuple[str, ...] = ()) -> Facts:
-    out = "\n".join([c.MARK_CONTAINERS, *containers, c.MARK_IMAGES, *images]) + "\n"
+NONCE = "n0nce"
+
+
+def secret_lines(s: ContainerSpec) -> list[str]:
+    """What secret_digest_lines prints for a live container started from spec s."""
+    return [f"{s.name} {k} {c.secret_digest(NONCE, v.reveal())}" for k, v in s.secret_env]
+
+
+def facts(*containers: str, images: tuple[str, ...] = (), secrets: tuple[str, ...] = ()) -> Facts:
+    out = "\n".join([c.MARK_CONTAINERS, *containers, c.MARK_IMAGES, *images,
+                     c.MARK_SECRETS, *secrets]) + "\n"
     return parse_facts(out)
 
 
@@ -127,7 +136,8 @@ def row(desired: ContainerSpec, running_spec: ContainerSpec | None, *, image_id:
     lines = [] if running_spec is None else [docker_line(running_spec, "cur", image_id=image_id,
                                                          status=status, **labels)]
     imgs = (image_line(desired.image, local_image),) if local_image else ()
-    return plan_host((desired,), facts(*lines, images=imgs))
+    secrets = tuple(secret_lines(running_spec)) if running_spec else ()
+    return plan_host((desired,), facts(*lines, images=imgs, secrets=secrets), nonce=NONCE)
 
 
 CASES = [
@@ -146,7 +156,9 @@ CASES = [
     ("stop_timeout", spec(stop_timeout=3), spec(), {}, "replace", ("stop_timeout: 10 -> 3",)),
     ("labels", spec(labels=(("k", "v"),)), spec(), {}, "replace", ('labels: {} -> {"k": "v"}',)),
     ("secret value", spec(secret_env=(("T", Secret("env:T", "new")),)),
-     spec(secret_env=(("T", Secret("env:T", "old")),)), {}, "replace", ("secret values changed",)),
+     spec(secret_env=(("T", Secret("env:T", "old")),)), {}, "replace", ("secret_env: T changed",)),
+    ("same secret value", spec(secret_env=(("T", Secret("env:T", "x")),)),
+     spec(secret_env=(("T", Secret("env:T", "x")),)), {}, "noop", ()),
     ("secret added", spec(secret_env=(("T", Secret("env:T", "x")),)), spec(), {},
      "replace", ('secret_env: [] -> ["T"]',)),
     ("same tag rebuilt", spec(), spec(), {"local_image": IMG2},
@@ -173,7 +185,7 @@ def test_secret_values_never_appear_in_changes():
     (action,) = row(desired, running)
     text = " ".join(action.changes)
     assert "NEWSECRET" not in text and "OLDSECRET" not in text
-    assert action.changes == ("env: A changed",)
+    assert action.changes == ("env: A changed", "secret_env: T changed")
 
 
 def test_force_replaces_an_unchanged_container():

@@ -1,0 +1,85 @@
+"""The host-side guard of a replace or a rollback swap. Pure builders.
+
+Once a host's live container is about to be stopped, the same remote command starts
+a small detached watcher on the host (plain `sh` and `docker`, nothing else). If the
+controller has not decided within the deadline (health gate passed, or it restored
+the old version itself), the watcher restores the previous container on its own and
+appends an audit record. A crashed controller, a lost connection or a killed run
+therefore never leaves a host on an unconfirmed version with the old one stopped.
+
+Whoever decides first takes `<guard dir>/decided` with `mkdir` (atomic): the
+controller when the gate passes (`confirm`) or when it restores, the guard when its
+deadline passes. The loser stands down.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+
+from deployer.docker.commands import LABEL_ATTEMPT, prev_name, sh
+
+MARGIN_SECONDS = 20  # added to the time the controller needs, before the guard acts
+DOCKER_SLACK_SECONDS = 10  # docker create/rename/start and the round trips around the gate
+POLL_SECONDS = 1
+
+
+def guard_dir(state_dir: str, attempt: str) -> str:
+    return f"{state_dir}/guard/{attempt}"
+
+
+def deadline(stop_timeout: float, gate_timeout: float, settle: float) -> int:
+    """Seconds from the guard's start: stop the old, start the new, the whole gate, a margin."""
+    return math.ceil(stop_timeout + gate_timeout + settle) + DOCKER_SLACK_SECONDS + MARGIN_SECONDS
+
+
+def _restore_lines(name: str, attempt: str, previous_id: str | None, undo_target: str | None,
+                   stop_timeout: int) -> list[str]:
+    """Remove what this attempt started; put `previous_id` back under `name`, running."""
+    q = shlex.quote
+    lines = []
+    if undo_target:  # a rollback swap: the retained version goes back to being retained
+        lines.append(sh(["docker", "stop", "-t", str(stop_timeout), undo_target]))
+        lines.append(sh(["docker", "rename", undo_target, prev_name(name, undo_target)]))
+    else:
+        lines.append(f"for c in $(docker ps -aq --filter label={q(LABEL_ATTEMPT + '=' + attempt)}); "
+                     'do docker rm -f "$c"; done')
+    if previous_id:
+        fmt = q("{{.Name}}")
+        lines.append(f"[ \"$(docker inspect --format {fmt} {q(previous_id)})\" = {q('/' + name)} ] || "
+                     + sh(["docker", "rename", previous_id, name]))
+        lines.append(sh(["docker", "start", previous_id]))
+    return lines
+
+
+def start_lines(state_dir: str, attempt: str, name: str, previous_id: str | None, seconds: int,
+                audit: dict[str, object], *, undo_target: str | None = None, stop_timeout: int = 10) -> list[str]:
+    """Shell lines that start the detached guard. `audit`: the record's fields but `time`."""
+    q = shlex.quote
+    g = guard_dir(state_dir, attempt)
+    record = json.dumps({**audit, "outcome": "restored by the host's guard",
+                         "detail": f"the controller did not confirm within {seconds}s"}, sort_keys=True)
+    body = "\n".join([
+        "trap '' HUP INT PIPE",
+        f"G={q(g)}; end=$(( $(date +%s) + {int(seconds)} ))",
+        'while [ $(date +%s) -lt $end ]; do',
+        '  if [ -d "$G/decided" ]; then rm -rf "$G"; exit 0; fi',
+        f"  sleep {POLL_SECONDS}",
+        "done",
+        'mkdir "$G/decided" 2>/dev/null || { rm -rf "$G"; exit 0; }',
+        *_restore_lines(name, attempt, previous_id, undo_target, stop_timeout),
+        f"printf '{{\"time\":\"%s\",%s\\n' \"$(date -u +%Y-%m-%dT%H:%M:%S+00:00)\" {q(record[1:])} "
+        f">> {q(state_dir + '/audit.log')}",
+        'rm -rf "$G"',
+    ])
+    return [
+        f"mkdir -p {q(g)} || exit 1",
+        "S=; command -v setsid >/dev/null 2>&1 && S=setsid",
+        f"$S sh -c {q(body)} </dev/null >/dev/null 2>&1 &",
+    ]
+
+
+def decide_line(state_dir: str, attempt: str) -> str:
+    """Take the decision from the guard: exit 0 if ours, 1 if the guard already acted."""
+    return f"mkdir {shlex.quote(guard_dir(state_dir, attempt) + '/decided')} 2>/dev/null"

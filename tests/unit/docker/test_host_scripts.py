@@ -1,0 +1,173 @@
+"""The lock (wait-die), the host guard and the secret digests, run on a real local `sh`.
+
+`docker` is a fake on PATH that logs its arguments (and answers inspect with a canned
+text); everything else is the real shell, mkdir, date, sha256sum.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import time
+from pathlib import Path
+
+from deployer.docker import commands as c
+from deployer.docker import guard, locking
+from deployer.model import ContainerSpec, HealthSpec, PortSpec, Secret
+from deployer.plan import parse_facts, probe_target
+
+OLD = locking.priority(1_000, "aaaa")
+NEW = locking.priority(2_000, "bbbb")
+
+
+def fake_docker(tmp_path: Path, answer: str = "") -> dict[str, str]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    log = tmp_path / "docker.log"
+    (bin_dir / "docker").write_text(
+        f"#!/bin/sh\necho \"$*\" >> {shlex.quote(str(log))}\n"
+        f'case "$1" in inspect) printf \'%s\\n\' {shlex.quote(answer)};; esac\nexit 0\n')
+    (bin_dir / "docker").chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+def sh(script: str, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["sh", "-c", script], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def acquire(state: Path, prio: str, wait: float = 0, info: str = '{"run": "x"}') -> subprocess.CompletedProcess[str]:
+    return sh("\n".join(locking.acquire_lines(str(state), info, prio, wait)) + "\n")
+
+
+# ---------------------------------------------------------------- the lock
+
+
+def test_a_free_lock_is_taken_with_info_priority_and_heartbeat(tmp_path):
+    res = acquire(tmp_path / "s", OLD, info='{"run": "r1"}')
+    assert res.returncode == 0, res.stderr
+    lock = tmp_path / "s" / "lock"
+    assert (lock / "prio").read_text().strip() == OLD
+    assert json.loads((lock / "info").read_text()) == {"run": "r1"}
+    assert (lock / "heartbeat").exists()
+
+
+def test_a_younger_run_gives_up_at_once_even_with_a_lock_wait(tmp_path):
+    """Item 3: the younger never waits while it may hold other hosts (no AB/BA circle)."""
+    assert acquire(tmp_path, OLD, info='{"run": "old"}').returncode == 0
+    t0 = time.monotonic()
+    res = acquire(tmp_path, NEW, wait=30)
+    assert res.returncode == locking.EXIT_LOCKED
+    assert '"old"' in res.stdout
+    assert time.monotonic() - t0 < 3
+
+
+def test_an_older_run_waits_for_a_younger_one_to_give_back(tmp_path):
+    assert acquire(tmp_path, NEW, info='{"run": "young"}').returncode == 0
+    lock = tmp_path / "lock"
+    releaser = subprocess.Popen(["sh", "-c", f"sleep 1; rm -rf {shlex.quote(str(lock))}"])
+    t0 = time.monotonic()
+    res = acquire(tmp_path, OLD, info='{"run": "old"}')
+    releaser.wait()
+    assert res.returncode == 0, res.stdout
+    assert 0.8 < time.monotonic() - t0 < locking.YIELD_SECONDS
+    assert json.loads((lock / "info").read_text()) == {"run": "old"}
+
+
+def test_an_older_run_stops_waiting_after_the_bound(tmp_path, monkeypatch):
+    monkeypatch.setattr(locking, "YIELD_SECONDS", 1)
+    assert acquire(tmp_path, NEW, info='{"run": "young"}').returncode == 0
+    t0 = time.monotonic()
+    res = acquire(tmp_path, OLD)
+    assert res.returncode == locking.EXIT_LOCKED and '"young"' in res.stdout
+    assert time.monotonic() - t0 < 4
+
+
+def test_read_and_parse_state(tmp_path):
+    assert locking.parse_state(sh(locking.read_script(str(tmp_path))).stdout).held is False
+    acquire(tmp_path, OLD, info='{"run": "r1", "pid": 5}')
+    state = locking.parse_state(sh(locking.read_script(str(tmp_path))).stdout)
+    assert state.held and state.run == "r1" and state.info["pid"] == 5
+    assert state.heartbeat_age is not None and 0 <= state.heartbeat_age < 5
+
+
+def test_heartbeat_and_release_touch_only_our_own_lock(tmp_path):
+    acquire(tmp_path, OLD, info='{"run": "theirs"}')
+    assert sh(locking.heartbeat_script(str(tmp_path), "ours")).returncode != 0
+    assert sh(locking.release_script(str(tmp_path), "ours")).stdout.strip() == "changed"
+    assert (tmp_path / "lock").exists()
+    assert sh(locking.heartbeat_script(str(tmp_path), "theirs")).returncode == 0
+    assert sh(locking.release_script(str(tmp_path), "theirs")).stdout.strip() == "released"
+    assert not (tmp_path / "lock").exists()
+
+
+# ---------------------------------------------------------------- the guard
+
+
+def run_guard(tmp_path: Path, seconds: int, *, decide_first: bool) -> tuple[list[str], Path]:
+    state = tmp_path / "state"
+    env = fake_docker(tmp_path, "/other")
+    lines = guard.start_lines(str(state), "att1", "web", "old1", seconds,
+                              {"container": "web", "host": "h1", "note": "it's $(x)"})
+    if decide_first:
+        lines.append(guard.decide_line(str(state), "att1"))
+    assert sh("\n".join(lines) + "\n", env).returncode == 0
+    deadline = time.monotonic() + seconds + 10
+    while (state / "guard" / "att1").exists():
+        assert time.monotonic() < deadline, "the guard did not end"
+        time.sleep(0.2)
+    log = tmp_path / "docker.log"
+    return (log.read_text().splitlines() if log.exists() else []), state
+
+
+def test_the_guard_restores_the_previous_container_when_nobody_confirms(tmp_path):
+    calls, state = run_guard(tmp_path, 1, decide_first=False)
+    assert calls[0] == "ps -aq --filter label=deployer.attempt=att1"
+    assert "rename old1 web" in calls and calls[-1] == "start old1"
+    (record,) = [json.loads(line) for line in (state / "audit.log").read_text().splitlines()]
+    assert record["outcome"] == "restored by the host's guard" and record["note"] == "it's $(x)"
+    assert record["time"].endswith("+00:00") and record["container"] == "web"
+
+
+def test_the_guard_stands_down_once_the_controller_decided(tmp_path):
+    calls, state = run_guard(tmp_path, 2, decide_first=True)
+    assert calls == [] and not (state / "audit.log").exists()
+
+
+def test_the_guard_runs_detached_from_the_command_that_started_it(tmp_path):
+    """The remote command returns at once: the guard holds none of its output pipes."""
+    state = tmp_path / "state"
+    lines = guard.start_lines(str(state), "att2", "web", None, 30, {})
+    t0 = time.monotonic()
+    res = subprocess.run(["sh", "-c", "\n".join(lines)], capture_output=True, text=True, timeout=10,
+                         env=fake_docker(tmp_path))
+    assert res.returncode == 0 and time.monotonic() - t0 < 5
+    assert sh(guard.decide_line(str(state), "att2")).returncode == 0  # the controller decides
+    assert sh(guard.decide_line(str(state), "att2")).returncode != 0  # and nobody else can
+
+
+# ---------------------------------------------------------------- secret digests
+
+
+def test_secret_digests_are_salted_by_the_run_and_match_the_planner(tmp_path):
+    s = ContainerSpec(name="web", image="i", secret_env=(("API_TOKEN", Secret("env:T", "v=1 two")),
+                                                         ("DB", Secret("env:D", "pw"))))
+    env = fake_docker(tmp_path, "PATH=/bin\nAPI_TOKEN=v=1 two\nDB=other\nAPI_TOKEN_X=no")
+    out = sh("\n".join(c.secret_digest_lines([s], "nonce1")) + "\n", env).stdout
+    facts = parse_facts(out)
+    assert facts.secrets == {"web": {"API_TOKEN": c.secret_digest("nonce1", "v=1 two"),
+                                     "DB": c.secret_digest("nonce1", "other")}}
+    assert "v=1 two" not in "\n".join(c.secret_digest_lines([s], "nonce1"))
+    assert c.secret_digest("nonce2", "pw") != c.secret_digest("nonce1", "pw")
+
+
+# ---------------------------------------------------------------- where probes go
+
+
+def test_probes_go_to_the_container_not_to_the_published_port():
+    """Item 1: docker-proxy accepts on the published port even when nothing listens."""
+    s = ContainerSpec(name="web", image="i", ports=(PortSpec(80, "tcp", 18200),),
+                      health=HealthSpec("tcp", 80))
+    assert probe_target(s, None, "172.17.0.2") == ("172.17.0.2", 80)
+    assert probe_target(s, None, "") == ("127.0.0.1", 18200)  # no address of its own (host network)
