@@ -39,7 +39,8 @@ _name = click.option("--name", default="lab", show_default=True,
 @_name
 @handle_errors
 def up(hosts: int, dir_: Path | None, name: str) -> None:
-    """Create the lab (first removing whatever an earlier run left)."""
+    """Create the lab (first removing whatever an earlier run left; should it fail, it
+    removes what it made). Any folder works, one under /tmp too."""
     from deployer import lab as labmod
 
     layout, inventory = _layout(name, dir_, hosts)

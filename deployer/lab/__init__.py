@@ -44,11 +44,28 @@ class LabInfo:
 
 
 def up(layout: Layout, inventory: Path) -> LabInfo:
+    """Bring the lab up. Should that fail (or be interrupted) midway, everything it made so
+    far is removed again (as by `down`) before the error goes on."""
+    covers = [t for t in services.PRIVATE_MOUNTS if Path(t) == layout.dir or layout.dir in Path(t).parents]
+    if covers:
+        raise LabError(f"--dir {layout.dir}: the lab's hosts get their own {covers[0]}; "
+                       f"choose a folder inside it or elsewhere (e.g. {covers[0].rstrip('/')}/lab)")
     check_prerequisites()
     started = time.monotonic()
     if layout.dir.exists() and any(layout.dir.iterdir()) and not layout.state_file.exists():
         raise LabError(f"{layout.dir} is not empty and holds no lab; choose an empty or new --dir")
     down(layout, inventory=None)
+    try:
+        _up(layout, inventory)
+    except BaseException as err:
+        left = down(layout, inventory=None)
+        if left and isinstance(err, LabError):
+            raise LabError(f"{err}\n(cleaning up after it left behind: {', '.join(left)})") from err
+        raise
+    return LabInfo(layout, inventory, time.monotonic() - started)
+
+
+def _up(layout: Layout, inventory: Path) -> None:
     layout.dir.mkdir(parents=True, exist_ok=True)
     layout.run_dir.mkdir(parents=True, exist_ok=True)
     # Mount points the hosts' private folders need; those we create, `down` removes.
@@ -81,7 +98,6 @@ def up(layout: Layout, inventory: Path) -> LabInfo:
     images.build_and_push(layout, hosts[0])
     inventory.parent.mkdir(parents=True, exist_ok=True)
     inventory.write_text(inventory_yaml(layout))
-    return LabInfo(layout, inventory, time.monotonic() - started)
 
 
 def inventory_yaml(layout: Layout) -> str:

@@ -90,16 +90,43 @@ def start_sshd(layout: Layout, host: LabHost) -> int:
     return launch_sshd(host, layout.auth_dir)
 
 
+def hidden_by_private_mounts(path: Path) -> list[str]:
+    """The private folders of a host (its own /tmp...) that would hide PATH from its sshd."""
+    return [t for t in PRIVATE_MOUNTS if path == Path(t) or Path(t) in path.parents]
+
+
+def mount_script(host: LabHost, auth_dir: Path) -> list[str]:
+    """The mounts of a host's sshd, in its own mount namespace. The lab's folder is
+    `auth_dir`'s parent; when a private folder would hide it (a lab under /tmp), a bind of
+    it is kept first (in the host's run folder, never private), the private folders are
+    bound from there, and then the lab's folder is bound back at its own path."""
+    lab_dir = auth_dir.parent
+    base, steps = lab_dir, []
+    if hidden_by_private_mounts(lab_dir):
+        base = host.run_dir / "lab"
+        base.mkdir(parents=True, exist_ok=True)
+        steps.append(f"mount --bind {shlex.quote(str(lab_dir))} {shlex.quote(str(base))}")
+
+    def src(path: Path) -> str:
+        return shlex.quote(str(base / path.relative_to(lab_dir)))
+
+    steps += [f"mount --bind {src(auth_dir / name)} /etc/{name}" for name in ("passwd", "shadow")]
+    for target in PRIVATE_MOUNTS:
+        own = host.data_dir / "fs" / target.strip("/").replace("/", "_")
+        own.mkdir(parents=True, exist_ok=True)
+        os.chmod(own, 0o1777 if target == "/tmp" else 0o755)
+        Path(target).mkdir(parents=True, exist_ok=True)
+        steps.append(f"mount --bind {src(own)} {target}")
+    if base != lab_dir:
+        where = shlex.quote(str(lab_dir))
+        steps.append(f"mkdir -p {where} && mount --bind {shlex.quote(str(base))} {where}")
+    return steps
+
+
 def launch_sshd(host: LabHost, auth_dir: Path) -> int:
     """Start (or start again) a host's sshd with the key and config it already has."""
     cfg = host.data_dir / "sshd_config"
-    binds = [f"mount --bind {shlex.quote(str(auth_dir / name))} /etc/{name}" for name in ("passwd", "shadow")]
-    for target in PRIVATE_MOUNTS:
-        src = host.data_dir / "fs" / target.strip("/").replace("/", "_")
-        src.mkdir(parents=True, exist_ok=True)
-        os.chmod(src, 0o1777 if target == "/tmp" else 0o755)
-        Path(target).mkdir(parents=True, exist_ok=True)
-        binds.append(f"mount --bind {shlex.quote(str(src))} {target}")
+    binds = mount_script(host, auth_dir)
     Path("/run/sshd").mkdir(exist_ok=True)
     sshd = ["/usr/sbin/sshd", "-D", "-f", str(cfg), "-E", str(host.data_dir / "sshd.log")]
     script = " && ".join([*binds, f"hostname {host.name}", "exec " + shlex.join(sshd)])
