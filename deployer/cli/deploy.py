@@ -21,6 +21,7 @@ from rich.console import Console
 from deployer.cli import handle_errors, main
 from deployer.errors import EXIT_LOCKED, EXIT_OK, EXIT_UNREACHABLE, ConfigError, DeployerError
 from deployer.model import HostConn
+from deployer.report.safe import visible
 
 inventory_opt = click.option("-i", "--inventory", "inventories", multiple=True, required=True,
                              help="Inventory file or folder (Ansible YAML or INI); repeatable.")
@@ -284,13 +285,13 @@ def lock_status(inventories: tuple[str, ...], limit: str | None, accept_new_host
     code = EXIT_OK
     for host, res in rows:
         if isinstance(res, DeployerError):
-            click.echo(f"{host.name}: unreachable: {res}")
+            click.echo(f"{host.name}: unreachable: {visible(res)}")
             code = EXIT_UNREACHABLE
         elif res is None:
             click.echo(f"{host.name}: free")
         else:
             hint = "" if res.alive else "; `deployer lock release` frees it"
-            click.echo(f"{host.name}: LOCKED {res.describe()}{hint}")
+            click.echo(f"{host.name}: LOCKED {visible(res.describe())}{hint}")
     sys.exit(code)
 
 
@@ -320,11 +321,11 @@ def lock_release(inventories: tuple[str, ...], limit: str | None, accept_new_hos
     code = EXIT_OK
     for host, res in _each_session(_hosts(inventories, limit), one, accept_new_host_keys):
         if isinstance(res, DeployerError):
-            click.echo(f"{host.name}: FAILED: {res}")
+            click.echo(f"{host.name}: FAILED: {visible(res)}")
             code = EXIT_UNREACHABLE
             continue
         text, ok = res
-        click.echo(f"{host.name}: {text}")
+        click.echo(f"{host.name}: {visible(text)}")
         if not ok and code == EXIT_OK:
             code = EXIT_LOCKED
     sys.exit(code)
@@ -340,8 +341,6 @@ def lock_release(inventories: tuple[str, ...], limit: str | None, accept_new_hos
 def audit(inventories: tuple[str, ...], limit: str | None, lines: int, output: str,
           accept_new_host_keys: bool) -> None:
     """Recent changes recorded on each host (who, when, what, outcome)."""
-    from deployer.report.safe import visible
-
     rows = _each(_hosts(inventories, limit),
                  lambda h: f"tail -n {int(lines)} {shlex.quote(h.state_dir + '/audit.log')} 2>/dev/null || true",
                  accept_new_host_keys)
