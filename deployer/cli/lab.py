@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -26,6 +29,19 @@ def _layout(name: str, dir: Path | None, hosts: int | None) -> tuple[object, Pat
     return layout, inventory
 
 
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM as Ctrl-C: a KeyboardInterrupt, which the code in flight can clean up after."""
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 _dir = click.option("--dir", "dir_", type=click.Path(path_type=Path), default=None,
                     help="Folder for the lab's files and its inventory (default: .lab/, "
                          "inventory in inventories/lab.yml).")
@@ -45,7 +61,8 @@ def up(hosts: int, dir_: Path | None, name: str) -> None:
 
     layout, inventory = _layout(name, dir_, hosts)
     click.echo(f"bringing up lab {name!r} with {hosts} hosts ...", err=True)
-    info = labmod.up(layout, inventory)  # type: ignore[arg-type]
+    with _sigterm_interrupts():  # stopped midway, `up` still removes what it made
+        info = labmod.up(layout, inventory)  # type: ignore[arg-type]
     for row in labmod.status(info.layout):
         click.echo(f"  {row[0]:<22} {row[1]:<18} {row[2]}")
     click.echo(f"lab up in {info.seconds:.1f}s; inventory: {info.inventory}")

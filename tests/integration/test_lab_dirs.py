@@ -151,3 +151,34 @@ def test_a_failed_up_leaves_nothing_running(failing_lab: Layout, monkeypatch: py
                                               text=True).stdout.splitlines())
     assert not failing_lab.dir.exists() and not inventory.exists()
     assert not net.lab_netns(failing_lab)
+
+
+def _is_dockerd(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "dockerd"
+    except OSError:
+        return False
+
+
+def test_lab_up_stopped_by_sigterm_leaves_nothing(failing_lab: Layout) -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "deployer", "lab", "up", "--name", "hyf", "--hosts", "2",
+                             "--dir", str(failing_lab.dir)], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        engines: set[int] = set()
+        while time.monotonic() < deadline and not engines:  # stop it once engines run
+            engines = {p for p in pids_matching([f"deployer-lab-{failing_lab.name}/"]) if _is_dockerd(p)}
+            time.sleep(0.1)
+        assert engines, "no engine ever started"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert [p for p in engines if alive(p)] == []
+    assert everything_of(failing_lab) == [] and not failing_lab.dir.exists()
