@@ -185,7 +185,7 @@ def _run(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], li
     if report.locked:
         for h in report.hosts:
             if h.reason.startswith("locked by"):
-                err.print(f"error: {h.name}: {_escape(h.reason)}; see `deployer lock status`")
+                err.print(f"error: {_escape(h.name)}: {_escape(h.reason)}; see `deployer lock status`")
     sys.exit(report.exit_code)
 
 

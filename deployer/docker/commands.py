@@ -303,8 +303,10 @@ def watch_script(container: str, decide: str = "") -> str:
     """
     lines = [f"docker wait {shlex.quote(container)} & w=$!",
              'read -r line || line=', "kill $w 2>/dev/null"]
-    if decide:
-        lines.append(f'if [ "$line" = ok ]; then if {decide}; then echo CONFIRMED; else echo LATE; fi; fi')
+    if decide:  # confirm only a container that still runs (its address is still its own)
+        running = f"[ \"$(docker inspect --format '{{{{.State.Running}}}}' {shlex.quote(container)})\" = true ]"
+        lines.append(f'if [ "$line" = ok ]; then if ! {running}; then echo STOPPED; '
+                     f"elif {decide}; then echo CONFIRMED; else echo LATE; fi; fi")
     return "\n".join([*lines, "exit 0"]) + "\n"
 
 

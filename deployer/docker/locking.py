@@ -39,16 +39,20 @@ def acquire_lines(state_dir: str, info: str, prio: str, wait: float) -> list[str
     """Take the lock, or exit EXIT_LOCKED printing the holder's info.
 
     Held by an older run: give up at once. Held by a younger run (or one whose
-    priority is not written yet): wait for it, up to max(wait, YIELD_SECONDS).
+    priority is not written yet): wait for it, up to max(wait, YIELD_SECONDS). A lock
+    without a priority for a second (an older deployer's, or made by hand) counts as older.
     """
     q = shlex.quote
     lock = q(lock_path(state_dir))
     bound = max(YIELD_SECONDS, math.ceil(wait))
     return [
         f"mkdir -p {q(state_dir)} || exit 1",
-        f"L={lock}; P={q(prio)}; end=$(( $(date +%s) + {bound} ))",
+        f"L={lock}; P={q(prio)}; end=$(( $(date +%s) + {bound} )); n=0",
         'until mkdir "$L" 2>/dev/null; do',
         '  h=$(cat "$L/prio" 2>/dev/null)',
+        # no priority after ~1 s: not a run being born but an older deployer's or a hand-made
+        # lock; taken as older
+        '  if [ -z "$h" ]; then n=$((n+1)); [ $n -ge 5 ] && h=0; fi',
         '  if [ -n "$h" ] && expr "x$h" "<" "x$P" >/dev/null; then cat "$L/info" 2>/dev/null; '
         f"exit {EXIT_LOCKED}; fi",
         f'  if [ $(date +%s) -ge $end ]; then cat "$L/info" 2>/dev/null; exit {EXIT_LOCKED}; fi',

@@ -91,10 +91,15 @@ def _confirm(watcher: Channel, session: Session, detail: str) -> GateResult:
     watcher.shutdown_write()
     out, _, _ = session.collect(watcher, 30, time.monotonic())
     words = out.split()
-    if "CONFIRMED" in words:
+    stopped = [w for w in words if w.isdigit()]  # docker wait's exit code: it stopped meanwhile
+    if "CONFIRMED" in words and not stopped:
         return GateResult(True, detail)
+    if "CONFIRMED" in words:  # it stopped and started again: the probe may have hit another one
+        return GateResult(False, f"container stopped (code {stopped[0]}) during the health gate")
     if "LATE" in words:
         return GateResult(False, LATE)
+    if "STOPPED" in words:
+        return GateResult(False, "container stopped during the health gate")
     return GateResult(False, f"container exited (code {words[0] if words else '?'}) before turning healthy")
 
 

@@ -388,6 +388,10 @@ def test_lock_held_refuses_then_status_and_release(clean_lab, env):
     assert lines["h1"].startswith("LOCKED") and "alice@elsewhere" in lines["h1"], status
     assert lines["h2"] == "free" and lines["h3"] == "free", status
 
+    # a fresh lock may be a live run's: refused; one whose holder shows no life: released
+    rel = deployer(env, "lock", "release", "-i", str(lab.inventory), "--limit", "h1")
+    assert rel.code == 6 and "h1: REFUSED" in rel.stdout, rel
+    lab.sh("h1", f"touch -d '10 minutes ago' {state}/lock/info")
     rel = deployer(env, "lock", "release", "-i", str(lab.inventory), "--limit", "h1")
     assert rel.code == 0 and "h1: released" in rel.stdout, rel
     status = deployer(env, "lock", "status", "-i", str(lab.inventory), "--limit", "web")

@@ -103,7 +103,7 @@ def test_lock_release_refuses_a_live_run_and_restore_never_removes_by_name(clean
     lab = clean_lab
     assert (r := deploy(lab, env, "web.yml", "--limit", "h1")).code == 0, r
     old = container_id(lab, "h1")
-    first = start_deployer(env, "deploy", str(PLAYBOOKS / "web.yml"), "-i", str(lab.inventory),
+    first = start_deployer(env, "deploy", str(PLAYBOOKS / "slow_gate.yml"), "-i", str(lab.inventory),
                            "--limit", "h1", "-e", UNHEALTHY, "-o", "json")
     try:
         wait_for_line(first, "waiting for health")

@@ -309,7 +309,8 @@ def test_finalize_releases_only_our_own_lock(tmp_path):
 def test_watch_script():
     assert c.watch_script("abc") == "docker wait abc & w=$!\nread -r line || line=\nkill $w 2>/dev/null\nexit 0\n"
     assert c.watch_script("abc", "D").splitlines()[-2] == (
-        'if [ "$line" = ok ]; then if D; then echo CONFIRMED; else echo LATE; fi; fi')
+        'if [ "$line" = ok ]; then if ! [ "$(docker inspect --format \'{{.State.Running}}\' abc)" = true ]; '
+        "then echo STOPPED; elif D; then echo CONFIRMED; else echo LATE; fi; fi")
 
 
 def _fake_docker(tmp_path, answer: str):

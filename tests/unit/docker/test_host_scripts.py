@@ -171,3 +171,12 @@ def test_probes_go_to_the_container_not_to_the_published_port():
                       health=HealthSpec("tcp", 80))
     assert probe_target(s, None, "172.17.0.2") == ("172.17.0.2", 80)
     assert probe_target(s, None, "") == ("127.0.0.1", 18200)  # no address of its own (host network)
+
+
+def test_a_lock_without_priority_counts_as_older_after_a_moment(tmp_path):
+    (tmp_path / "lock").mkdir()
+    (tmp_path / "lock" / "info").write_text('{"who": "hand-made"}\n')
+    t0 = time.monotonic()
+    res = acquire(tmp_path, NEW, wait=30)
+    assert res.returncode == locking.EXIT_LOCKED and "hand-made" in res.stdout
+    assert 0.8 < time.monotonic() - t0 < 3
