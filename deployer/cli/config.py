@@ -36,10 +36,21 @@ def hosts(inventories: tuple[str, ...], pattern: str, limit: str | None, host: s
         variables = inv.host_vars(host)
         for key in PASSWORD_VARS & variables.keys():  # ansible-inventory shows it; we never do
             variables[key] = "***"
-        click.echo(json.dumps(variables, sort_keys=True, indent=4, ensure_ascii=False, default=str))
+        click.echo(_as_ansible_inventory(variables))
         return
     for name in inv.match(pattern, limit):
         click.echo(name)
+
+
+def _as_ansible_inventory(variables: dict[str, object]) -> str:
+    """JSON as `ansible-inventory --host` prints it: keys sorted, or, when a mapping's keys
+    cannot be compared ({a: 1, 0: 2}), everything in inventory order, with a warning."""
+    try:
+        return json.dumps(variables, sort_keys=True, indent=4, ensure_ascii=False, default=str)
+    except TypeError as err:
+        warning = f"could not sort JSON output due to issues while sorting keys: {err}"
+        click.echo(f"warning: {warning} (printed in inventory order, as Ansible does)", err=True)
+        return json.dumps(variables, indent=4, ensure_ascii=False, default=str)
 
 
 @main.command()

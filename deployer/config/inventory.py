@@ -9,6 +9,7 @@ Variable precedence follows Ansible's defaults:
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from deployer.config.invdata import InventoryData, Origin
@@ -21,21 +22,16 @@ from deployer.errors import ConfigError
 from deployer.model import HostConn
 
 _YAML_EXT = (".yml", ".yaml", ".json")
-_IGNORED_EXT = (
-    ".pyc",
-    ".pyo",
-    ".swp",
-    ".bak",
-    "~",
-    ".rpm",
-    ".md",
-    ".txt",
-    ".rst",
-    ".orig",
-    ".cfg",
-    ".retry",
+# What a folder source skips, as ansible-core 2.18 (inventory/manager.py IGNORED): names
+# starting with '.', these names, INVENTORY_IGNORE_PATTERNS (ANSIBLE_INVENTORY_IGNORE_REGEX,
+# default none) and INVENTORY_IGNORE_EXTS (ANSIBLE_INVENTORY_IGNORE, default REJECT_EXTS
+# + .orig .ini .cfg .retry). A file given itself with -i is always read.
+IGNORE_EXTS = (
+    *(".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst"),
+    *(".orig", ".ini", ".cfg", ".retry"),
 )
 _IGNORED_NAMES = ("group_vars", "host_vars", "vars_plugins")
+_IGNORED_ALWAYS = (rb"^\.", *(b"^%s$" % n.encode() for n in _IGNORED_NAMES))
 
 
 class Inventory:
@@ -147,17 +143,87 @@ class Inventory:
         return host_conn(self, name)
 
 
-def _inventory_files(path: str) -> list[str]:
-    if not os.path.isdir(path):
-        return [path]
+def _env_list(name: str) -> list[str] | None:
+    """An Ansible list setting from the environment: split on ',', stripped, unquoted."""
+    value = os.environ.get(name)
+    if value is None:
+        return None
     out = []
-    for name in sorted(os.listdir(path)):
-        full = os.path.join(path, name)
-        if name.startswith(".") or name in _IGNORED_NAMES or name.endswith(_IGNORED_EXT):
-            continue
-        if os.path.isfile(full):
-            out.append(full)
+    for item in (x.strip() for x in value.split(",")):
+        quoted = len(item) > 1 and item[0] == item[-1] and item[0] in "'\"" and item[-2] != "\\"
+        out.append(item[1:-1] if quoted else item)
     return out
+
+
+def ignored_names() -> re.Pattern[bytes]:
+    """The regex Ansible searches each name in an inventory folder with; ValueError if bad."""
+    exts, regex = _env_list("ANSIBLE_INVENTORY_IGNORE"), "ANSIBLE_INVENTORY_IGNORE_REGEX"
+    patterns = _env_list(regex) or []
+    exts = list(IGNORE_EXTS) if exts is None else exts
+    parts = [
+        *_IGNORED_ALWAYS,
+        *(os.fsencode(p) for p in patterns),
+        *(os.fsencode(re.escape(e)) + b"$" for e in exts),
+    ]
+    try:
+        return re.compile(b"|".join(parts))
+    except re.error as err:
+        what = f"{regex}={os.environ[regex]!r}"
+        for pattern in patterns:
+            try:
+                re.compile(os.fsencode(pattern))
+            except re.error as bad:
+                what += f": {pattern!r} is not a valid regular expression ({bad})"
+                raise ValueError(what) from None
+        what += f": not a valid regular expression once joined with '|' as Ansible does ({err})"
+        raise ValueError(what) from None
+
+
+class _Folders:
+    """The files of folder sources, walked as Ansible walks them: names in sorted order,
+    subfolders read in place, ignored names skipped (and remembered, for the message)."""
+
+    def __init__(self, problems: Problems) -> None:
+        self.problems = problems
+        self.skipped: list[str] = []
+        self._ignored: re.Pattern[bytes] | None = None
+        self._error = ""
+        try:
+            self._ignored = ignored_names()
+        except ValueError as err:
+            self._error = str(err)
+
+    def files(self, path: str) -> list[str]:
+        if not os.path.isdir(path):
+            return [path]
+        out: list[str] = []
+        if self._ignored is None:
+            self.problems.extend(ConfigError(self._error))  # once: identical ones merge
+        else:
+            self._walk(path, self._ignored, (), out)
+        return out
+
+    def _walk(
+        self, path: str, ignored: re.Pattern[bytes], parents: tuple[str, ...], out: list[str]
+    ) -> None:
+        real = os.path.realpath(path)
+        if real in parents:
+            self.problems.add(path, None, (), "this folder is inside itself (a symbolic link loop)")
+            return
+        try:
+            names = sorted(os.listdir(path), key=os.fsencode)
+        except OSError as err:
+            self.problems.add(path, None, (), f"cannot read inventory folder: {err.strerror}")
+            return
+        for name in names:
+            full = os.path.join(path, name)
+            if ignored.search(os.fsencode(name)):
+                if not name.startswith(".") and name not in _IGNORED_NAMES:
+                    self.skipped.append(full)
+            elif os.path.isdir(full):
+                self._walk(full, ignored, (*parents, real), out)
+            elif os.path.isfile(full):
+                out.append(full)
 
 
 def _parse_source(path: str, data: InventoryData, problems: Problems) -> None:
@@ -186,6 +252,7 @@ def load_inventory(paths: list[str]) -> Inventory:
     if not paths:
         raise ConfigError("no inventory given: use -i PATH (an Ansible inventory file or folder)")
     sources: list[str] = []
+    folders = _Folders(problems)
     for path in paths:
         if not os.path.exists(path) and "," in path:
             for host in (h.strip() for h in path.split(",")):
@@ -196,7 +263,7 @@ def load_inventory(paths: list[str]) -> Inventory:
             problems.add(path, None, (), "inventory not found")
             continue
         sources.append(path)
-        for file in _inventory_files(path):
+        for file in folders.files(path):
             _parse_source(file, data, problems)
     data.reconcile()
     inv = Inventory(data, sources, problems)
@@ -204,7 +271,16 @@ def load_inventory(paths: list[str]) -> Inventory:
     for name in inv.hosts:  # load group_vars/host_vars now: their problems are config problems
         inv.host_vars(name)
     if not inv.hosts and not problems:
-        names = short_list(paths)
-        problems.add(paths[0], None, (), f"the inventory ({names}) defines no hosts")
+        message = (
+            f"the inventory ({short_list(paths)}) defines no hosts; deployer needs at least one"
+            " (Ansible would go on with only its implicit localhost)"
+        )
+        if folders.skipped:
+            message += (
+                f"; skipped in folders, as Ansible skips them: {short_list(folders.skipped)}"
+                " (ANSIBLE_INVENTORY_IGNORE and ANSIBLE_INVENTORY_IGNORE_REGEX say which"
+                " names are skipped; a file given itself with -i is always read)"
+            )
+        problems.extend(ConfigError(message))
     problems.raise_if_any()
     return inv

@@ -39,8 +39,7 @@ class YamlInventory:
 
     def parse(self) -> None:
         data = self.doc.data
-        if data is None:
-            self.problem(self.doc.root, (), "the inventory is empty")
+        if data is None:  # empty or comments only: no hosts, as Ansible (its INI plugin takes it)
             return
         if not isinstance(data, dict):
             self.problem(
@@ -153,12 +152,20 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
-        return {str(k) if not isinstance(k, str) else k: _plain(v) for k, v in value.items()}
+        return {_plain_key(k): _plain(v) for k, v in value.items()}
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     if value is ... or isinstance(value, complex):
         return str(value) if value is not ... else "..."
     return value
+
+
+def _plain_key(key: Any) -> Any:
+    """Keys JSON can hold keep their type, as in Ansible ({0: 'a'} stays an int key)."""
+    if key is None or isinstance(key, str | int | float):
+        return key
+    text = _plain(key)
+    return text if isinstance(text, str) else str(key)
 
 
 class IniInventory:
