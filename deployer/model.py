@@ -6,8 +6,10 @@ whose repr and str never show the value.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -111,3 +113,112 @@ class Play:
 class Playbook:
     path: str
     plays: tuple[Play, ...]
+
+
+# -- what a spec is, whoever records it -----------------------------------------------------
+
+
+def spec_public(spec: ContainerSpec) -> dict[str, object]:
+    """The spec's fields as shown in labels and diffs: secret names, never values."""
+    return {
+        "image": spec.image,
+        "ports": sorted(p.to_docker() for p in spec.ports),
+        "env": dict(spec.env),
+        "secret_env": sorted(k for k, _ in spec.secret_env),
+        "volumes": list(spec.volumes),
+        "restart": spec.restart,
+        "command": list(spec.command) if spec.command is not None else None,
+        "labels": dict(spec.labels),
+        "stop_timeout": spec.stop_timeout,
+    }
+
+
+def spec_hash(spec: ContainerSpec) -> str:
+    """Changes whenever the public spec changes. Secret values are NOT in it: a label
+    must not let anyone check guesses of a secret offline. Their changes are found by
+    `secret_digest_lines` with a fresh nonce each run instead.
+    """
+    data = spec_public(spec)
+    return "p1-" + hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def secret_digest(nonce: str, value: str) -> str:
+    """What `secret_digest_lines` prints for one value: sha256 of the run's nonce + the value."""
+    return hashlib.sha256((nonce + value).encode()).hexdigest()
+
+
+def image_key(ref: str) -> str:
+    """How docker lists a reference in RepoTags (an implicit :latest made explicit)."""
+    last = ref.rsplit("/", 1)[-1]
+    return ref if (":" in last or "@" in ref) else f"{ref}:latest"
+
+
+# -- what a host reports (plain data; docker/facts.py parses it) ------------------------------
+
+
+@dataclass(frozen=True)
+class Observed:
+    """One deployer-managed container as a host reported it."""
+
+    id: str
+    name: str
+    image: str
+    image_id: str
+    labels: dict[str, str] = field(compare=False)
+    logical: str = ""  # the container name it stands for (its deployer.name label)
+    managed: bool = False  # deployer started it (deployer.managed label)
+    spec_hash: str = ""  # its recorded spec hash ("" if none)
+    spec: dict[str, Any] = field(default_factory=dict, compare=False)  # its recorded public spec
+    status: str = "created"
+    running: bool = False
+    exit_code: int = 0
+    restarts: int = 0
+    health: str | None = None
+    created: str = ""
+    started_at: str = ""
+    ports: dict[str, Any] = field(default_factory=dict, compare=False)
+    ip: str = ""
+
+    @property
+    def logical_name(self) -> str:
+        return self.logical or self.name
+
+    @property
+    def is_live(self) -> bool:
+        return self.name == self.logical_name
+
+    @property
+    def ever_ran(self) -> bool:
+        """Docker reports a never-started container as `created` with a zero start time."""
+        return not (self.status == "created" and (not self.started_at or self.started_at.startswith("0001-")))
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    digests: tuple[str, ...] = ()
+
+    @property
+    def digest(self) -> str | None:
+        return self.digests[0].split("@", 1)[1] if self.digests else None
+
+
+@dataclass
+class Facts:
+    containers: list[Observed]
+    images: dict[str, ImageInfo]  # image reference -> local image
+    by_id: dict[str, ImageInfo] = field(default_factory=dict)  # image id -> local image
+    # live container name -> secret key -> sha256(run nonce + the value it runs with)
+    secrets: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def live(self, name: str) -> Observed | None:
+        return next((c for c in self.containers if c.is_live and c.logical_name == name), None)
+
+    def previous(self, name: str) -> list[Observed]:
+        """Retained older versions of `name`, newest first: only containers that once ran."""
+        olds = [c for c in self.containers if not c.is_live and c.logical_name == name and c.ever_ran]
+        return sorted(olds, key=lambda c: c.created, reverse=True)
+
+    def never_ran(self, name: str) -> list[str]:
+        """Ids of retained containers of `name` that never started (left by a failed start)."""
+        return [c.id for c in self.containers if not c.is_live and c.logical_name == name and not c.ever_ran]

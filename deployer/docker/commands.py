@@ -7,107 +7,46 @@ command's stdin and land in a 0600 file inside a private `mktemp -d` folder.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import shlex
 from collections.abc import Sequence
 
 from deployer.docker import locking
-from deployer.model import ContainerSpec, RegistryAuth
-
-LABEL_MANAGED = "deployer.managed"
-LABEL_NAME = "deployer.name"
-LABEL_SPEC_HASH = "deployer.spec-hash"
-LABEL_SPEC = "deployer.spec"
-LABEL_IMAGE = "deployer.image"
-LABEL_DEPLOYED_AT = "deployer.deployed-at"
-LABEL_DEPLOYED_BY = "deployer.deployed-by"
-LABEL_ATTEMPT = "deployer.attempt"  # which run's attempt started this container (not a secret)
-
-# One line of JSON per container, without its environment (which may hold secrets).
-INSPECT_FORMAT = (
-    '{"id":{{json .Id}},"name":{{json .Name}},"created":{{json .Created}},'
-    '"image_id":{{json .Image}},"image":{{json .Config.Image}},"labels":{{json .Config.Labels}},'
-    '"status":{{json .State.Status}},"running":{{json .State.Running}},'
-    '"exit_code":{{json .State.ExitCode}},"started_at":{{json .State.StartedAt}},'
-    '"finished_at":{{json .State.FinishedAt}},'
-    '"health":{{with index .State "Health"}}{{json .Status}}{{else}}null{{end}},'
-    '"restarts":{{json .RestartCount}},"ports":{{json .NetworkSettings.Ports}},'
-    '"ip":"{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"}'
+from deployer.docker.facts import (  # noqa: F401 - the one docker room: builders use these
+    IMAGE_FORMAT,
+    INSPECT_FORMAT,
+    IP_FORMAT,
+    MARK_ADDR,
+    MARK_CONTAINERS,
+    MARK_IMAGES,
+    MARK_SECRETS,
+    addr_line,
+    facts_lines,
+    ip_script,
+    parse_addr,
+    secret_digest_lines,
 )
-# The container's addresses on its networks, space separated (the first one is probed).
-IP_FORMAT = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
-MARK_ADDR = "--deployer-addr--"
-IMAGE_FORMAT = '{"id":{{json .Id}},"tags":{{json .RepoTags}},"digests":{{json .RepoDigests}}}'
+from deployer.docker.labels import (  # noqa: F401
+    LABEL_ATTEMPT,
+    LABEL_DEPLOYED_AT,
+    LABEL_DEPLOYED_BY,
+    LABEL_IMAGE,
+    LABEL_MANAGED,
+    LABEL_NAME,
+    LABEL_SPEC,
+    LABEL_SPEC_HASH,
+)
+from deployer.docker.shell import Raw, sh
+from deployer.model import ContainerSpec, RegistryAuth, secret_digest, spec_hash, spec_public  # noqa: F401
 
-MARK_CONTAINERS = "--deployer-containers--"
-MARK_IMAGES = "--deployer-images--"
-MARK_SECRETS = "--deployer-secrets--"
 EXIT_LOCKED = locking.EXIT_LOCKED
 EXIT_LOGIN = 76
 EXIT_PULL = 77
 
 
-class Raw(str):
-    """Shell text of our own (a variable like "$D/env"), passed through unquoted."""
-
-
-def sh(argv: Sequence[str]) -> str:
-    """The one place argv becomes shell text: every item quoted, but our own `Raw` ones."""
-    return " ".join(a if isinstance(a, Raw) else shlex.quote(a) for a in argv)
-
-
 TMPDIR = Raw('"$D"')
 ENV_FILE = Raw('"$D/env"')
-
-
-def spec_public(spec: ContainerSpec) -> dict[str, object]:
-    """The spec's fields as shown in labels and diffs: secret names, never values."""
-    return {
-        "image": spec.image,
-        "ports": sorted(p.to_docker() for p in spec.ports),
-        "env": dict(spec.env),
-        "secret_env": sorted(k for k, _ in spec.secret_env),
-        "volumes": list(spec.volumes),
-        "restart": spec.restart,
-        "command": list(spec.command) if spec.command is not None else None,
-        "labels": dict(spec.labels),
-        "stop_timeout": spec.stop_timeout,
-    }
-
-
-def spec_hash(spec: ContainerSpec) -> str:
-    """Changes whenever the public spec changes. Secret values are NOT in it: a label
-    must not let anyone check guesses of a secret offline. Their changes are found by
-    `secret_digest_lines` with a fresh nonce each run instead.
-    """
-    data = spec_public(spec)
-    return "p1-" + hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
-
-
-def secret_digest(nonce: str, value: str) -> str:
-    """What `secret_digest_lines` prints for one value: sha256 of the run's nonce + the value."""
-    return hashlib.sha256((nonce + value).encode()).hexdigest()
-
-
-def secret_digest_lines(specs: Sequence[ContainerSpec], nonce: str) -> list[str]:
-    """For each live container with secrets: `name key digest` per secret, digest salted by a
-    per-run nonce. The values stay on the host (read from docker, hashed on stdin); nothing
-    that outlives the run can be used to test guesses of a secret.
-    """
-    fmt = shlex.quote("{{range .Config.Env}}{{println .}}{{end}}")
-    lines = [f"echo {MARK_SECRETS}"]
-    for spec in specs:
-        if not spec.secret_env:
-            continue
-        keys = "|".join(shlex.quote(k) + "=*" for k, _ in spec.secret_env)
-        name = shlex.quote(spec.name)
-        lines.append(
-            f"docker inspect --format {fmt} {name} 2>/dev/null | while IFS= read -r l; do "
-            f'case "$l" in {keys}) printf \'%s %s %s\\n\' {name} "${{l%%=*}}" '
-            f'"$(printf \'%s\' {shlex.quote(nonce)}"${{l#*=}}" | sha256sum | cut -c1-64)";; esac; done')
-    return lines
 
 
 def prev_name(name: str, container_id: str) -> str:
@@ -152,15 +91,6 @@ def run_argv(spec: ContainerSpec, env_file: Raw | None, deployed_at: str, deploy
 def secrets_stdin(spec: ContainerSpec) -> str:
     """The env-file content (KEY=value lines) sent on stdin; empty when no secrets."""
     return "".join(f"{k}={v.reveal()}\n" for k, v in spec.secret_env)
-
-
-def facts_lines() -> list[str]:
-    """Print every deployer-managed container as one JSON line each."""
-    return [
-        f"echo {MARK_CONTAINERS}",
-        "ids=$(docker ps -aq --filter label=" + LABEL_MANAGED + "=true) || exit 1",
-        f'[ -z "$ids" ] || docker inspect --format {shlex.quote(INSPECT_FORMAT)} $ids',
-    ]
 
 
 def prepare_script(
@@ -278,23 +208,6 @@ def swap_script(name: str, live_id: str | None, target_id: str, stop_timeout: in
     lines.append(sh(["docker", "start", target_id]) + " >/dev/null || exit 1")
     lines.append(addr_line(target_id))
     return "\n".join(lines) + "\n"
-
-
-def ip_script(container: str) -> str:
-    return addr_line(container) + "\n"
-
-
-def addr_line(container: str) -> str:
-    """Print MARK_ADDR and the container's addresses (what the health probes connect to)."""
-    return f"echo {MARK_ADDR} $({sh(['docker', 'inspect', '--format', IP_FORMAT, container])} 2>/dev/null)"
-
-
-def parse_addr(stdout: str) -> str:
-    """The first address after MARK_ADDR ("" if none: e.g. a container on the host network)."""
-    for line in stdout.splitlines():
-        if line.startswith(MARK_ADDR):
-            return next(iter(line[len(MARK_ADDR):].split()), "")
-    return ""
 
 
 def watch_script(container: str, decide: str = "") -> str:

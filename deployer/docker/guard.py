@@ -18,7 +18,8 @@ import json
 import math
 import shlex
 
-from deployer.docker.commands import LABEL_ATTEMPT, prev_name, sh
+from deployer.docker.labels import LABEL_ATTEMPT
+from deployer.docker.shell import sh
 
 MARGIN_SECONDS = 20  # added to the time the controller needs, before the guard acts
 DOCKER_SLACK_SECONDS = 10  # docker create/rename/start and the round trips around the gate
@@ -41,7 +42,7 @@ def _restore_lines(name: str, attempt: str, previous_id: str | None, undo_target
     lines = []
     if undo_target:  # a rollback swap: the retained version goes back to being retained
         lines.append(sh(["docker", "stop", "-t", str(stop_timeout), undo_target]))
-        lines.append(sh(["docker", "rename", undo_target, prev_name(name, undo_target)]))
+        lines.append(sh(["docker", "rename", undo_target, f"{name}_prev_{undo_target[:12]}"]))
     else:
         lines.append(f"for c in $(docker ps -aq --filter label={q(LABEL_ATTEMPT + '=' + attempt)}); "
                      'do docker rm -f "$c"; done')

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 from deployer.docker import commands as cmd
 from deployer.docker import guard as hostguard
+from deployer.docker.facts import probe_target
 from deployer.errors import RemoteError
 from deployer.model import ContainerSpec, HealthSpec
-from deployer.plan import Action, Observed, probe_target
+from deployer.plan import Action, Observed
 from deployer.remote.ssh import Channel, Session
 
 SETTLE_SECONDS = 3.0  # no health check: running this long without a restart counts as healthy

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 
 from deployer.docker import commands as cmd
 from deployer.docker import locking
+from deployer.docker.facts import parse_facts
 from deployer.engine import container as ct
 from deployer.engine.outcomes import ContainerOutcome, HostOutcome, RunReport
 from deployer.errors import DeployerError, HostKeyError, RemoteError
 from deployer.model import HostConn, Play, Playbook
-from deployer.plan import Action, Facts, image_key, parse_facts, plan_host, plan_rollback, to_prune
+from deployer.plan import Action, Facts, image_key, plan_host, plan_rollback, to_prune
 from deployer.remote.ssh import Session, Unreachable
 
 Event = Callable[[str, str], None]  # (host, message)

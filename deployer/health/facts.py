@@ -12,8 +12,9 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from deployer.docker import commands as cmd
-from deployer.plan import ImageInfo, Observed, parse_facts
+from deployer.docker.facts import IMAGE_FORMAT, facts_lines, parse_facts
+from deployer.docker.labels import LABEL_MANAGED
+from deployer.model import ImageInfo, Observed
 
 MARK = "--deployer-health:{}--"
 RESTART_WINDOW_MIN = 10  # restarts are counted over this many minutes (docker events)
@@ -96,12 +97,12 @@ def script() -> str:
     engine = (f'out=$({d} info --format {q(ENGINE_FORMAT)} 2>&1) && echo "$out" '
               '|| { echo "!error: $(echo "$out" | tail -n 1)"; }')
     events = (f"{d} events --since {RESTART_WINDOW_MIN}m --until 0s "
-              f"--filter label={cmd.LABEL_MANAGED}=true --filter event=die "
+              f"--filter label={LABEL_MANAGED}=true --filter event=die "
               "--format '{{.Actor.ID}}' 2>/dev/null || echo '!error: docker events failed'")
-    managed = "\n".join(cmd.facts_lines()).replace("docker ", f"{d} ")
-    images = (f"ids=$({d} ps -aq --filter label={cmd.LABEL_MANAGED}=true 2>/dev/null)\n"
+    managed = "\n".join(facts_lines(docker=d, on_error="echo '!error: docker ps failed'"))
+    images = (f"ids=$({d} ps -aq --filter label={LABEL_MANAGED}=true 2>/dev/null)\n"
               f'[ -z "$ids" ] || {d} inspect --format \'{{{{.Image}}}}\' $ids 2>/dev/null | sort -u | '
-              f"xargs -r {d} image inspect --format {q(cmd.IMAGE_FORMAT)} 2>/dev/null")
+              f"xargs -r {d} image inspect --format {q(IMAGE_FORMAT)} 2>/dev/null")
     parts = [
         "T=; command -v timeout >/dev/null 2>&1 && T='timeout " + str(DOCKER_TIMEOUT) + "'",
         _section("clock", "date +%s.%N"),
@@ -116,7 +117,7 @@ def script() -> str:
         _section("events", events),
         _section("ps", f"{d} ps -a --no-trunc --format {q(PS_FORMAT)} 2>/dev/null "
                        "|| echo '!error: docker ps failed'"),
-        _section("managed", managed.replace("|| exit 1", "|| echo '!error: docker ps failed'")),
+        _section("managed", managed),
         _section("images", images),
         "exit 0",
     ]

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from deployer.docker.facts import probe_target
 from deployer.health.facts import HostFacts
 from deployer.health.model import ProbeResult
 from deployer.model import ContainerSpec
-from deployer.plan import probe_target
 from deployer.remote.ssh import Session
 
 PROBE_TIMEOUT = 5.0

@@ -19,8 +19,7 @@ from deployer.health.model import (
     Verdict,
 )
 from deployer.health.thresholds import Thresholds
-from deployer.model import ContainerSpec
-from deployer.plan import Observed
+from deployer.model import ContainerSpec, Observed
 
 
 def verdict_of(findings: Sequence[Finding]) -> Verdict:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from deployer.docker import commands as c
 from deployer.docker import guard, locking
+from deployer.docker.facts import parse_facts, probe_target
 from deployer.model import ContainerSpec, HealthSpec, PortSpec, Secret
-from deployer.plan import parse_facts, probe_target
 
 OLD = locking.priority(1_000, "aaaa")
 NEW = locking.priority(2_000, "bbbb")

@@ -12,7 +12,7 @@ from deployer.health.model import ProbeResult
 from deployer.health.thresholds import Thresholds
 from deployer.health.verdict import judge, unreachable
 from deployer.model import ContainerSpec, HealthSpec, PortSpec
-from deployer.plan import Observed
+from deployer.model import Observed
 
 WEB_ID = "c" * 64
 SPEC = ContainerSpec(name="web", image="reg/app:1.4.2", ports=(PortSpec(80, host_port=8080),),
@@ -22,6 +22,7 @@ SPEC = ContainerSpec(name="web", image="reg/app:1.4.2", ports=(PortSpec(80, host
 def obs(**kw: Any) -> Observed:
     base: dict[str, Any] = dict(id=WEB_ID, name="web", image="reg/app:1.4.2", image_id="sha256:1",
                                 labels={"deployer.managed": "true", "deployer.name": "web"},
+                                logical="web", managed=True,
                                 status="running", running=True, health="healthy",
                                 ports={"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]})
     base.update(kw)
@@ -115,7 +116,7 @@ def test_judge(name: str, f: HostFacts, kw: dict[str, Any], verdict: str, reason
 
 
 def test_containers_report_digest_ports_and_wants() -> None:
-    from deployer.plan import ImageInfo
+    from deployer.model import ImageInfo
 
     f = facts(images={"sha256:1": ImageInfo("sha256:1", ("reg/app@sha256:feed",))})
     host = judge("h1", "a", f, specs=[SPEC], probes={"web": OK_PROBE}, thresholds=Thresholds())

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from deployer.docker import commands as c
+from deployer.docker.facts import parse_facts
 from deployer.model import ContainerSpec, PortSpec, Secret
 from deployer.plan import (
     Facts,
@@ -14,7 +15,6 @@ from deployer.plan import (
     Observed,
     diff,
     image_key,
-    parse_facts,
     plan_host,
     plan_rollback,
     to_prune,
@@ -300,7 +300,7 @@ def test_plan_rollback_with_nothing_live():
 
 
 def test_parse_facts_keeps_images_by_id_and_spec_tags_first():
-    from deployer.plan import parse_facts
+    from deployer.docker.facts import parse_facts
 
     out = "\n".join([
         "--deployer-containers--",
