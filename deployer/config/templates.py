@@ -18,11 +18,21 @@ from typing import Any
 
 import jinja2
 import yaml
-from jinja2.sandbox import SandboxedEnvironment
 
+from deployer.config import tpllimits
 from deployer.config.problems import did_you_mean
+from deployer.config.tpllimits import (
+    MAX_RESULT,
+    TooSlow,
+    bounded,
+    check_size,
+    checked_join,
+    guard_filter,
+    timer_running,
+    too_large,
+)
+from deployer.config.tplsandbox import Sandbox
 
-MAX_RESULT = 1_000_000  # characters or items a single operation may produce
 MAX_NESTING = 32  # variables expanding variables
 _SINGLE = re.compile(r"^\{\{((?:(?!\{\{|\}\}).)*)\}\}$", re.S)
 _UNDEFINED = re.compile(r"^'([^']+)' is undefined")
@@ -36,32 +46,37 @@ def has_template(value: object) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value or "{#" in value)
 
 
-class _Sandbox(SandboxedEnvironment):
-    intercepted_binops = frozenset(["*", "**"])
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int) and abs(right) > 1000:
-            raise jinja2.sandbox.SecurityError("exponent too large")
-        if operator == "*":
-            for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(n, int):
-                    if len(seq) * n > MAX_RESULT:
-                        raise jinja2.sandbox.SecurityError("result of '*' too large")
-        return super().call_binop(context, operator, left, right)
-
-
 def _to_bool(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("yes", "on", "1", "true", "y")
     return bool(value)
 
 
+def _regex(pattern: str) -> re.Pattern[str]:
+    # A regex can backtrack for ages (`(a+)+$`), inside `re`, where only a signal can
+    # stop it: the render's timer (tpllimits). Without one (not the main thread), refuse.
+    if not timer_running():
+        raise jinja2.sandbox.SecurityError(
+            "regex filters need the render's time limit, which only the main thread has"
+        )
+    return re.compile(pattern)
+
+
 def _regex_replace(value: Any, pattern: str, repl: str = "") -> str:
-    return re.sub(pattern, repl, str(value))
+    total = [len(str(value))]
+
+    def one(m: re.Match[str]) -> str:  # the output grows by each replacement: count it
+        text = m.expand(repl) if "\\" in repl else repl
+        total[0] += len(text)
+        if total[0] > MAX_RESULT:
+            raise too_large("the result of regex_replace")
+        return text
+
+    return _regex(pattern).sub(one, str(value))
 
 
 def _regex_search(value: Any, pattern: str) -> str | None:
-    m = re.search(pattern, str(value))
+    m = _regex(pattern).search(str(value))
     return m.group(0) if m else None
 
 
@@ -75,7 +90,7 @@ def _mandatory(value: Any, msg: str | None = None) -> Any:
     return value
 
 
-ENV = _Sandbox(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+ENV = Sandbox(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
 ENV.filters.update(
     {
         "bool": _to_bool,
@@ -92,6 +107,9 @@ ENV.filters.update(
         "dirname": lambda v: os.path.dirname(str(v)),
     }
 )
+ENV.filters.update({name: guard_filter(name, fn) for name, fn in ENV.filters.items()})
+# A template that ran out of time, by its source: it fails at once on the next host.
+_TOO_SLOW: dict[str, str] = {}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -182,6 +200,17 @@ class Renderer:
         return value
 
     def render_str(self, source: str) -> Any:
+        """Render one template string, within tpllimits.RENDER_SECONDS of CPU time."""
+        if source in _TOO_SLOW:
+            raise TemplateError(_TOO_SLOW[source])
+        try:
+            return bounded(lambda: self._render_str(source), tpllimits.RENDER_SECONDS)
+        except TooSlow as err:
+            message = f"{err} (a regex that backtracks too much, or a loop too long?)"
+            _TOO_SLOW[source] = message
+            raise TemplateError(message) from None
+
+    def _render_str(self, source: str) -> Any:
         try:
             single = _SINGLE.match(source)
             if single and "{%" not in source and "{#" not in source:
@@ -189,13 +218,10 @@ class Renderer:
                 ctx = template.new_context(self.vars, shared=True)  # type: ignore[arg-type]
                 for _ in template.root_render_func(ctx):
                     pass
-                return _plain(ctx.vars["result"])
+                return _plain(check_size(ctx.vars["result"], "the result"))
             template = _compile(source)
             ctx = template.new_context(self.vars, shared=True)  # type: ignore[arg-type]
-            text = "".join(template.root_render_func(ctx))
-            if len(text) > MAX_RESULT:
-                raise TemplateError("the rendered text is too long")
-            return text
+            return checked_join(template.root_render_func(ctx))
         except TemplateError:
             raise
         except jinja2.UndefinedError as err:
