@@ -7,6 +7,7 @@ Each command group lives in its own module and registers itself on `main`.
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -40,11 +41,25 @@ def main() -> None:
     """Roll Docker images out to fleets of servers over SSH, and tell how each is doing."""
 
 
-def fail(err: DeployerError) -> None:
+ERROR_SCHEMA = "deployer.error/v1"
+
+
+def fail(err: DeployerError, as_json: bool = False) -> None:
     """Print a user-facing error (never a traceback) and exit with its code. Its text may
-    come from a host: control characters are shown, never sent to the terminal."""
+    come from a host: control characters are shown, never sent to the terminal.
+
+    With `--output json`, the problems are also one JSON document on stdout (a program
+    reading stdout gets a document on every exit, not only after a run)."""
     from deployer.report.safe import visible
 
+    if as_json:
+        doc = {
+            "schema": ERROR_SCHEMA,
+            "exit_code": err.exit_code,
+            "error": "invalid input" if isinstance(err, ConfigError) else type(err).__name__,
+            "problems": err.problems if isinstance(err, ConfigError) else [str(err)],
+        }
+        click.echo(json.dumps(doc, indent=2))
     if isinstance(err, ConfigError):
         for problem in err.problems:
             click.echo(f"error: {visible(problem, multiline=True)}", err=True)
@@ -65,7 +80,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except DeployerError as err:
-            fail(err)
+            fail(err, as_json=kwargs.get("output") == "json")
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)

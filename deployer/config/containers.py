@@ -6,7 +6,7 @@ import re
 import shlex
 from typing import Any
 
-from deployer.config.schema import Ctx, Path, resolve_secret, type_name
+from deployer.config.schema import Ctx, Path, resolve_secret, shown, type_name
 from deployer.config.templates import Renderer, TemplateError, has_template
 from deployer.config.values import parse_image, parse_ports
 from deployer.model import ContainerSpec, HealthSpec, PortSpec, Secret
@@ -18,6 +18,11 @@ CONTAINER_KEYS = (
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _RESTART = re.compile(r"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$")
 _MISSING = object()
+
+
+def _printable(text: str) -> bool:
+    """No whitespace (space, tab, CR, LF, ...), no NUL or other control character."""
+    return text.isprintable() and not any(c.isspace() for c in text)
 
 
 class ContainerBuilder:
@@ -82,7 +87,7 @@ class ContainerBuilder:
         except ValueError:
             n = None
         if n is None or not low <= n <= high:
-            self.error(self.raw, key, path, f"{key} must be a whole number from {low} to {high}, got {value!r}",
+            self.error(self.raw, key, path, f"{key} must be a whole number from {low} to {high}, got {shown(value)}",
                        has_template(self.raw[key]))  # fmt: skip
             return default
         return n
@@ -170,12 +175,12 @@ class ContainerBuilder:
         return tuple(out)
 
     def env_name(self, parent: Any, key: Any, path: Path) -> str | None:
-        if not isinstance(key, str) or not key or "=" in key or "\0" in key or key != key.strip():
+        if not isinstance(key, str) or not key or "=" in key or not _printable(key):
             self.error(
                 parent,
                 key,
                 path,
-                f"invalid name {key!r} (no '=', spaces or NUL)",
+                f"invalid name {key!r} (no '=', spaces, tabs, line breaks or other control characters)",
                 False,
                 at_key=True,
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from deployer.config.schema import type_name
+from deployer.config.schema import shown, type_name
 from deployer.config.templates import has_template
 from deployer.config.values import parse_duration
 from deployer.model import HealthSpec, PortSpec
@@ -70,6 +70,10 @@ def parse_health(b: ContainerBuilder, ports: tuple[PortSpec, ...]) -> HealthSpec
             if not hpath.startswith("/"):
                 b.error(body, "path", (*kpath, "path"), f"path must start with '/', got {hpath!r}",
                         has_template(body["path"]))  # fmt: skip
+            elif not hpath.isprintable() or any(c.isspace() for c in hpath):
+                b.error(body, "path", (*kpath, "path"),
+                        f"path must not contain spaces, line breaks or control characters "
+                        f"(encode them, e.g. %20), got {hpath!r}", has_template(body["path"]))  # fmt: skip
         if "status" in body:
             status = _int(b, body, "status", kpath, 100, 599) or 200
     kind_: Literal["http", "tcp"] = "http" if kind == "http" else "tcp"
@@ -87,7 +91,7 @@ def _int(
     except ValueError:
         n = None
     if n is None or not low <= n <= high:
-        b.error(body, key, (*path, key), f"{key} must be a whole number from {low} to {high}, got {value!r}",
+        b.error(body, key, (*path, key), f"{key} must be a whole number from {low} to {high}, got {shown(value)}",
                 has_template(body[key]))  # fmt: skip
         return None
     return n

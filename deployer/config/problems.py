@@ -35,7 +35,7 @@ def format_path(path: Sequence[object]) -> str:
             out += f"[{part}]"
         else:
             text = str(part)
-            if out and (not text or any(c in text for c in " .[]:")):
+            if (out and (not text or any(c in text for c in " .[]:"))) or not text.isprintable():
                 out += f"[{text!r}]"
             else:
                 out += f".{text}" if out else text

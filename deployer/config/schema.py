@@ -24,6 +24,12 @@ def type_name(value: object) -> str:
     return names.get(type(value), f"a {type(value).__name__}")
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """repr(value) for a message, cut short when long."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 @dataclass
 class Ctx:
     """Where we are in the document, for messages."""

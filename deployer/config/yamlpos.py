@@ -3,14 +3,17 @@
 It composes plain Python data (dict, list, str, int, float, bool, None) straight
 from PyYAML's event stream, without recursion, and records where each mapping
 key and each value sits. Hostile input is refused early with a clear problem:
-files over `MAX_BYTES`, binary or non-UTF-8 data, nesting deeper than
-`MAX_DEPTH`, and alias expansion ("billion laughs") beyond `MAX_NODES`.
+anything but a regular file (a FIFO would hang), files over `MAX_BYTES`, binary
+or non-UTF-8 data, nesting deeper than `MAX_DEPTH`, more than `MAX_NODES` values
+(counting what aliases expand to: "billion laughs"), and integers too long for
+Python to read or write out.
 Aliases share the anchored object; positions then point at the anchor.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +30,7 @@ from yaml.events import (
 from yaml.nodes import ScalarNode
 
 from deployer.config.problems import NOWHERE, Key, Mark, Problems
+from deployer.config.values import int_digits, int_fits
 
 MAX_BYTES = 8 * 1024 * 1024
 MAX_DEPTH = 64
@@ -36,6 +40,7 @@ _Parser: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _RESOLVER = yaml.resolver.Resolver()
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 _T = "tag:yaml.org,2002:"
+_INT = _T + "int"
 _PLAIN_TAGS = {_T + "int", _T + "float", _T + "bool", _T + "null", _T + "str"}
 _AS_TEXT_TAGS = {_T + "timestamp", _T + "binary", "!unsafe", "!"}
 
@@ -85,16 +90,33 @@ def _mark(m: Any) -> Mark:
 def read_text(path: str, problems: Problems, what: str = "file") -> str | None:
     """Read a UTF-8 text file within MAX_BYTES; problems instead of exceptions."""
     try:
-        size = os.path.getsize(path)
-        if size > MAX_BYTES:
-            problems.add(path, None, (), f"{what} is too large ({size} bytes; limit {MAX_BYTES})")
-            return None
-        with open(path, "rb") as fh:
+        # Non-blocking, so that opening a FIFO does not wait for a writer; then only a
+        # regular file is read (a FIFO, a device or a directory could hang or never end).
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, "rb") as fh:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                kind = "a directory" if stat.S_ISDIR(info.st_mode) else _kind(info.st_mode)
+                problems.add(path, None, (), f"{what} is {kind}, not a regular file")
+                return None
+            if info.st_size > MAX_BYTES:
+                problems.add(
+                    path, None, (), f"{what} is too large ({info.st_size} bytes; limit {MAX_BYTES})"
+                )
+                return None
             raw = fh.read(MAX_BYTES + 1)
     except OSError as err:
         problems.add(path, None, (), f"cannot read {what}: {err.strerror or err}")
         return None
     return decode_text(raw, path, problems, what)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a socket" if stat.S_ISSOCK(mode) else "not a file"
 
 
 def decode_text(raw: bytes, path: str, problems: Problems, what: str = "file") -> str | None:
@@ -153,6 +175,7 @@ class _Loader:
         self.stack: list[_Frame] = []
         self.anchors: dict[str, tuple[object, int, Mark] | None] = {}
         self.total = 0
+        self.expanded = 0  # values that aliases add
         self.documents = 0
         self.result: tuple[object, Mark] | None = None
 
@@ -190,7 +213,35 @@ class _Loader:
         if tag not in _PLAIN_TAGS:
             self.problems.add(self.file, mark, (), f"unsupported YAML tag {tag!r}")
             return event.value
-        return _CONSTRUCTOR.construct_object(ScalarNode(tag, event.value))
+        long = len(event.value) > int_digits()
+        if long and tag == _INT and sum(c.isalnum() for c in event.value) > int_digits():
+            return self.long_int(event.value, mark)
+        try:
+            value = _CONSTRUCTOR.construct_object(ScalarNode(tag, event.value))
+        except ValueError:  # e.g. Python's own limit on digits
+            return self.long_int(event.value, mark)
+        if isinstance(value, int) and not int_fits(value):
+            return self.long_int(event.value, mark)
+        return value
+
+    def where(self) -> list[object]:
+        """The key path of the value being read."""
+        path: list[object] = []
+        for frame in self.stack:
+            if isinstance(frame.value, list):
+                path.append(len(frame.value))
+            elif frame.key is not None:
+                path.append(frame.key[0])
+        return path
+
+    def long_int(self, text: str, mark: Mark) -> str:
+        self.problems.add(
+            self.file,
+            mark,
+            self.where(),
+            f"integer too large (more than {int_digits()} digits); quote it if it is text",
+        )
+        return text
 
     def start(self, event: MappingStartEvent | SequenceStartEvent, mark: Mark) -> None:
         if len(self.stack) >= MAX_DEPTH:
@@ -222,15 +273,21 @@ class _Loader:
             self.fail(mark, f"alias *{name} refers to a value that contains it (recursive)")
             return
         value, size, _ = found
+        self.expanded += size - 1
         self.put(value, size, mark, None)
 
     def count(self, n: int, mark: Mark) -> None:
         self.total += n
         if self.total > MAX_NODES:
+            self.too_many(mark)
+
+    def too_many(self, mark: Mark) -> None:
+        if self.expanded * 2 > self.total:  # most of the values come from aliases
             self.fail(
                 mark,
                 f"YAML expands to more than {MAX_NODES} values (too many aliases; an alias bomb?)",
             )
+        self.fail(mark, f"YAML has more than {MAX_NODES} values (the limit)")
 
     def put(
         self, value: object, size: int, mark: Mark, anchor: str | None, counted: bool = False
@@ -245,7 +302,7 @@ class _Loader:
         parent = self.stack[-1]
         parent.size += size
         if parent.size > MAX_NODES:
-            self.fail(mark, f"YAML expands to more than {MAX_NODES} values (an alias bomb?)")
+            self.too_many(mark)
         spots = self.doc.spots.setdefault(id(parent.value), {})
         if isinstance(parent.value, list):
             spots[len(parent.value)] = (mark, mark)
