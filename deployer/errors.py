@@ -44,5 +44,11 @@ class RemoteError(DeployerError):
     exit_code = EXIT_FAILED
 
 
+class Unreachable(RemoteError):
+    """A host could not be reached (or the connection was lost)."""
+
+    exit_code = EXIT_UNREACHABLE
+
+
 class HostKeyError(RemoteError):
     exit_code = EXIT_UNREACHABLE

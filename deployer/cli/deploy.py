@@ -10,7 +10,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -149,6 +148,7 @@ def _run(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], li
          output: str, diff: bool, summary: bool = True, **opts: Any) -> None:
     from deployer.engine.rollout import Options, Rollout
     from deployer.report.run_text import render
+    from deployer.targets.ssh import SshEngine
 
     pb = _load(playbook, inventories, extra, limit)
     if summary:  # bad health thresholds are input errors: say so before touching any host
@@ -157,16 +157,22 @@ def _run(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], li
         thresholds_for([h for play in pb.plays for h in play.hosts])
     err = _stderr()
     options = Options(**opts)
-    rollout = Rollout(pb, options)
+    engines: dict[str, SshEngine] = {}
+
+    def connect(conn: HostConn) -> SshEngine:
+        engines[conn.name] = SshEngine(conn, accept_new_host_keys=options.accept_new_host_keys)
+        return engines[conn.name]
+
+    rollout = Rollout(pb, options, connect)
     health = None
     try:
         with cancel_on_signals(options.cancel, err), _progress(pb, options, err):
             report = rollout.run()
         if summary and not report.interrupted:
-            health = _touched_health(pb, report, rollout.sessions)
+            health = _touched_health(pb, report, {n: e.session for n, e in engines.items()})
     finally:
-        for s in rollout.sessions.values():
-            s.close()
+        for e in engines.values():
+            e.close()
     data = report.to_json()
     record_run({k: v for k, v in data.items() if k != "hosts"} | {
         "hosts": [{"name": h["name"], "status": h["status"], "reason": h["reason"]} for h in data["hosts"]]})
@@ -257,19 +263,21 @@ def lock() -> None:
 def _each_session(hosts: list[HostConn], fn: Callable[[Any, HostConn], Any], accept_new: bool,
                   forks: int = 20) -> list[tuple[HostConn, Any]]:
     """fn(session, host) on every host in parallel; a DeployerError comes back as the result."""
+    from deployer import parallel
     from deployer.remote.ssh import Session
 
     def one(h: HostConn) -> Any:
         s = Session(h, accept_new_host_keys=accept_new)
         try:
             return fn(s, h)
-        except DeployerError as err:
-            return err
         finally:
             s.close()
 
-    with ThreadPoolExecutor(max_workers=max(1, min(forks, len(hosts)))) as pool:
-        return list(zip(hosts, pool.map(one, hosts), strict=True))
+    done = parallel.each(hosts, one, forks)
+    for d in done:  # a bug is still a bug: only our own errors become per-host results
+        if d.error is not None and not isinstance(d.error, DeployerError):
+            raise d.error
+    return [(d.item, d.value if d.ok else d.error) for d in done]
 
 
 @lock.command("status")

@@ -84,3 +84,8 @@ def start_lines(state_dir: str, attempt: str, name: str, previous_id: str | None
 def decide_line(state_dir: str, attempt: str) -> str:
     """Take the decision from the guard: exit 0 if ours, 1 if the guard already acted."""
     return f"mkdir {shlex.quote(guard_dir(state_dir, attempt) + '/decided')} 2>/dev/null"
+
+
+def stand_down_script(state_dir: str, attempt: str) -> str:
+    """Take the decision (if still open) so that the guard does nothing: the controller acts."""
+    return decide_line(state_dir, attempt) + " || true\n"

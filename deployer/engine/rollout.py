@@ -15,18 +15,15 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from deployer.docker import commands as cmd
+from deployer import parallel
 from deployer.docker import locking
-from deployer.docker.facts import parse_facts
-from deployer.engine import container as ct
 from deployer.engine.outcomes import ContainerOutcome, HostOutcome, RunReport
-from deployer.errors import DeployerError, HostKeyError, RemoteError
+from deployer.errors import DeployerError, HostKeyError, RemoteError, Unreachable
 from deployer.model import HostConn, Play, Playbook
 from deployer.plan import Action, Facts, image_key, plan_host, plan_rollback, to_prune
-from deployer.remote.ssh import Session, Unreachable
+from deployer.targets import Attempt, Engine, GateResult, LockRequest, Started
 
 Event = Callable[[str, str], None]  # (host, message)
 
@@ -86,7 +83,7 @@ class _HostRun:
 
     conn: HostConn
     outcome: HostOutcome
-    session: Session | None = None
+    engine: Engine | None = None
     facts: Facts | None = None
     actions: list[Action] = field(default_factory=list)
     locked: bool = False
@@ -97,10 +94,12 @@ class _HostRun:
 
 
 class Rollout:
-    def __init__(self, playbook: Playbook, options: Options, sessions: dict[str, Session] | None = None):
+    def __init__(self, playbook: Playbook, options: Options, connect: Callable[[HostConn], Engine]):
+        """connect: makes the engine of a host (called once per host, on first use)."""
         self.playbook = playbook
         self.opts = options
-        self.sessions: dict[str, Session] = sessions if sessions is not None else {}
+        self.connect = connect
+        self.engines: dict[str, Engine] = {}
         self.report = RunReport(playbook=playbook.path, check=options.check, started_at=now_iso())
         self.run_id = uuid.uuid4().hex  # written into every lock we take; we release only ours
         # wait-die between runs: the older run (by start time) keeps the hosts both want
@@ -110,19 +109,14 @@ class Rollout:
         self._attempts = 0
 
     # -- helpers --------------------------------------------------------------------------
-    def session(self, conn: HostConn) -> Session:
+    def engine(self, conn: HostConn) -> Engine:
         with self._lock:
-            if conn.name not in self.sessions:
-                self.sessions[conn.name] = Session(conn, accept_new_host_keys=self.opts.accept_new_host_keys)
-            return self.sessions[conn.name]
+            if conn.name not in self.engines:
+                self.engines[conn.name] = self.connect(conn)
+            return self.engines[conn.name]
 
     def _parallel(self, runs: Iterable[_HostRun], fn: Callable[[_HostRun], None]) -> None:
-        runs = list(runs)
-        if not runs:
-            return
-        with ThreadPoolExecutor(max_workers=max(1, min(self.opts.forks, len(runs)))) as pool:
-            for _ in pool.map(lambda r: self._guard(r, fn), runs):
-                pass
+        parallel.each(runs, lambda r: self._guard(r, fn), self.opts.forks)
 
     def _guard(self, run: _HostRun, fn: Callable[[_HostRun], None]) -> None:
         """One host's failure never stops the others, whatever it is."""
@@ -153,9 +147,9 @@ class Rollout:
             self.report.took = time.monotonic() - started
             self.report.interrupted = self.opts.cancel.is_set()
             for outcome in self.report.hosts:
-                s = self.sessions.get(outcome.name)
-                if s is not None:
-                    outcome.commands, outcome.connections = s.commands, s.connections
+                e = self.engines.get(outcome.name)
+                if e is not None:
+                    outcome.commands, outcome.connections = e.commands, e.connections
         return self.report
 
     def _heartbeats(self, stop: threading.Event) -> None:
@@ -167,9 +161,8 @@ class Rollout:
                 if stop.is_set():
                     return
                 try:
-                    if r.session is not None:
-                        r.session.run(locking.heartbeat_script(r.conn.state_dir, self.run_id),
-                                      timeout=10, counted=False)
+                    if r.engine is not None:
+                        r.engine.heartbeat(self.run_id)
                 except Exception:  # noqa: BLE001, S112 - a missed beat only ages the lock
                     continue
 
@@ -206,9 +199,9 @@ class Rollout:
                 r.outcome.status, r.outcome.reason, r.outcome.containers = "skipped", "", []
 
     def _release(self, run: _HostRun) -> None:
-        if run.session is None or not run.locked:
+        if run.engine is None or not run.locked:
             return
-        run.session.run(cmd.finalize_script(run.conn.state_dir, [], [], self.run_id))
+        run.engine.finalize([], [], self.run_id)
         run.locked = False
         self._hold(run, False)
 
@@ -226,39 +219,36 @@ class Rollout:
                 self._batches(play, runs)
         finally:
             # Every host that may hold our lock gets it back, whatever happened above.
-            self._parallel([r for r in runs if r.session is not None and r.session.connections
+            self._parallel([r for r in runs if r.engine is not None and r.engine.connections
                             and (r.locked or r.prune or r.audit)], self._finalize)
 
     def _prepare(self, play: Play, run: _HostRun, *, lock_info: str, lock_wait: float) -> None:
         t0 = time.monotonic()
         specs = play.containers.get(run.conn.name, ())
-        run.session = self.session(run.conn)
-        self.opts.on_event(run.conn.name, "connecting" if run.session.commands == 0 else "preparing")
-        stdin = play.registry.password.reveal() + "\n" if (play.registry and play.registry.password) else ""
+        run.engine = engine = self.engine(run.conn)
+        self.opts.on_event(run.conn.name, "connecting" if engine.commands == 0 else "preparing")
         pull = not (self.opts.check or self.opts.rollback)
         images = [] if self.opts.rollback else [s.image for s in specs]
         nonce = uuid.uuid4().hex
-        script = cmd.prepare_script(images, play.registry, state_dir=run.conn.state_dir,
-                                    lock_info=None if self.opts.check else lock_info, lock_prio=self.prio,
-                                    lock_wait=lock_wait, pull=pull, secrets_of=specs, nonce=nonce)
-        run.locked = not self.opts.check  # from here on the host may hold our lock
+        lock = None if self.opts.check else LockRequest(lock_info, self.prio, lock_wait)
+        run.locked = lock is not None  # from here on the host may hold our lock
         self._hold(run, run.locked)
-        res = run.session.run(script, stdin=stdin, timeout=600 + lock_wait + locking.YIELD_SECONDS)
+        res = engine.prepare(images, play.registry, lock=lock, pull=pull, specs=specs, nonce=nonce)
         run.outcome.took += time.monotonic() - t0
-        if res.exited == cmd.EXIT_LOCKED:
+        if res.status == "locked":
             run.lock_held, run.locked = True, False
             self._hold(run, False)
             # not failed: this host was not touched (docs/deploy.md: skipped, exit 6)
             run.outcome.status = "skipped"
-            run.outcome.reason = f"locked by {res.stdout.strip() or 'another run'}"
+            run.outcome.reason = f"locked by {res.message or 'another run'}"
             return
-        if res.exited == cmd.EXIT_LOGIN:
-            raise RemoteError(f"registry login failed: {res.stderr.strip()[-400:]}")
-        if res.exited == cmd.EXIT_PULL:
-            raise RemoteError(f"pull failed, nothing changed: {' '.join(res.stderr.split())[-400:]}")
-        if not res.ok:
-            raise RemoteError(f"could not read the host's containers: {res.stderr.strip()[-400:]}")
-        run.facts = parse_facts(res.stdout)
+        if res.status == "login":
+            raise RemoteError(f"registry login failed: {res.message}")
+        if res.status == "pull":
+            raise RemoteError(f"pull failed, nothing changed: {res.message}")
+        if res.status != "ok" or res.facts is None:
+            raise RemoteError(f"could not read the host's containers: {res.message}")
+        run.facts = res.facts
         if self.opts.rollback:
             run.actions = plan_rollback(specs, run.facts, self.opts.to)
         else:
@@ -325,7 +315,7 @@ class Rollout:
                     self.opts.on_event(n, f"skipped: {why}")
 
     def _apply(self, run: _HostRun) -> None:
-        assert run.session is not None and run.facts is not None
+        assert run.engine is not None and run.facts is not None
         t0 = time.monotonic()
         for action, outcome in zip(run.actions, run.outcome.containers, strict=False):
             if not action.changed:
@@ -338,16 +328,16 @@ class Rollout:
         run.outcome.took += time.monotonic() - t0
 
     def _apply_one(self, run: _HostRun, action: Action, outcome: ContainerOutcome) -> None:
-        assert run.session is not None and run.facts is not None
-        s, spec, host = run.session, action.spec, run.conn.name
+        assert run.engine is not None and run.facts is not None
+        engine, spec, host = run.engine, action.spec, run.conn.name
         t0 = time.monotonic()
         attempt = self._attempt(run, action, outcome)
         if action.target is not None:
             self.opts.on_event(host, f"{spec.name}: rollback -> {action.target.image}")
             try:
-                result = ct.swap(s, spec, action.current, action.target, attempt)
+                result = engine.swap(spec, action.current, action.target, attempt)
             except DeployerError as err:
-                result = ct.GateResult(False, f"rollback interrupted: {err}; check {spec.name} by hand")
+                result = GateResult(False, f"rollback interrupted: {err}; check {spec.name} by hand")
             outcome.health, outcome.health_detail = ("passed" if result.ok else "failed"), result.detail
             if not result.ok:
                 outcome.error = result.detail
@@ -359,18 +349,19 @@ class Rollout:
             return
         self.opts.on_event(host, f"{spec.name}: {action.kind} -> {spec.image}")
         try:
-            new_id, ip, error = ct.replace(s, action, now_iso(), who(), attempt)
+            started = engine.replace(spec, action.current, now_iso(), who(), attempt)
         except DeployerError as err:  # it may or may not have started: restore copes with both
-            new_id, ip, error = None, "", str(err)
+            started = Started(None, "", str(err))
+        new_id = started.id
         if new_id is None:
-            outcome.health, outcome.error = "failed", f"could not start: {error}"
-            self._restore(run, action, outcome, attempt, None, f"could not start: {_first_line(error)}")
+            outcome.health, outcome.error = "failed", f"could not start: {started.error}"
+            self._restore(run, action, outcome, attempt, None, f"could not start: {_first_line(started.error)}")
         else:
             self.opts.on_event(host, f"{spec.name}: started {new_id[:12]}, waiting for health")
             try:
-                result = ct.gate(s, spec, new_id, attempt.decide, ip)
+                result = engine.gate(spec, started, attempt)
             except DeployerError as err:
-                result = ct.GateResult(False, f"health gate failed: {err}")
+                result = GateResult(False, f"health gate failed: {err}")
             outcome.health_detail = result.detail
             if result.ok:
                 outcome.health = "passed"
@@ -383,7 +374,7 @@ class Rollout:
         outcome.took = time.monotonic() - t0
         self._audit(run, spec.name, action, outcome)
 
-    def _attempt(self, run: _HostRun, action: Action, outcome: ContainerOutcome) -> ct.Attempt:
+    def _attempt(self, run: _HostRun, action: Action, outcome: ContainerOutcome) -> Attempt:
         """A fresh attempt id, and the audit record the host's guard writes should it act."""
         with self._lock:
             self._attempts += 1
@@ -392,15 +383,16 @@ class Rollout:
                  "container": action.spec.name, "action": action.kind, "old_image": outcome.old_image,
                  "old_image_id": outcome.old_image_id, "new_image": outcome.new_image,
                  "new_image_id": outcome.new_image_id, "run": self.run_id}
-        return ct.Attempt(f"{self.run_id[:12]}-{n}", run.conn.state_dir, audit)
+        return Attempt(f"{self.run_id[:12]}-{n}", run.conn.state_dir, audit)
 
-    def _restore(self, run: _HostRun, action: Action, outcome: ContainerOutcome, attempt: ct.Attempt,
+    def _restore(self, run: _HostRun, action: Action, outcome: ContainerOutcome, attempt: Attempt,
                  failed_id: str | None, why: str) -> None:
         """Put the previous version back after a failed replace; say plainly if that failed too."""
-        assert run.session is not None
+        assert run.engine is not None
         spec = action.spec
         try:
-            logs, what = ct.restore(run.session, spec, attempt, failed_id, action.current)
+            restored = run.engine.restore(spec, attempt, failed_id, action.current)
+            logs, what = restored.logs, restored.what
             outcome.logs, outcome.rolled_back = logs, action.current is not None
         except DeployerError as err:
             what = f"ROLLBACK NOT DONE ({err}); check {spec.name} on this host by hand"
@@ -424,20 +416,20 @@ class Rollout:
             if run.outcome.status == "changed":
                 self._apply(run)
         finally:
-            if run.session is not None and run.session.connections:
+            if run.engine is not None and run.engine.connections:
                 self._finalize(run)
 
     def _finalize(self, run: _HostRun) -> None:
-        if run.finalized or run.session is None or not (run.locked or run.prune or run.audit):
+        if run.finalized or run.engine is None or not (run.locked or run.prune or run.audit):
             return
         run.finalized = True
         if run.lock_held and not (run.prune or run.audit):
             return  # the lock is another run's
         token = self.run_id if run.locked else None
-        res = run.session.run(cmd.finalize_script(run.conn.state_dir, run.prune, run.audit, token))
+        error = run.engine.finalize(run.prune, run.audit, token)
         self._hold(run, False)
-        if not res.ok and run.outcome.status != "failed":
-            run.outcome.fail(f"could not release the lock or write the audit log: {res.stderr.strip()}")
+        if error is not None and run.outcome.status != "failed":
+            run.outcome.fail(f"could not release the lock or write the audit log: {error}")
 
 
 def _first_line(text: str) -> str:

@@ -20,8 +20,9 @@ from pathlib import Path
 import fabric
 import paramiko
 
-from deployer.errors import HostKeyError, RemoteError
+from deployer.errors import HostKeyError, RemoteError, Unreachable
 from deployer.model import HostConn
+from deployer.remote.sshconfig import ssh_config_jump
 
 # paramiko logs every refused probe channel at ERROR; our own messages say what matters.
 logging.getLogger("paramiko").setLevel(logging.CRITICAL)
@@ -43,10 +44,6 @@ class Result:
     @property
     def ok(self) -> bool:
         return self.exited == 0
-
-
-class Unreachable(RemoteError):
-    exit_code = 4
 
 
 class _Policy(paramiko.MissingHostKeyPolicy):
@@ -130,12 +127,18 @@ class Session:
         client.set_missing_host_key_policy(_Policy(self.accept_new, record, self.conn.name))
         return c
 
+    @property
+    def jump(self) -> str | None:
+        """The jump host: the inventory's deployer_ssh_jump, else ProxyJump from ~/.ssh/config."""
+        return self.conn.jump or ssh_config_jump(self.conn.address)
+
     def open(self) -> None:
         if self._fabric is not None:
             return
         gateway = None
-        if self.conn.jump:
-            user, host, port = parse_jump(self.conn.jump, self.conn.name)
+        jump = self.jump
+        if jump:
+            user, host, port = parse_jump(jump, self.conn.name)
             gateway = self._make(host, port, user or self.conn.user, None)
             self._gateway = gateway
         c = self._make(self.conn.address, self.conn.port, self.conn.user, gateway)
@@ -158,7 +161,7 @@ class Session:
                     f"{self.conn.name}: authentication failed as {self.conn.user}: no key, agent or "
                     "password to offer (set ansible_ssh_private_key_file, load the key into ssh-agent, "
                     "or set deployer_ssh_password_env)") from err
-            via = f" via {self.conn.jump}" if self.conn.jump else ""
+            via = f" via {jump}" if jump else ""
             raise Unreachable(f"{self.conn.name}: cannot connect to {self.conn.address}:{self.conn.port}"
                               f"{via}: {err or type(err).__name__}") from err
         transport = c.client.get_transport()

@@ -1,49 +1,33 @@
-"""One container on one host: replace, health gate, restore. Never prints."""
+"""One container on one host over SSH: replace, health gate, restore, swap. Never prints."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from deployer.docker import commands as cmd
 from deployer.docker import guard as hostguard
 from deployer.docker.facts import probe_target
 from deployer.errors import RemoteError
-from deployer.model import ContainerSpec, HealthSpec
-from deployer.plan import Action, Observed
+from deployer.model import ContainerSpec, HealthSpec, Observed
 from deployer.remote.ssh import Channel, Session
+from deployer.targets import LATE, Attempt, GateResult, Restored, Started
 
 SETTLE_SECONDS = 3.0  # no health check: running this long without a restart counts as healthy
 RESTORE_CHECK_SECONDS = 15.0
 
 
 
-@dataclass
-class GateResult:
-    ok: bool
-    detail: str
+def decide(attempt: Attempt) -> str:
+    """The shell test that takes the decision from the attempt's host guard."""
+    return hostguard.decide_line(attempt.state_dir, attempt.id)
 
 
-@dataclass(frozen=True)
-class Attempt:
-    """One replace (or rollback swap) of one container: its id for labels and its host guard."""
-
-    id: str  # unique per run and container; labels what it creates
-    state_dir: str
-    audit: dict[str, object]  # the audit record the guard writes if it acts (without time/outcome)
-
-    @property
-    def decide(self) -> str:
-        return hostguard.decide_line(self.state_dir, self.id)
-
-    def guard(self, spec: ContainerSpec, previous_id: str | None, undo_target: str | None = None) -> list[str]:
-        seconds = hostguard.deadline(spec.stop_timeout, spec.health.timeout,
-                                     SETTLE_SECONDS if spec.health.kind == "none" else 0)
-        return hostguard.start_lines(self.state_dir, self.id, spec.name, previous_id, seconds, self.audit,
-                                     undo_target=undo_target, stop_timeout=spec.stop_timeout)
-
-
-LATE = "the host's guard restored the previous version before the controller confirmed this one"
+def guard_lines(attempt: Attempt, spec: ContainerSpec, previous_id: str | None,
+                undo_target: str | None = None) -> list[str]:
+    seconds = hostguard.deadline(spec.stop_timeout, spec.health.timeout,
+                                 SETTLE_SECONDS if spec.health.kind == "none" else 0)
+    return hostguard.start_lines(attempt.state_dir, attempt.id, spec.name, previous_id, seconds, attempt.audit,
+                                 undo_target=undo_target, stop_timeout=spec.stop_timeout)
 
 
 def container_ip(session: Session, container_id: str) -> str:
@@ -129,44 +113,42 @@ def _probe_gate(session: Session, spec: ContainerSpec, container_id: str, decide
             pass
 
 
-def restore(session: Session, spec: ContainerSpec, attempt: Attempt | None, failed_id: str | None,
-            previous: Observed | None) -> tuple[list[str], str]:
+def restore(session: Session, spec: ContainerSpec, attempt: Attempt, failed_id: str | None,
+            previous: Observed | None) -> Restored:
     """Remove what the attempt started, bring back the previous one. (its last logs, what happened)"""
-    res = session.run(cmd.restore_script(spec.name, attempt.id if attempt else None, failed_id,
-                                         previous.id if previous else None,
-                                         decide=attempt.decide if attempt else ""))
+    res = session.run(cmd.restore_script(spec.name, attempt.id, failed_id, previous.id if previous else None,
+                                         decide=decide(attempt)))
     logs = res.stdout.split(cmd.MARK_CONTAINERS)[0].strip().splitlines()[-20:] if failed_id else []
     if previous is None:
-        return logs, "removed the failed container (nothing ran before)"
+        return Restored(logs, "removed the failed container (nothing ran before)")
     if not res.ok:
-        return logs, f"ROLLBACK FAILED: could not restart the previous container: {res.stderr.strip()}"
+        return Restored(logs, f"ROLLBACK FAILED: could not restart the previous container: {res.stderr.strip()}")
     if spec.health.kind in ("http", "tcp"):
         address, port = probe_target(spec, previous.ports, cmd.parse_addr(res.stdout))
         deadline = time.monotonic() + RESTORE_CHECK_SECONDS
         while True:
             ok, detail = probe_once(session, spec.health, address, port)
             if ok:
-                return logs, f"rolled back to {previous.image}; it answers ({detail})"
+                return Restored(logs, f"rolled back to {previous.image}; it answers ({detail})")
             if time.monotonic() > deadline:
-                return logs, f"rolled back to {previous.image}, but it does not answer: {detail}"
+                return Restored(logs, f"rolled back to {previous.image}, but it does not answer: {detail}")
             time.sleep(0.5)
-    return logs, f"rolled back to {previous.image}"
+    return Restored(logs, f"rolled back to {previous.image}")
 
 
-def replace(session: Session, action: Action, deployed_at: str, deployed_by: str,
-            attempt: Attempt) -> tuple[str | None, str, str]:
-    """Start the new version, guarded on the host. (new container id or None, its address, error text)"""
-    spec = action.spec
-    current = action.current.id if action.current else None
+def replace(session: Session, spec: ContainerSpec, current_c: Observed | None, deployed_at: str,
+            deployed_by: str, attempt: Attempt) -> Started:
+    """Start the new version, guarded on the host."""
+    current = current_c.id if current_c else None
     script = cmd.replace_script(spec, current, deployed_at, deployed_by, attempt=attempt.id,
-                                guard=attempt.guard(spec, current))
+                                guard=guard_lines(attempt, spec, current))
     res = session.run(script, stdin=cmd.secrets_stdin(spec), timeout=spec.stop_timeout + 120)
     if res.ok:
         lines = [ln for ln in res.stdout.strip().splitlines() if not ln.startswith(cmd.MARK_ADDR)]
         if lines:
-            return lines[-1].strip(), cmd.parse_addr(res.stdout), ""
+            return Started(lines[-1].strip(), cmd.parse_addr(res.stdout))
         raise RemoteError(f"{session.conn.name}: docker run printed no container id")
-    return None, "", (res.stderr.strip() or res.stdout.strip() or f"exit {res.exited}")[-800:]
+    return Started(None, "", (res.stderr.strip() or res.stdout.strip() or f"exit {res.exited}")[-800:])
 
 
 def swap(session: Session, spec: ContainerSpec, live: Observed | None, target: Observed,
@@ -174,13 +156,13 @@ def swap(session: Session, spec: ContainerSpec, live: Observed | None, target: O
     """Rollback: bring the retained `target` back under the name, through the same health gate,
     guarded on the host like a replace.
     """
-    guard = attempt.guard(spec, live.id if live else None, undo_target=target.id)
+    guard = guard_lines(attempt, spec, live.id if live else None, undo_target=target.id)
     res = session.run(cmd.swap_script(spec.name, live.id if live else None, target.id, spec.stop_timeout, guard))
-    result = (gate(session, spec, target.id, attempt.decide, cmd.parse_addr(res.stdout)) if res.ok
+    result = (gate(session, spec, target.id, decide(attempt), cmd.parse_addr(res.stdout)) if res.ok
               else GateResult(False, res.stderr.strip()[-400:]))
     if result.ok or live is None or result.detail == LATE:
         return result
-    session.run(attempt.decide + " || true")
+    session.run(hostguard.stand_down_script(attempt.state_dir, attempt.id))
     back = session.run(cmd.swap_script(spec.name, target.id, live.id, spec.stop_timeout))
     again = "restored " + live.image if back.ok else "COULD NOT RESTORE " + live.image
     return GateResult(False, f"{result.detail}; {again}")

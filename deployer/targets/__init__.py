@@ -1,0 +1,97 @@
+"""What a rollout needs of one host: the `Engine` protocol and the plain results it returns.
+
+The rollout (deployer/engine) receives engines and never builds a session. The SSH
+implementation (targets/ssh.py) is the one that knows shells and paramiko; the tests
+drive the rollout's state machine against an in-memory fake (tests/unit/engine/fake.py).
+Next to it will come the proxy mode and the Swarm target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from deployer.model import ContainerSpec, Facts, HostConn, Observed, RegistryAuth
+
+PrepareStatus = Literal["ok", "locked", "login", "pull", "error"]
+# What the controller says when the host's guard acted before the gate confirmed the new version.
+LATE = "the host's guard restored the previous version before the controller confirmed this one"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One replace (or rollback swap) of one container: its id (labels what it creates and
+    names its host guard) and the audit record the guard writes should it act."""
+
+    id: str
+    state_dir: str
+    audit: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LockRequest:
+    info: str  # one JSON line: who, pid, run, since, ...
+    prio: str  # wait-die priority (docker/locking.py)
+    wait: float  # seconds a host may wait for a younger holder
+
+
+@dataclass
+class Prepared:
+    """Lock, login, pull and facts of one host, in one step."""
+
+    status: PrepareStatus
+    facts: Facts | None = None
+    message: str = ""  # the holder's info when locked; the error text otherwise
+
+
+@dataclass
+class Started:
+    id: str | None  # None: it did not start (see error)
+    address: str = ""  # the container's own address, where probes go
+    error: str = ""
+
+
+@dataclass
+class GateResult:
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Restored:
+    logs: list[str]  # the failed container's last log lines
+    what: str  # what happened, for the report
+
+
+class Engine(Protocol):
+    """One host, as a rollout sees it. Methods raise DeployerError (Unreachable, RemoteError)."""
+
+    conn: HostConn
+
+    @property
+    def commands(self) -> int: ...
+
+    @property
+    def connections(self) -> int: ...
+
+    def prepare(self, images: Sequence[str], registry: RegistryAuth | None, *, lock: LockRequest | None,
+                pull: bool, specs: Sequence[ContainerSpec], nonce: str) -> Prepared: ...
+
+    def replace(self, spec: ContainerSpec, current: Observed | None, deployed_at: str, deployed_by: str,
+                attempt: Attempt) -> Started: ...
+
+    def gate(self, spec: ContainerSpec, started: Started, attempt: Attempt) -> GateResult: ...
+
+    def restore(self, spec: ContainerSpec, attempt: Attempt, failed_id: str | None,
+                previous: Observed | None) -> Restored: ...
+
+    def swap(self, spec: ContainerSpec, live: Observed | None, target: Observed, attempt: Attempt) -> GateResult: ...
+
+    def finalize(self, prune: Sequence[str], audit: Sequence[str], unlock_token: str | None) -> str | None:
+        """Remove `prune`, append `audit`, release our lock. None, or what failed."""
+        ...
+
+    def heartbeat(self, token: str) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,76 @@
+"""The SSH engine: one host's Docker over one SSH session (remote/ssh.py), every remote
+script built in docker/. The only target that knows shells; paramiko stays in remote/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from deployer.docker import commands as cmd
+from deployer.docker import locking
+from deployer.docker.facts import parse_facts
+from deployer.model import ContainerSpec, HostConn, Observed, RegistryAuth
+from deployer.remote.ssh import Session
+from deployer.targets import Attempt, GateResult, LockRequest, Prepared, Restored, Started
+from deployer.targets import container as ct
+
+PREPARE_TIMEOUT = 600.0  # login + pulls; a lock wait adds to it
+
+
+class SshEngine:
+    """An `Engine` over one SSH connection, opened on first use and kept for the run."""
+
+    def __init__(self, conn: HostConn, *, accept_new_host_keys: bool = False, session: Session | None = None):
+        self.conn = conn
+        self.session = session or Session(conn, accept_new_host_keys=accept_new_host_keys)
+
+    @property
+    def commands(self) -> int:
+        return self.session.commands
+
+    @property
+    def connections(self) -> int:
+        return self.session.connections
+
+    def prepare(self, images: Sequence[str], registry: RegistryAuth | None, *, lock: LockRequest | None,
+                pull: bool, specs: Sequence[ContainerSpec], nonce: str) -> Prepared:
+        stdin = registry.password.reveal() + "\n" if (registry and registry.password and pull) else ""
+        script = cmd.prepare_script(images, registry, state_dir=self.conn.state_dir,
+                                    lock_info=lock.info if lock else None, lock_prio=lock.prio if lock else "",
+                                    lock_wait=lock.wait if lock else 0, pull=pull, secrets_of=specs, nonce=nonce)
+        wait = (lock.wait + locking.YIELD_SECONDS) if lock else 0
+        res = self.session.run(script, stdin=stdin, timeout=PREPARE_TIMEOUT + wait)
+        if res.exited == cmd.EXIT_LOCKED:
+            return Prepared("locked", message=res.stdout.strip())
+        if res.exited == cmd.EXIT_LOGIN:
+            return Prepared("login", message=res.stderr.strip()[-400:])
+        if res.exited == cmd.EXIT_PULL:
+            return Prepared("pull", message=" ".join(res.stderr.split())[-400:])
+        if not res.ok:
+            return Prepared("error", message=res.stderr.strip()[-400:])
+        return Prepared("ok", parse_facts(res.stdout))
+
+    def replace(self, spec: ContainerSpec, current: Observed | None, deployed_at: str, deployed_by: str,
+                attempt: Attempt) -> Started:
+        return ct.replace(self.session, spec, current, deployed_at, deployed_by, attempt)
+
+    def gate(self, spec: ContainerSpec, started: Started, attempt: Attempt) -> GateResult:
+        assert started.id is not None
+        return ct.gate(self.session, spec, started.id, ct.decide(attempt), started.address)
+
+    def restore(self, spec: ContainerSpec, attempt: Attempt, failed_id: str | None,
+                previous: Observed | None) -> Restored:
+        return ct.restore(self.session, spec, attempt, failed_id, previous)
+
+    def swap(self, spec: ContainerSpec, live: Observed | None, target: Observed, attempt: Attempt) -> GateResult:
+        return ct.swap(self.session, spec, live, target, attempt)
+
+    def finalize(self, prune: Sequence[str], audit: Sequence[str], unlock_token: str | None) -> str | None:
+        res = self.session.run(cmd.finalize_script(self.conn.state_dir, prune, audit, unlock_token))
+        return None if res.ok else (res.stderr.strip() or f"exit {res.exited}")
+
+    def heartbeat(self, token: str) -> None:
+        self.session.run(locking.heartbeat_script(self.conn.state_dir, token), timeout=10, counted=False)
+
+    def close(self) -> None:
+        self.session.close()

@@ -1,0 +1,286 @@
+"""The rollout's state machine against in-memory engines: every step failing, locks, batches,
+interrupts, rollback. The same guarantees the lab tests check (the previous version is
+restored, only our own locks are released, a refused run changes nothing), in milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from fake import FakeEngine, FakeHost
+
+from deployer.engine.rollout import Options, Rollout
+from deployer.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_UNREACHABLE
+from deployer.model import ContainerSpec, HealthSpec, HostConn, Play, Playbook
+
+NAMES = ("h1", "h2", "h3")
+HEALTH = HealthSpec("http", 80, timeout=5)
+
+
+def spec(image: str = "reg/web:v2") -> ContainerSpec:
+    return ContainerSpec(name="web", image=image, health=HEALTH, retain=1)
+
+
+def play(image: str = "reg/web:v2", hosts: tuple[str, ...] = NAMES, **kw: Any) -> Play:
+    conns = tuple(HostConn(n, f"10.0.0.{i}") for i, n in enumerate(hosts, 1))
+    return Play(name=kw.pop("name", "web"), hosts=conns, containers={n: (spec(image),) for n in hosts}, **kw)
+
+
+class Fleet:
+    """Fake hosts that outlive runs, each with v1 running unless told otherwise."""
+
+    def __init__(self, names: tuple[str, ...] = NAMES, running: str | None = "reg/web:v1"):
+        self.hosts = {n: FakeHost(n) for n in names}
+        self.v1 = {n: h.run_as(spec(running)).id for n, h in self.hosts.items()} if running else {}
+        self.engines: dict[str, FakeEngine] = {}
+
+    def connect(self, conn: HostConn) -> FakeEngine:
+        self.engines[conn.name] = FakeEngine(conn, self.hosts[conn.name])
+        return self.engines[conn.name]
+
+    def run(self, *plays: Play, **opts: Any) -> Any:
+        return Rollout(Playbook("site.yml", plays), Options(**opts), self.connect).run()
+
+    def live(self, name: str) -> Any:
+        return self.hosts[name].live("web")
+
+    def images(self) -> dict[str, str | None]:
+        return {n: (b.image if (b := h.live("web")) and b.running else None) for n, h in self.hosts.items()}
+
+    def locks(self) -> dict[str, Any]:
+        return {n: h.lock for n, h in self.hosts.items()}
+
+
+def statuses(report: Any) -> dict[str, str]:
+    return {h.name: h.status for h in report.hosts}
+
+
+# ---------------------------------------------------------------- the happy paths
+
+
+def test_every_host_replaced_healthy_retained_audited_unlocked() -> None:
+    fleet = Fleet()
+    report = fleet.run(play())
+    assert report.exit_code == EXIT_OK
+    assert statuses(report) == {"h1": "changed", "h2": "changed", "h3": "changed"}
+    assert fleet.images() == {"h1": "reg/web:v2", "h2": "reg/web:v2", "h3": "reg/web:v2"}
+    for n, host in fleet.hosts.items():
+        assert not host.boxes[fleet.v1[n]].running  # v1 retained for rollback, stopped
+        assert host.lock is None
+        assert [a["outcome"] for a in host.audit] == ["ok"]
+        assert host.log == ["prepare", "replace", "gate", "finalize"]
+
+
+def test_nothing_to_do_is_two_steps_and_no_change() -> None:
+    fleet = Fleet(running="reg/web:v2")
+    report = fleet.run(play())
+    assert report.exit_code == EXIT_OK and set(statuses(report).values()) == {"ok"}
+    assert all(h.log == ["prepare", "finalize"] for h in fleet.hosts.values())
+    assert all(h.audit == [] and h.lock is None for h in fleet.hosts.values())
+
+
+def test_first_deploy_creates() -> None:
+    fleet = Fleet(running=None)
+    report = fleet.run(play())
+    assert report.exit_code == EXIT_OK
+    assert [c.action for h in report.hosts for c in h.containers] == ["create"] * 3
+
+
+# ---------------------------------------------------------------- each step failing
+
+
+def test_pull_failure_changes_nothing_and_unlocks() -> None:
+    fleet = Fleet()
+    fleet.hosts["h2"].fail.add("pull")
+    report = fleet.run(play())
+    assert report.exit_code == EXIT_FAILED
+    assert statuses(report)["h2"] == "failed" and "pull failed" in report.hosts[1].reason
+    assert fleet.live("h2").id == fleet.v1["h2"] and fleet.live("h2").running
+    assert fleet.hosts["h2"].log == ["prepare", "finalize"] and fleet.locks()["h2"] is None
+    assert fleet.images()["h1"] == "reg/web:v2"  # the others went on
+
+
+@pytest.mark.parametrize("fault", ["start", "unhealthy", "gate-raises", "late"])
+def test_a_failed_replace_brings_the_previous_version_back(fault: str) -> None:
+    fleet = Fleet()
+    fleet.hosts["h1"].fail.add(fault)
+    report = fleet.run(play())
+    h1 = report.hosts[0]
+    assert report.exit_code == EXIT_FAILED and h1.status == "failed", h1
+    assert fleet.live("h1").id == fleet.v1["h1"] and fleet.live("h1").running  # the same container
+    assert [b.image for b in fleet.hosts["h1"].boxes.values()] == ["reg/web:v1"]  # nothing else left
+    assert fleet.hosts["h1"].log[-2:] == ["restore", "finalize"] and fleet.locks()["h1"] is None
+    assert fleet.hosts["h1"].audit[-1]["outcome"] == "rolled back"
+    assert h1.containers[0].rolled_back and h1.containers[0].health == "failed"
+
+
+def test_a_failed_first_deploy_leaves_no_container() -> None:
+    fleet = Fleet(running=None)
+    fleet.hosts["h1"].fail.add("unhealthy")
+    report = fleet.run(play())
+    assert statuses(report)["h1"] == "failed" and fleet.hosts["h1"].boxes == {}
+    assert "nothing ran before" in report.hosts[0].reason
+
+
+def test_a_failed_restore_says_so_plainly_and_still_unlocks() -> None:
+    fleet = Fleet()
+    fleet.hosts["h1"].fail |= {"unhealthy", "restore-raises"}
+    report = fleet.run(play())
+    assert "ROLLBACK NOT DONE" in report.hosts[0].reason and "by hand" in report.hosts[0].reason
+    assert fleet.locks()["h1"] is None and fleet.hosts["h1"].audit[-1]["outcome"] == "failed"
+
+
+def test_a_failed_finalize_fails_the_host() -> None:
+    fleet = Fleet()
+    fleet.hosts["h3"].fail.add("finalize")
+    report = fleet.run(play())
+    assert statuses(report)["h3"] == "failed" and "No space left" in report.hosts[2].reason
+
+
+def test_a_bug_on_one_host_fails_it_and_leaks_no_lock() -> None:
+    fleet = Fleet()
+    fleet.hosts["h2"].fail.add("gate-bug")
+    report = fleet.run(play())
+    assert statuses(report) == {"h1": "changed", "h2": "failed", "h3": "changed"}
+    assert "internal error" in report.hosts[1].reason
+    assert fleet.locks() == {"h1": None, "h2": None, "h3": None}
+
+
+def test_an_unreachable_host_does_not_stop_the_others() -> None:
+    fleet = Fleet()
+    fleet.hosts["h2"].fail.add("unreachable")
+    report = fleet.run(play())
+    assert report.exit_code == EXIT_UNREACHABLE
+    assert statuses(report) == {"h1": "changed", "h2": "unreachable", "h3": "changed"}
+
+
+# ---------------------------------------------------------------- locks
+
+
+def other_lock(host: FakeHost, run: str = "other-run") -> None:
+    host.lock = {"info": json.dumps({"who": "alice@elsewhere", "run": run}), "prio": "0", "run": run}
+
+
+def test_a_lock_held_elsewhere_changes_nothing_and_gives_ours_back() -> None:
+    fleet = Fleet()
+    other_lock(fleet.hosts["h2"])
+    report = fleet.run(play())
+    assert report.exit_code == EXIT_LOCKED and report.locked
+    assert set(statuses(report).values()) == {"skipped"}  # the held host too: it was not touched
+    assert "alice@elsewhere" in report.hosts[1].reason
+    assert fleet.images() == {"h1": "reg/web:v1", "h2": "reg/web:v1", "h3": "reg/web:v1"}
+    assert fleet.locks()["h1"] is None and fleet.locks()["h3"] is None
+    assert fleet.locks()["h2"]["run"] == "other-run"  # never another run's lock
+    assert all("replace" not in h.log for h in fleet.hosts.values())
+
+
+def test_lock_wait_retries_the_whole_play_once_the_holder_is_gone() -> None:
+    fleet = Fleet()
+    other_lock(fleet.hosts["h2"])
+    attempts: list[int] = []
+
+    def holder_ends() -> None:
+        attempts.append(1)
+        if len(attempts) == 2:  # the other run finishes while we wait
+            fleet.hosts["h2"].lock = None
+
+    fleet.hosts["h2"].on["prepare"] = holder_ends
+    report = fleet.run(play(), lock_wait=10)
+    assert report.exit_code == EXIT_OK, [(h.name, h.status, h.reason) for h in report.hosts]
+    assert len(attempts) == 2 and set(fleet.images().values()) == {"reg/web:v2"}
+
+
+def test_lock_wait_runs_out() -> None:
+    fleet = Fleet()
+    other_lock(fleet.hosts["h1"])
+    report = fleet.run(play(), lock_wait=0.5)
+    assert report.exit_code == EXIT_LOCKED and fleet.locks()["h2"] is None
+
+
+def test_a_lock_held_in_a_later_play_keeps_the_earlier_plays_work() -> None:
+    fleet = Fleet()
+    other_lock(fleet.hosts["h3"])
+    report = fleet.run(play(hosts=("h1", "h2"), name="first"), play(hosts=("h3",), name="second"))
+    assert report.exit_code == EXIT_LOCKED
+    assert [(h.name, h.play, h.status) for h in report.hosts] == [
+        ("h1", "first", "changed"), ("h2", "first", "changed"), ("h3", "second", "skipped")]
+    assert fleet.images()["h1"] == "reg/web:v2" and fleet.locks()["h1"] is None
+
+
+def test_check_mode_takes_no_lock_and_changes_nothing() -> None:
+    fleet = Fleet()
+    other_lock(fleet.hosts["h1"])
+    report = fleet.run(play(), check=True)
+    assert report.exit_code == EXIT_OK and set(statuses(report).values()) == {"changed"}
+    assert all(h.log == ["prepare"] for h in fleet.hosts.values())
+
+
+# ---------------------------------------------------------------- batches and interrupts
+
+
+def test_max_fail_percentage_stops_the_rollout_after_a_bad_batch() -> None:
+    fleet = Fleet()
+    fleet.hosts["h1"].fail.add("unhealthy")
+    report = fleet.run(play(serial=(1,), max_fail_percentage=0))
+    assert statuses(report) == {"h1": "failed", "h2": "skipped", "h3": "skipped"}
+    assert "rollout stopped: 1/1 hosts failed in batch 1" in report.hosts[1].reason
+    assert fleet.images() == {"h1": "reg/web:v1", "h2": "reg/web:v1", "h3": "reg/web:v1"}
+    assert fleet.locks() == {"h1": None, "h2": None, "h3": None}
+
+
+def test_a_failure_within_the_allowed_percentage_goes_on() -> None:
+    fleet = Fleet()
+    fleet.hosts["h1"].fail.add("unhealthy")
+    report = fleet.run(play(serial=(1,), max_fail_percentage=100))
+    assert statuses(report) == {"h1": "failed", "h2": "changed", "h3": "changed"}
+
+
+def test_without_max_fail_percentage_only_a_whole_failed_batch_stops() -> None:
+    fleet = Fleet()
+    fleet.hosts["h1"].fail.add("unhealthy")
+    report = fleet.run(play(serial=(2,)))  # h1 fails, h2 is fine: the batch did not all fail
+    assert statuses(report) == {"h1": "failed", "h2": "changed", "h3": "changed"}
+
+
+def test_an_interrupt_finishes_the_host_in_flight_and_starts_no_other() -> None:
+    fleet = Fleet()
+    opts = Options(forks=1)
+    fleet.hosts["h1"].on["gate"] = opts.cancel.set  # Ctrl-C while h1 waits for health
+    report = Rollout(Playbook("site.yml", (play(serial=(1,)),)), opts, fleet.connect).run()
+    assert report.exit_code == EXIT_INTERRUPTED and report.interrupted
+    assert statuses(report) == {"h1": "changed", "h2": "skipped", "h3": "skipped"}
+    assert fleet.images() == {"h1": "reg/web:v2", "h2": "reg/web:v1", "h3": "reg/web:v1"}
+    assert fleet.locks() == {"h1": None, "h2": None, "h3": None}
+
+
+def test_an_interrupt_before_any_batch_changes_nothing_and_unlocks() -> None:
+    fleet = Fleet()
+    opts = Options()
+    fleet.hosts["h3"].on["prepare"] = opts.cancel.set
+    report = Rollout(Playbook("site.yml", (play(),)), opts, fleet.connect).run()
+    assert report.exit_code == EXIT_INTERRUPTED
+    assert set(statuses(report).values()) == {"skipped"}
+    assert fleet.locks() == {"h1": None, "h2": None, "h3": None}
+    assert set(fleet.images().values()) == {"reg/web:v1"}
+
+
+# ---------------------------------------------------------------- rollback
+
+
+def test_rollback_brings_the_retained_version_back() -> None:
+    fleet = Fleet()
+    assert fleet.run(play()).exit_code == EXIT_OK
+    report = fleet.run(play(), rollback=True)
+    assert report.exit_code == EXIT_OK
+    assert fleet.images() == {"h1": "reg/web:v1", "h2": "reg/web:v1", "h3": "reg/web:v1"}
+    assert all(fleet.live(n).id == fleet.v1[n] for n in NAMES)
+
+
+def test_rollback_with_nothing_retained_fails_and_changes_nothing() -> None:
+    fleet = Fleet()
+    report = fleet.run(play(), rollback=True)
+    assert report.exit_code == EXIT_FAILED
+    assert all("no retained previous version" in h.reason for h in report.hosts)
+    assert all("swap" not in h.log for h in fleet.hosts.values())
