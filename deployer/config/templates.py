@@ -94,7 +94,7 @@ ENV = Sandbox(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_
 ENV.filters.update(
     {
         "bool": _to_bool,
-        "to_json": lambda v: json.dumps(v, sort_keys=True),
+        "to_json": lambda v: json.dumps(v),  # as Ansible: keys in their order, mixed keys fine
         "to_yaml": lambda v: yaml.safe_dump(v, default_flow_style=False),
         "from_json": json.loads,
         "regex_replace": _regex_replace,

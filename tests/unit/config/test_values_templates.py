@@ -102,3 +102,11 @@ def test_templates_are_sandboxed(source: str, text: str) -> None:
 def test_self_reference_is_reported() -> None:
     with pytest.raises(TemplateError, match="refers to itself"):
         Renderer({"a": "{{ b }}", "b": "{{ a }}"}).render("{{ a }}")
+
+
+def test_to_json_keeps_key_order_and_mixed_keys_as_ansible() -> None:
+    """Ansible's to_json does not sort: `{a: 1, 0: 2}` (an inventory mapping with an int key)
+    renders as it does there instead of failing on sorting int against str."""
+    r = Renderer({"x": {"a": 1, 0: 2}, "y": {"b": 1, "a": 2}})
+    assert r.render("{{ x | to_json }}") == '{"a": 1, "0": 2}'
+    assert r.render("{{ y | to_json }}") == '{"b": 1, "a": 2}'
