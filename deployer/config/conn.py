@@ -4,36 +4,27 @@ from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from deployer.config.problems import Problems
+from deployer.config.problems import Mark, Problems
 from deployer.config.templates import Renderer, TemplateError, has_template
 from deployer.model import HostConn, Secret
 
-if TYPE_CHECKING:
-    from deployer.config.inventory import Inventory
 
-SSH_CONFIG = "~/.ssh/config"
+class Inventory(Protocol):
+    """What a host's connection needs of the inventory (config.inventory.Inventory is one;
+    named here, not imported, so that inventory -> conn stays the only direction)."""
+
+    def host_vars(self, name: str) -> dict[str, Any]: ...
+
+    def host_source(self, name: str) -> str: ...
+
+    def var_origin(self, name: str, var: str) -> tuple[str, Mark]: ...
+
+
 _JUMP = re.compile(
     r"^(?:[A-Za-z0-9_.][A-Za-z0-9_.-]*@)?(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::(\d+))?$"
 )
-
-
-def ssh_config_jump(address: str, path: str | None = None) -> str | None:
-    """ProxyJump for ADDRESS from ~/.ssh/config, if that file exists and sets one."""
-    full = os.path.expanduser(path or SSH_CONFIG)
-    if not os.path.isfile(full):
-        return None
-    try:
-        import paramiko
-
-        config = paramiko.SSHConfig.from_path(full)
-        value = config.lookup(address).get("proxyjump")
-    except Exception:  # an unreadable ssh config is not the inventory's fault
-        return None
-    if not value or str(value).lower() == "none":
-        return None
-    return str(value)
 
 
 class _ConnBuilder:
@@ -90,10 +81,12 @@ class _ConnBuilder:
             return 22
         return port
 
-    def jump(self, address: str) -> str | None:
+    def jump(self) -> str | None:
+        """deployer_ssh_jump; without it None (the SSH room reads a ProxyJump from
+        ~/.ssh/config when it connects: paramiko stays out of config)."""
         jump = self.text("deployer_ssh_jump")
         if jump is None:
-            return ssh_config_jump(address)
+            return None
         if not _JUMP.match(jump):
             self.problem(
                 "deployer_ssh_jump", f"must look like user@host or user@host:port, got {jump!r}"
@@ -143,7 +136,7 @@ class _ConnBuilder:
             user=self.text("ansible_user") or "root",
             key_file=self.path("ansible_ssh_private_key_file"),
             password=self.password(),
-            jump=self.jump(address),
+            jump=self.jump(),
             known_hosts=self.known_hosts(),
             state_dir=state_dir,
             vars=self.vars,

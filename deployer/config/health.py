@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
-from deployer.config.schema import shown, type_name
+from deployer.config.schema import Ctx, Path, shown, type_name
 from deployer.config.templates import has_template
 from deployer.config.values import parse_duration
 from deployer.model import HealthSpec, PortSpec
 
-if TYPE_CHECKING:
-    from deployer.config.containers import ContainerBuilder
+
+class Builder(Protocol):
+    """What the health block needs of the container being checked (a
+    config.containers.ContainerBuilder; named here, not imported: containers -> health only)."""
+
+    ctx: Ctx
+    raw: dict[Any, Any]
+    path: Path
+    ok: bool
+
+    def error(self, parent: object, key: Any, path: Path, message: str, templated: bool,
+              at_key: bool = False) -> None: ...  # fmt: skip
+
+    def value(self, parent: Any, key: Any, path: Path) -> Any: ...
+
+    def text(self, parent: Any, key: Any, path: Path, what: str,
+             empty_ok: bool = False) -> str | None: ...  # fmt: skip
+
 
 HEALTH_KEYS = ("http", "tcp", "docker", "timeout", "interval")
 KINDS = ("http", "tcp", "docker")
@@ -18,7 +34,7 @@ HTTP_KEYS = ("port", "path", "status")
 TCP_KEYS = ("port",)
 
 
-def parse_health(b: ContainerBuilder, ports: tuple[PortSpec, ...]) -> HealthSpec:
+def parse_health(b: Builder, ports: tuple[PortSpec, ...]) -> HealthSpec:
     raw, path = b.raw["health"], (*b.path, "health")
     if not isinstance(raw, dict):
         b.error(b.raw, "health", path, f"health must be a mapping, not {type_name(raw)}", False)
@@ -83,7 +99,7 @@ def parse_health(b: ContainerBuilder, ports: tuple[PortSpec, ...]) -> HealthSpec
 
 
 def _int(
-    b: ContainerBuilder, body: dict[Any, Any], key: str, path: Any, low: int, high: int
+    b: Builder, body: dict[Any, Any], key: str, path: Any, low: int, high: int
 ) -> int | None:
     value = b.value(body, key, (*path, key))
     try:
@@ -98,7 +114,7 @@ def _int(
 
 
 def _port(
-    b: ContainerBuilder, body: dict[Any, Any], path: Any, ports: tuple[PortSpec, ...]
+    b: Builder, body: dict[Any, Any], path: Any, ports: tuple[PortSpec, ...]
 ) -> int | None:
     if "port" in body:
         return _int(b, body, "port", path, 1, 65535)
@@ -112,7 +128,7 @@ def _port(
 
 
 def _duration(
-    b: ContainerBuilder, raw: dict[Any, Any], key: str, path: Any, default: float
+    b: Builder, raw: dict[Any, Any], key: str, path: Any, default: float
 ) -> float:
     if key not in raw:
         return default

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-from deployer.config import conn as conn_mod
 from deployer.config import load_inventory
 from deployer.config.hostrange import expand_range
 from tests.unit.config.conftest import has_problem, problems_of
@@ -118,8 +117,7 @@ def test_several_sources_merge_and_host_list(write: Write) -> None:
     assert inv.host_vars("h1") == {"x": 1, "y": 2, "z": 3}
 
 
-def test_host_conn_mapping(write: Write, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(conn_mod, "SSH_CONFIG", "/nonexistent/ssh_config")
+def test_host_conn_mapping(write: Write) -> None:
     path = write(
         "inv/hosts.yml",
         """
@@ -151,12 +149,12 @@ def test_host_conn_mapping(write: Write, monkeypatch: pytest.MonkeyPatch) -> Non
     )  # fmt: skip
 
 
-def test_proxyjump_from_ssh_config(write: Write, monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = write("ssh_config", "Host 10.1.*\n  ProxyJump admin@gw:2022\n")
-    monkeypatch.setattr(conn_mod, "SSH_CONFIG", cfg)
-    inv = load_inventory([write("inv.ini", "p ansible_host=10.1.2.3\nq\n")])
-    assert inv.host_conn("p").jump == "admin@gw:2022"
-    assert inv.host_conn("q").jump is None
+def test_config_reads_no_ssh_config(write: Write, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inventory's jump only: ~/.ssh/config's ProxyJump is the SSH room's business
+    (tests/unit/remote/test_ssh_config_jump.py), so config needs no paramiko."""
+    monkeypatch.setenv("HOME", str(Path(write("home/.ssh/config", "ProxyJump admin@gw\n")).parents[1]))
+    inv = load_inventory([write("inv.ini", "p ansible_host=10.1.2.3\nq deployer_ssh_jump=me@gw2\n")])
+    assert (inv.host_conn("p").jump, inv.host_conn("q").jump) == (None, "me@gw2")
 
 
 def test_bad_connection_vars_point_at_their_definition(write: Write) -> None:
