@@ -6,24 +6,26 @@ import codecs
 import re
 from typing import Any
 
-from deployer.config.problems import Problems
+from deployer.config.problems import Mark, Problems
 from deployer.config.yamlpos import load_file, load_text
 from deployer.errors import ConfigError
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+Origins = dict[str, tuple[str, Mark | None]]  # variable -> where its winning -e value was written
 
 
-def parse_extra_vars(items: list[str]) -> dict[str, Any]:
-    """Merge -e items left to right; ConfigError listing every bad item."""
+def parse_extra_vars(items: list[str], origins: Origins | None = None) -> dict[str, Any]:
+    """Merge -e items left to right; ConfigError listing every bad item. ORIGINS, when
+    given, gets where each variable was set: `-e ITEM` (no position) or the file/line."""
     problems = Problems()
     out: dict[str, Any] = {}
     for item in items:
-        out.update(_one(item, problems))
+        out.update(_one(item, problems, {} if origins is None else origins))
     problems.raise_if_any()
     return out
 
 
-def _one(item: str, problems: Problems) -> dict[str, Any]:
+def _one(item: str, problems: Problems, origins: Origins) -> dict[str, Any]:
     where = f"-e {item}"
     if item.startswith("@"):
         path = item[1:]
@@ -33,11 +35,13 @@ def _one(item: str, problems: Problems) -> dict[str, Any]:
         if not isinstance(doc.data, dict):
             problems.add(path, doc.root, (), "an extra-vars file must be a mapping of name: value")
             return {}
+        origins.update({str(k): (path, doc.key_pos(doc.data, k)) for k in doc.data})
         return {str(k): v for k, v in doc.data.items()}
     text = item.strip()
     if text.startswith("{"):
         doc = load_text(text, where, problems)
         if doc is not None and isinstance(doc.data, dict):
+            origins.update({str(k): (where, doc.key_pos(doc.data, k)) for k in doc.data})
             return {str(k): v for k, v in doc.data.items()}
         if doc is not None:
             problems.add(where, None, (), "expected a mapping")
@@ -54,6 +58,7 @@ def _one(item: str, problems: Problems) -> dict[str, Any]:
             problems.add(where, None, (), f"expected key=value or @file.yml, got {word!r}")
             continue
         out[key] = _unquote(value.strip())
+        origins[key] = (where, None)
     return out
 
 
@@ -127,9 +132,10 @@ def _unquote(value: str) -> str:
     return value
 
 
-def check_extra_vars(items: list[str], problems: Problems) -> dict[str, Any]:
+def check_extra_vars(items: list[str], problems: Problems,
+                     origins: Origins | None = None) -> dict[str, Any]:  # fmt: skip
     try:
-        return parse_extra_vars(items)
+        return parse_extra_vars(items, origins)
     except ConfigError as err:
         problems.extend(err)
         return {}

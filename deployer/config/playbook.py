@@ -6,17 +6,19 @@ connects anywhere; `load_playbook` raises one ConfigError carrying all of them.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
 from deployer.config.checks import Binding, check_ports
 from deployer.config.containers import CONTAINER_KEYS, ContainerBuilder
-from deployer.config.extravars import check_extra_vars
+from deployer.config.extravars import Origins, check_extra_vars
 from deployer.config.inventory import Inventory
-from deployer.config.problems import Problems
+from deployer.config.problems import Mark, Problems
 from deployer.config.registry import parse_registry
 from deployer.config.schema import Ctx, Path, type_name
 from deployer.config.templates import Renderer, TemplateError, has_template
+from deployer.config.thresholds import check_thresholds
 from deployer.config.values import parse_percent, parse_serial_item
 from deployer.config.yamlpos import load_file
 from deployer.errors import ConfigError
@@ -40,9 +42,10 @@ PASSWORD_VARS = frozenset({"ansible_password", "ansible_ssh_pass", "ansible_beco
 
 class PlaybookLoader:
     def __init__(self, path: str, inv: Inventory, extra: dict[str, Any], limit: str | None,
-                 problems: Problems) -> None:  # fmt: skip
+                 problems: Problems, extra_origins: Origins | None = None) -> None:  # fmt: skip
         self.path, self.inv, self.extra, self.limit = path, inv, extra, limit
         self.problems = problems
+        self.extra_origins = extra_origins or {}
         self.base_dir = os.path.dirname(os.path.abspath(path))
         self.conns: dict[str, HostConn] = {}
         self.bindings: dict[str, list[Binding]] = {}
@@ -77,8 +80,8 @@ class PlaybookLoader:
 
     def play(self, ctx: Ctx, raw: dict[Any, Any], path: Path) -> Play | None:
         ctx.check_keys(raw, path, PLAY_KEYS, required=("hosts",))
-        play_vars = ctx.mapping(raw, "vars", (*path, "vars"), "vars") or {}
-        play_vars = {str(k): v for k, v in play_vars.items()}
+        raw_vars = ctx.mapping(raw, "vars", (*path, "vars"), "vars") or {}
+        play_vars = {str(k): v for k, v in raw_vars.items()}
         static = Renderer({**play_vars, **self.extra})
         name = self.static_text(ctx, static, raw, "name", path) or f"play {path[-1]}"
         hosts = self.hosts(ctx, static, raw, path)
@@ -88,10 +91,13 @@ class PlaybookLoader:
         registry = parse_registry(
             ctx, raw, path, hosts, self.renderers(hosts, play_vars), self.base_dir
         )
+        conns = tuple(self.play_conn(h, play_vars) for h in hosts)
+        for conn in conns:
+            self.thresholds(ctx, conn, raw_vars, (*path, "vars"))
         mark = ctx.doc.own(raw)
         return Play(
             name=name,
-            hosts=tuple(self.conn(h) for h in hosts),
+            hosts=conns,
             containers=containers,
             serial=serial,
             max_fail_percentage=max_fail,
@@ -105,6 +111,28 @@ class PlaybookLoader:
 
             self.conns[host] = host_conn(self.inv, host, self.problems)
         return self.conns[host]
+
+    def play_conn(self, host: str, play_vars: dict[str, Any]) -> HostConn:
+        """The host's connection, its variables as this play sees them (inventory, then the
+        play's vars, then -e): the health thresholds are read from them."""
+        conn = self.conn(host)
+        layered = {k: v for k, v in {**play_vars, **self.extra}.items() if k not in PASSWORD_VARS}
+        return dataclasses.replace(conn, vars={**conn.vars, **layered}) if layered else conn
+
+    def thresholds(self, ctx: Ctx, conn: HostConn, raw_vars: dict[Any, Any], path: Path) -> None:
+        """Bad deployer_health_* values, each where its winning value was written."""
+        keys = {str(k): k for k in raw_vars}
+
+        def where(var: str) -> tuple[str, Mark | None, Path]:
+            if var in self.extra:
+                file, mark = self.extra_origins.get(var, (f"-e {var}", None))
+                return file, mark, (var,)
+            if var in keys:
+                return ctx.doc.file, ctx.doc.key_pos(raw_vars, keys[var]), (*path, var)
+            file, mark = self.inv.var_origin(conn.name, var)
+            return file, mark, (var,)
+
+        check_thresholds(conn.vars, where, conn.name, self.problems)
 
     # Connection passwords never reach a template: `{{ ansible_password }}` is undefined,
     # so it cannot land in an env value, a label or a command line.
@@ -243,10 +271,11 @@ def load_playbook(
 ) -> Playbook:
     """Read, check and render a playbook for the inventory; ConfigError with all problems."""
     problems = Problems()
-    extra = check_extra_vars(list(extra_vars or []), problems)
+    origins: Origins = {}
+    extra = check_extra_vars(list(extra_vars or []), problems, origins)
     if limit is not None and inventory.pattern_problems(limit, "--limit"):
         problems.extend(ConfigError(inventory.pattern_problems(limit, "--limit")))
-    playbook = PlaybookLoader(path, inventory, extra, limit, problems).load()
+    playbook = PlaybookLoader(path, inventory, extra, limit, problems, origins).load()
     problems.raise_if_any()
     assert playbook is not None
     return playbook
