@@ -126,7 +126,7 @@ def _load(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], l
     return with_vars(load_playbook(playbook, inv, list(extra), limit), parse_extra_vars(list(extra)))
 
 
-def _touched_health(pb: Any, report: Any, sessions: dict[str, Any]) -> Any:
+def _touched_health(pb: Any, report: Any, engines: dict[str, Any]) -> Any:
     """The health report of the hosts this run changed or failed, on the same connections."""
     import dataclasses
 
@@ -138,7 +138,7 @@ def _touched_health(pb: Any, report: Any, sessions: dict[str, Any]) -> Any:
     plays = tuple(dataclasses.replace(p, hosts=tuple(h for h in p.hosts if h.name in touched))
                   for p in pb.plays)
     try:
-        return gather([], dataclasses.replace(pb, plays=plays), sessions=sessions)
+        return gather([], dataclasses.replace(pb, plays=plays), engines=engines)
     except DeployerError as err:  # the rollout's own report matters more: keep it
         _stderr().print(f"[yellow]no health summary: {_escape(str(err))}[/yellow]")
         return None
@@ -169,7 +169,7 @@ def _run(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], li
         with cancel_on_signals(options.cancel, err), _progress(pb, options, err):
             report = rollout.run()
         if summary and not report.interrupted:
-            health = _touched_health(pb, report, {n: e.session for n, e in engines.items()})
+            health = _touched_health(pb, report, dict(engines))
     finally:
         for e in engines.values():
             e.close()

@@ -14,7 +14,8 @@ from deployer.cli import handle_errors, main
 from deployer.errors import EXIT_INTERRUPTED, ConfigError
 from deployer.health.model import HealthReport
 from deployer.model import HostConn, Playbook
-from deployer.remote.ssh import Session
+from deployer.targets import Observer
+from deployer.targets.ssh import SshEngine
 
 
 def _targets(inventories: tuple[str, ...], playbook_path: str | None, extra: tuple[str, ...],
@@ -97,18 +98,18 @@ def health(inventories: tuple[str, ...], playbook: str | None, limit: str | None
     console = Console(highlight=False)
     color = out is None and output == "text" and console.is_terminal
 
-    def factory(conn: HostConn) -> Session:
-        return Session(conn, accept_new_host_keys=accept_new_host_keys)
+    def factory(conn: HostConn) -> Observer:
+        return SshEngine(conn, accept_new_host_keys=accept_new_host_keys)
 
     if watch is None:
-        report = gather(hosts, book, forks=forks, session_factory=factory)
+        report = gather(hosts, book, forks=forks, connect=factory)
         _write(_render(report, output, color), out)
         sys.exit(report.exit_code)
-    sessions: dict[str, Session] = {}
+    engines: dict[str, Observer] = {}
     try:
         while True:
             started = time.monotonic()
-            report = gather(hosts, book, sessions, forks=forks, session_factory=factory)
+            report = gather(hosts, book, engines, forks=forks, connect=factory)
             text = _render(report, output, color)
             if out is None and output == "text" and console.is_terminal:
                 console.clear()
@@ -121,5 +122,5 @@ def health(inventories: tuple[str, ...], playbook: str | None, limit: str | None
         click.echo("stopped watching", err=True)
         sys.exit(EXIT_INTERRUPTED)
     finally:
-        for s in sessions.values():
-            s.close()
+        for e in engines.values():
+            e.close()

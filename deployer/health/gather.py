@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
+from deployer import parallel
 from deployer.errors import DeployerError
 from deployer.health import facts as factsmod
 from deployer.health.model import Finding, HealthReport, HostHealth
@@ -19,10 +19,10 @@ from deployer.health.probes import run_probes
 from deployer.health.thresholds import Thresholds, from_vars
 from deployer.health.verdict import judge, unreachable
 from deployer.model import ContainerSpec, HostConn, Playbook
-from deployer.remote.ssh import Session
+from deployer.targets import Observer
 
 FACTS_TIMEOUT = 30.0
-SessionFactory = Callable[[HostConn], Session]
+Connect = Callable[[HostConn], Observer]
 
 
 def desired(playbook: Playbook) -> tuple[list[HostConn], dict[str, tuple[ContainerSpec, ...]]]:
@@ -37,25 +37,15 @@ def desired(playbook: Playbook) -> tuple[list[HostConn], dict[str, tuple[Contain
     return list(hosts.values()), {h: tuple(s.values()) for h, s in specs.items()}
 
 
-def _latency(session: Session) -> float:
-    t0 = time.monotonic()
-    session.transport.global_request("keepalive@openssh.com", wait=True)
-    return time.monotonic() - t0
-
-
-def check_host(session: Session, conn: HostConn, specs: Sequence[ContainerSpec] | None,
+def check_host(host: Observer, conn: HostConn, specs: Sequence[ContainerSpec] | None,
                thresholds: Thresholds) -> HostHealth:
     """One host: connect, one facts command, the probes, the verdict."""
     started = time.monotonic()
     try:
-        session.open()
-        latency = _latency(session)
-        before = time.time()
-        chan = session.start(factsmod.script())
-        out, err, _code = session.collect(chan, FACTS_TIMEOUT, time.monotonic())
-        after = time.time()
+        raw = host.health_facts(FACTS_TIMEOUT)
+        out, err, latency, before, after = raw.out, raw.err, raw.latency, raw.before, raw.after
         facts = factsmod.parse(out)
-        probes = run_probes(session, specs or (), facts)
+        probes = run_probes(host, specs or (), facts)
     except DeployerError as error:
         health = unreachable(conn.name, conn.address, str(error))
         health.took_s = time.monotonic() - started
@@ -107,11 +97,12 @@ def thresholds_for(hosts: Sequence[HostConn]) -> dict[str, Thresholds]:
     return out
 
 
-def gather(hosts: list[HostConn], playbook: Playbook | None, sessions: dict[str, Session] | None = None,
-           forks: int = 20, *, session_factory: SessionFactory | None = None) -> HealthReport:
-    """The fleet's health. `sessions`, when given, is a cache the caller keeps (and closes):
-    connections stay open across calls (for --watch). Hosts of the playbook are added to
-    `hosts` (a playbook's host carries the play's variables)."""
+def gather(hosts: list[HostConn], playbook: Playbook | None, engines: dict[str, Observer] | None = None,
+           forks: int = 20, *, connect: Connect | None = None) -> HealthReport:
+    """The fleet's health. `engines`, when given, is a cache the caller keeps (and closes):
+    connections stay open across calls (for --watch). `connect` makes a host's engine
+    (default: the SSH engine). Hosts of the playbook are added to `hosts` (a playbook's
+    host carries the play's variables)."""
     t0 = time.monotonic()
     specs: dict[str, tuple[ContainerSpec, ...]] = {}
     conns = {h.name: h for h in hosts}
@@ -125,8 +116,12 @@ def gather(hosts: list[HostConn], playbook: Playbook | None, sessions: dict[str,
         order = [h.name for h in hosts]
     targets = [conns[n] for n in order]
     limits = thresholds_for(targets)
-    cache = sessions if sessions is not None else {}
-    make = session_factory or Session
+    cache = engines if engines is not None else {}
+    if connect is None:
+        from deployer.targets.ssh import SshEngine
+
+        connect = SshEngine
+    make = connect
     for conn in targets:
         if conn.name not in cache:
             cache[conn.name] = make(conn)
@@ -136,14 +131,17 @@ def gather(hosts: list[HostConn], playbook: Playbook | None, sessions: dict[str,
         return check_host(cache[conn.name], conn, wanted, limits[conn.name])
 
     try:
-        with ThreadPoolExecutor(max_workers=max(1, min(forks, len(targets) or 1))) as pool:
-            results = list(pool.map(one, targets))
+        done = parallel.each(targets, one, forks)
     finally:
-        if sessions is None:
-            for s in cache.values():
-                s.close()
+        if engines is None:
+            for e in cache.values():
+                e.close()
+    for d in done:  # check_host turns our own errors into verdicts: anything else is a bug
+        if d.error is not None:
+            raise d.error
+    results = [d.value for d in done if d.value is not None]
     for conn, result in zip(targets, results, strict=True):
-        if not result.reachable and sessions is not None:
+        if not result.reachable and engines is not None:
             cache.pop(conn.name).close()  # reconnect next round
     return HealthReport(
         hosts=results, generated_at=datetime.now(UTC).isoformat(timespec="seconds"),

@@ -13,7 +13,7 @@ from deployer.docker.facts import probe_target
 from deployer.health.facts import HostFacts
 from deployer.health.model import ProbeResult
 from deployer.model import ContainerSpec
-from deployer.remote.ssh import Session
+from deployer.targets import Prober
 
 PROBE_TIMEOUT = 5.0
 
@@ -25,7 +25,7 @@ def _error_text(err: BaseException) -> str:
     return text.split(": ", 1)[-1] or type(err).__name__
 
 
-def probe(session: Session, spec: ContainerSpec, address: str, port: int) -> ProbeResult:
+def probe(session: Prober, spec: ContainerSpec, address: str, port: int) -> ProbeResult:
     """One probe of the spec's health check at address:port."""
     h = spec.health
     timeout = min(PROBE_TIMEOUT, h.timeout)
@@ -47,7 +47,7 @@ def probe(session: Session, spec: ContainerSpec, address: str, port: int) -> Pro
                        None, took * 1000)
 
 
-def run_probes(session: Session, specs: Sequence[ContainerSpec], facts: HostFacts) -> dict[str, ProbeResult]:
+def run_probes(session: Prober, specs: Sequence[ContainerSpec], facts: HostFacts) -> dict[str, ProbeResult]:
     """Probe each declared container that runs and has an http/tcp check; name -> result."""
     out: dict[str, ProbeResult] = {}
     for spec in specs:

@@ -64,6 +64,35 @@ class Restored:
     what: str  # what happened, for the report
 
 
+@dataclass
+class HealthRaw:
+    """The host health script's output and when it ran, by the controller's clock."""
+
+    out: str
+    err: str
+    latency: float  # one SSH round trip, seconds
+    before: float  # time.time() just before the command
+    after: float  # and just after
+
+
+class Prober(Protocol):
+    """Connects to an address and port as the host sees them (HTTP/TCP health probes)."""
+
+    def probe_tcp(self, address: str, port: int, timeout: float = 3.0) -> float: ...
+
+    def probe_http(self, address: str, port: int, path: str, timeout: float = 3.0) -> tuple[int, float]: ...
+
+
+class Observer(Prober, Protocol):
+    """One host, as a health report sees it."""
+
+    conn: HostConn
+
+    def health_facts(self, timeout: float) -> HealthRaw: ...
+
+    def close(self) -> None: ...
+
+
 class Engine(Protocol):
     """One host, as a rollout sees it. Methods raise DeployerError (Unreachable, RemoteError)."""
 

@@ -4,14 +4,24 @@ script built in docker/. The only target that knows shells; paramiko stays in re
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from deployer.docker import commands as cmd
 from deployer.docker import locking
 from deployer.docker.facts import parse_facts
+from deployer.docker.health_script import script as health_script
 from deployer.model import ContainerSpec, HostConn, Observed, RegistryAuth
 from deployer.remote.ssh import Session
-from deployer.targets import Attempt, GateResult, LockRequest, Prepared, Restored, Started
+from deployer.targets import (
+    Attempt,
+    GateResult,
+    HealthRaw,
+    LockRequest,
+    Prepared,
+    Restored,
+    Started,
+)
 from deployer.targets import container as ct
 
 PREPARE_TIMEOUT = 600.0  # login + pulls; a lock wait adds to it
@@ -71,6 +81,24 @@ class SshEngine:
 
     def heartbeat(self, token: str) -> None:
         self.session.run(locking.heartbeat_script(self.conn.state_dir, token), timeout=10, counted=False)
+
+    # -- what a health report needs --------------------------------------------------------
+    def health_facts(self, timeout: float) -> HealthRaw:
+        """One round trip to measure latency, then the one health command."""
+        self.session.open()
+        t0 = time.monotonic()
+        self.session.transport.global_request("keepalive@openssh.com", wait=True)
+        latency = time.monotonic() - t0
+        before = time.time()
+        chan = self.session.start(health_script())
+        out, err, _code = self.session.collect(chan, timeout, time.monotonic())
+        return HealthRaw(out, err, latency, before, time.time())
+
+    def probe_tcp(self, address: str, port: int, timeout: float = 3.0) -> float:
+        return self.session.probe_tcp(address, port, timeout)
+
+    def probe_http(self, address: str, port: int, path: str, timeout: float = 3.0) -> tuple[int, float]:
+        return self.session.probe_http(address, port, path, timeout)
 
     def close(self) -> None:
         self.session.close()

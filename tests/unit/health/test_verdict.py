@@ -11,8 +11,7 @@ from deployer.health.facts import DiskUse, HostFacts, OtherContainer
 from deployer.health.model import ProbeResult
 from deployer.health.thresholds import Thresholds
 from deployer.health.verdict import judge, unreachable
-from deployer.model import ContainerSpec, HealthSpec, PortSpec
-from deployer.model import Observed
+from deployer.model import ContainerSpec, HealthSpec, Observed, PortSpec
 
 WEB_ID = "c" * 64
 SPEC = ContainerSpec(name="web", image="reg/app:1.4.2", ports=(PortSpec(80, host_port=8080),),
