@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import signal
 import sys
 import threading
@@ -349,8 +348,10 @@ def lock_release(inventories: tuple[str, ...], limit: str | None, accept_new_hos
 def audit(inventories: tuple[str, ...], limit: str | None, lines: int, output: str,
           accept_new_host_keys: bool) -> None:
     """Recent changes recorded on each host (who, when, what, outcome)."""
+    from deployer.docker.commands import audit_tail_script
+
     rows = _each(_hosts(inventories, limit),
-                 lambda h: f"tail -n {int(lines)} {shlex.quote(h.state_dir + '/audit.log')} 2>/dev/null || true",
+                 lambda h: audit_tail_script(h.state_dir, lines),
                  accept_new_host_keys)
     entries: list[dict[str, Any]] = []
     code = EXIT_OK

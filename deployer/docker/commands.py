@@ -266,3 +266,8 @@ def finalize_script(state_dir: str, prune: Sequence[str], audit_lines: Sequence[
         lines.append(f"if grep -qF {shlex.quote(unlock_token)} {lock}/info 2>/dev/null; "
                      f"then rm -rf {lock}; fi")
     return "\n".join(lines or ["true"]) + "\n"
+
+
+def audit_tail_script(state_dir: str, lines: int) -> str:
+    """The host's last `lines` audit records (nothing if there is no log yet)."""
+    return sh(["tail", "-n", str(int(lines)), f"{state_dir}/audit.log"]) + " 2>/dev/null || true\n"

@@ -353,3 +353,8 @@ def test_spec_label_is_compact_sorted_json_without_secret_values():
     labels = label_args(c.run_argv(s, c.ENV_FILE, AT, BY))
     assert json.loads(labels[c.LABEL_SPEC]) == c.spec_public(s)
     assert labels[c.LABEL_SPEC] == json.dumps(c.spec_public(s), sort_keys=True, separators=(",", ":"))
+
+
+def test_audit_tail_script_quotes_the_state_dir():
+    assert c.audit_tail_script("/var/lib/deployer", 20) == "tail -n 20 /var/lib/deployer/audit.log 2>/dev/null || true\n"
+    assert "'/srv/my state;id/audit.log'" in c.audit_tail_script("/srv/my state;id", 5)
