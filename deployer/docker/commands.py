@@ -57,7 +57,7 @@ def run_argv(spec: ContainerSpec, env_file: Raw | None, deployed_at: str, deploy
              *, attempt: str | None = None, create_as: str | None = None) -> list[str]:
     """`docker run -d` for a spec, as docker would be called by hand.
 
-    create_as: `docker create` under that (temporary) name instead; the same options.
+    create_as: `docker create` under that name instead (the same options; started later).
     """
     argv = ["docker", "create", "--name", create_as] if create_as else ["docker", "run", "-d", "--name", spec.name]
     labels = {
@@ -135,17 +135,15 @@ def prepare_script(
     return "\n".join(lines) + "\n"
 
 
-def temp_name(name: str, attempt: str) -> str:
-    return f"{name}_next_{attempt}"
-
-
 def replace_script(spec: ContainerSpec, current_id: str | None, deployed_at: str, deployed_by: str,
                    *, attempt: str, guard: Sequence[str] = ()) -> str:
-    """Create the new container first (the old one still serves), start the host's guard, retire
-    the live one (stopped, renamed, kept for rollback), start the new one; print its id.
+    """Retire the live container's name (it keeps serving), create the new one under the
+    name, start the host's guard, stop the old one (kept, for rollback), start the new one
+    by id; print its id and address.
 
-    Whatever fails, a container this attempt created and that did not start is removed by
-    its id: nothing `Created` is left to be taken for a version later.
+    A create that fails costs no downtime (the old one never stopped and gets its name
+    back); a container this attempt created that does not start is removed by its id:
+    nothing `Created` is left to be taken for a version later.
     """
     lines = ["set -u"]
     env_file = None
@@ -153,15 +151,17 @@ def replace_script(spec: ContainerSpec, current_id: str | None, deployed_at: str
         lines += ["D=$(mktemp -d) || exit 1", "trap 'rm -rf \"$D\"' EXIT", 'chmod 700 "$D"',
                   '(umask 077; cat > "$D/env")']
         env_file = ENV_FILE
-    create = run_argv(spec, env_file, deployed_at, deployed_by, attempt=attempt,
-                      create_as=temp_name(spec.name, attempt))
-    lines.append(f"new=$({sh(create)}) || exit 1")
+    create = sh(run_argv(spec, env_file, deployed_at, deployed_by, attempt=attempt, create_as=spec.name))
     undo = 'docker rm -f "$new" >/dev/null 2>&1; exit 1'
-    lines += list(guard)
     if current_id:
+        old = prev_name(spec.name, current_id)
+        lines.append(sh(["docker", "rename", current_id, old]) + " || exit 1")
+        lines.append(f"new=$({create}) || {{ {sh(['docker', 'rename', current_id, spec.name])}; exit 1; }}")
+        lines += list(guard)
         lines.append(sh(["docker", "stop", "-t", str(spec.stop_timeout), current_id]) + f" >/dev/null || {{ {undo}; }}")
-        lines.append(sh(["docker", "rename", current_id, prev_name(spec.name, current_id)]) + f" || {{ {undo}; }}")
-    lines.append(f'docker rename "$new" {shlex.quote(spec.name)} || {{ {undo}; }}')
+    else:
+        lines.append(f"new=$({create}) || exit 1")
+        lines += list(guard)
     lines.append(f'docker start "$new" >/dev/null || {{ {undo}; }}')
     lines.append('echo "$new"')
     lines.append(addr_line(Raw('"$new"')))

@@ -119,7 +119,7 @@ def test_hostile_values_stay_single_arguments(value):
     assert argv[-3:] == ["sh", "-c", value]
     script = c.replace_script(s, None, AT, BY, attempt="a1")
     assert script.startswith("set -u\n")
-    create = c.run_argv(s, None, AT, BY, attempt="a1", create_as="web_next_a1")
+    create = c.run_argv(s, None, AT, BY, attempt="a1", create_as="web")
     inner = script.split("new=$(", 1)[1].rsplit(") || exit 1\n", 1)[0]
     assert shlex.split(inner) == create
     assert run_through_sh(c.sh(argv)) == argv
@@ -148,18 +148,17 @@ def test_secrets_travel_on_stdin_only():
 def test_replace_script_with_secrets_exact():
     script = c.replace_script(secret_spec(), "abcdef0123456789", AT, BY, attempt="a1", guard=["GUARD"])
     undo = '{ docker rm -f "$new" >/dev/null 2>&1; exit 1; }'
-    create = c.run_argv(secret_spec(), c.ENV_FILE, AT, BY, attempt="a1", create_as="web_next_a1")
+    create = c.run_argv(secret_spec(), c.ENV_FILE, AT, BY, attempt="a1", create_as="web")
     assert script.splitlines() == [
         "set -u",
         "D=$(mktemp -d) || exit 1",
         "trap 'rm -rf \"$D\"' EXIT",
         'chmod 700 "$D"',
         '(umask 077; cat > "$D/env")',
-        f"new=$({c.sh(create)}) || exit 1",
+        "docker rename abcdef0123456789 web_prev_abcdef012345 || exit 1",
+        f"new=$({c.sh(create)}) || {{ docker rename abcdef0123456789 web; exit 1; }}",
         "GUARD",
         f"docker stop -t 2 abcdef0123456789 >/dev/null || {undo}",
-        f"docker rename abcdef0123456789 web_prev_abcdef012345 || {undo}",
-        f'docker rename "$new" web || {undo}',
         f'docker start "$new" >/dev/null || {undo}',
         'echo "$new"',
         c.addr_line(c.Raw('"$new"')),
