@@ -7,8 +7,9 @@ import json
 import click
 
 from deployer.cli import handle_errors, main
-from deployer.config import load_inventory, load_playbook
-from deployer.config.playbook import PASSWORD_VARS
+from deployer.config import load_playbook
+from deployer.inventory import load_inventory
+from deployer.inventory.conn import PASSWORD_VARS
 
 inventory_option = click.option(
     "-i",

@@ -7,9 +7,9 @@ import shlex
 from typing import Any
 
 from deployer.config.schema import Ctx, Path, resolve_secret, shown, type_name
-from deployer.config.templates import Renderer, TemplateError, has_template
 from deployer.config.values import parse_image, parse_ports
 from deployer.model import ContainerSpec, HealthSpec, PortSpec, Secret
+from deployer.template.render import Renderer, TemplateError, has_template
 
 CONTAINER_KEYS = (
     "name", "image", "ports", "env", "secret_env", "volumes", "restart",

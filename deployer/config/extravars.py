@@ -6,9 +6,9 @@ import codecs
 import re
 from typing import Any
 
-from deployer.config.problems import Mark, Problems
-from deployer.config.yamlpos import load_file, load_text
 from deployer.errors import ConfigError
+from deployer.source.problems import Mark, Problems
+from deployer.source.yamlpos import load_file, load_text
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 Origins = dict[str, tuple[str, Mark | None]]  # variable -> where its winning -e value was written

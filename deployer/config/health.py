@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any, Literal, Protocol
 
 from deployer.config.schema import Ctx, Path, shown, type_name
-from deployer.config.templates import has_template
 from deployer.config.values import parse_duration
 from deployer.model import HealthSpec, PortSpec
+from deployer.template.render import has_template
 
 
 class Builder(Protocol):

@@ -13,16 +13,17 @@ from typing import Any
 from deployer.config.checks import Binding, check_ports
 from deployer.config.containers import CONTAINER_KEYS, ContainerBuilder
 from deployer.config.extravars import Origins, check_extra_vars
-from deployer.config.inventory import Inventory
-from deployer.config.problems import Mark, Problems
 from deployer.config.registry import parse_registry
 from deployer.config.schema import Ctx, Path, type_name
-from deployer.config.templates import Renderer, TemplateError, has_template
 from deployer.config.thresholds import check_thresholds
 from deployer.config.values import parse_percent, parse_serial_item
-from deployer.config.yamlpos import load_file
 from deployer.errors import ConfigError
+from deployer.inventory import Inventory
+from deployer.inventory.conn import PASSWORD_VARS, host_conn
 from deployer.model import ContainerSpec, HostConn, Play, Playbook
+from deployer.source.problems import Mark, Problems
+from deployer.source.yamlpos import load_file
+from deployer.template.render import Renderer, TemplateError, has_template
 
 PLAY_KEYS = ("name", "hosts", "vars", "serial", "max_fail_percentage", "registry", "containers")
 
@@ -36,9 +37,6 @@ def magic_vars(inv: Inventory, host: str, playbook: str) -> dict[str, Any]:
         "playbook_dir": os.path.dirname(os.path.abspath(playbook)),
     }
 
-
-PASSWORD_VARS = frozenset({"ansible_password", "ansible_ssh_pass", "ansible_become_password",
-                           "ansible_become_pass"})
 
 class PlaybookLoader:
     def __init__(self, path: str, inv: Inventory, extra: dict[str, Any], limit: str | None,
@@ -107,8 +105,6 @@ class PlaybookLoader:
 
     def conn(self, host: str) -> HostConn:
         if host not in self.conns:
-            from deployer.config.conn import host_conn
-
             self.conns[host] = host_conn(self.inv, host, self.problems)
         return self.conns[host]
 

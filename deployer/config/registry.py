@@ -6,8 +6,8 @@ import re
 from typing import Any
 
 from deployer.config.schema import Ctx, Path, secret_from_env, secret_from_file, type_name
-from deployer.config.templates import Renderer, TemplateError
 from deployer.model import RegistryAuth, Secret
+from deployer.template.render import Renderer, TemplateError
 
 REGISTRY_KEYS = ("server", "username", "password_env", "password_file")
 _SERVER = re.compile(r"^(?:https?://)?[A-Za-z0-9.\-\[\]:]+(?::[0-9]+)?(?:/\S*)?$")

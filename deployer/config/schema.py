@@ -9,9 +9,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from deployer.config.problems import Key, Mark, Problems, did_you_mean
-from deployer.config.yamlpos import Doc, read_text
 from deployer.model import Secret
+from deployer.source.files import read_text
+from deployer.source.problems import Key, Mark, Problems, did_you_mean
+from deployer.source.yamlpos import Doc
 
 Path = tuple[Key, ...]
 MAX_SECRET_BYTES = 64 * 1024

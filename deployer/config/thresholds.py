@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from deployer.config.problems import Mark, Path, Problems, did_you_mean
+from deployer.source.problems import Mark, Path, Problems, did_you_mean
 
 PREFIX = "deployer_health_"
 

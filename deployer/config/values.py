@@ -5,16 +5,13 @@ Each raises `ValueError` with a message meant for the user.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import re
-import sys
 
 from deployer.config.dockersdk import parse_repository_tag, split_port
 from deployer.model import PortSpec
 
 MAX_PORTS = 10_000  # ports one spec may expand to
-MAX_INT_DIGITS = 4300  # Python's own int<->str limit, which some conversions would raise on
 
 # The distribution/reference grammar docker uses for image names.
 _ALNUM = r"[a-z0-9]+"
@@ -30,22 +27,6 @@ _REFERENCE = re.compile(
 )
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _PROTOCOLS = ("tcp", "udp", "sctp")
-
-
-def int_digits() -> int:
-    """How many decimal digits an integer may have (Python's limit, at most MAX_INT_DIGITS)."""
-    limit = sys.get_int_max_str_digits()
-    return min(limit, MAX_INT_DIGITS) if limit else MAX_INT_DIGITS
-
-
-@functools.lru_cache(maxsize=8)
-def _bound(digits: int) -> int:
-    return 10**digits
-
-
-def int_fits(n: int) -> bool:
-    """True if N can be written out in decimal (and read back) without Python refusing."""
-    return -_bound(int_digits()) < n < _bound(int_digits())
 
 
 def parse_image(ref: str) -> str:

@@ -16,11 +16,11 @@ import jsonschema
 import pytest
 import yaml
 
-from deployer.config import load_inventory
 from deployer.docker.commands import run_argv
 from deployer.health import gather
 from deployer.health.model import HealthReport, HostHealth
 from deployer.health.schema import JSON_SCHEMA
+from deployer.inventory import load_inventory
 from deployer.model import ContainerSpec, HealthSpec, HostConn, Play, Playbook, PortSpec
 
 pytestmark = pytest.mark.lab

@@ -20,7 +20,10 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "deployer"
 
-LOWER = ("deployer.config", "deployer.plan", "deployer.model")
+# What reads the user's files, in the order data flows: each room imports only rooms before
+# it (the inventory knows no playbook; the YAML/problem machinery knows neither).
+READING = ("deployer.source", "deployer.template", "deployer.inventory", "deployer.config")
+LOWER = (*READING, "deployer.plan", "deployer.model")
 UPPER = (
     "deployer.docker",
     "deployer.remote",
@@ -225,17 +228,44 @@ def _cycle_through(start: str, members: set[str], graph: dict[str, dict[str, Use
     return [start, start]
 
 
-def import_circles(mods: dict[str, Module]) -> list[str]:
-    graph = _edges(mods)
+def _circles(graph: dict[str, dict[str, Use]], at: dict[tuple[str, str], str],
+             what: str) -> list[str]:  # fmt: skip
+    """One line per circle of GRAPH: a shortest loop, where each step is written (AT)."""
     out = []
     for part in _components(graph):
         if len(part) == 1 and part[0] not in graph[part[0]]:
             continue
         cycle = _cycle_through(part[0], set(part), graph)
-        steps = ", ".join(mods[a].at(graph[a][b]) for a, b in zip(cycle, cycle[1:], strict=False))
-        rest = f" (the circle joins {len(part)} modules: {', '.join(part)})" if len(part) > 2 else ""
+        steps = ", ".join(at[a, b] for a, b in zip(cycle, cycle[1:], strict=False))
+        rest = f" (the circle joins {len(part)} {what}: {', '.join(part)})" if len(part) > 2 else ""
         out.append(f"{' -> '.join(cycle)}  [{steps}]{rest}")
     return out
+
+
+def import_circles(mods: dict[str, Module]) -> list[str]:
+    graph = _edges(mods)
+    at = {(a, b): mods[a].at(use) for a, uses in graph.items() for b, use in uses.items()}
+    return _circles(graph, at, "modules")
+
+
+def room_of(name: str) -> str:
+    """The room a module lives in: `deployer.inventory.load` -> `deployer.inventory`."""
+    return ".".join(name.split(".")[:2])
+
+
+def room_circles(mods: dict[str, Module]) -> list[str]:
+    """Circles between rooms (deployer's folders and top-level modules): config -> inventory
+    and inventory -> config is one even when no two modules import each other."""
+    graph: dict[str, dict[str, Use]] = {room_of(name): {} for name in mods}
+    at: dict[tuple[str, str], str] = {}
+    for name, uses in sorted(_edges(mods).items()):
+        here = room_of(name)
+        for target, use in uses.items():
+            there = room_of(target)
+            if there != here and there not in graph[here]:
+                graph[here][there] = use
+                at[here, there] = f"{mods[name].at(use)} {name} imports {target}"
+    return _circles(graph, at, "rooms")
 
 
 def _imports_where(mods: dict[str, Module], importer: Iterable[str] | None,
@@ -255,6 +285,14 @@ def _imports_where(mods: dict[str, Module], importer: Iterable[str] | None,
 
 def lower_rooms_import_upper(mods: dict[str, Module]) -> list[str]:
     return _imports_where(mods, LOWER, lambda _name, target: within(target, UPPER))
+
+
+def reading_rooms_import_later(mods: dict[str, Module]) -> list[str]:
+    def later(name: str, target: str) -> bool:
+        rank = next(i for i, room in enumerate(READING) if within(name, [room]))
+        return within(target, READING[rank + 1 :])
+
+    return _imports_where(mods, READING, later)
 
 
 def _stdlib(target: str) -> bool:
@@ -309,8 +347,12 @@ def engine_or_health_prints(mods: dict[str, Module]) -> list[str]:
 
 RULES = {
     "no import circles between modules": import_circles,
-    "config, plan and model import nothing from docker, remote, engine, targets, health, "
-    "report or cli": lower_rooms_import_upper,
+    "no import circles between rooms": room_circles,
+    "config, inventory, template, source, plan and model import nothing from docker, remote, "
+    "engine, targets, health, report or cli": lower_rooms_import_upper,
+    "source, template, inventory, config: each imports none of the rooms after it (source "
+    "imports neither inventory nor config, inventory nothing of config)":
+        reading_rooms_import_later,
     "plan imports only deployer.model and the standard library": plan_imports_beyond_model,
     "nothing outside deployer.cli (and deployer/__main__.py) imports deployer.cli":
         cli_imported_from_outside,
@@ -326,7 +368,7 @@ RULES = {
 @pytest.fixture(scope="module")
 def package() -> dict[str, Module]:
     mods = scan(PACKAGE)
-    assert "deployer.config.inventory" in mods and "deployer.engine.rollout" in mods
+    assert "deployer.inventory.load" in mods and "deployer.engine.rollout" in mods
     return mods
 
 
@@ -387,6 +429,11 @@ BAD = {
     "config/a.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
                    "    from deployer.config.b import B\nA = 1\n",
     "config/b.py": "def f():\n    from . import a\n    import paramiko\n",
+    "config/c.py": "from deployer.inventory import load\n",  # allowed, but closes a room circle
+    "inventory/__init__.py": "from deployer.config.a import A\n",
+    "inventory/load.py": "import deployer.report\n",
+    "template/__init__.py": "from deployer.source import files\nfrom deployer.config import a\n",
+    "source/__init__.py": "from deployer.inventory import load\n",
     "plan/__init__.py": "import json\nfrom deployer import errors\nfrom deployer.model import M\n",
     "errors.py": "",
     "remote/__init__.py": "",
@@ -412,12 +459,25 @@ def _fake(tmp_path: Path, files: dict[str, str]) -> dict[str, Module]:
 def test_rules_catch_violations(tmp_path: Path) -> None:
     mods = _fake(tmp_path, BAD)
     found = {rule: RULES[rule](mods) for rule in RULES}
-    circles, lower, plan, cli, ssh, exits, prints = found.values()
+    circles, room_loops, lower, reading, plan, cli, ssh, exits, prints = found.values()
     assert circles == [
         "deployer.config.a -> deployer.config.b -> deployer.config.a  "
         "[deployer/config/a.py:3, deployer/config/b.py:2]"
     ]
-    assert lower == ["deployer/model.py:1: deployer.model imports deployer.remote.ssh"]
+    assert room_loops == [
+        "deployer.config -> deployer.inventory -> deployer.config  "
+        "[deployer/config/c.py:1 deployer.config.c imports deployer.inventory.load, "
+        "deployer/inventory/__init__.py:1 deployer.inventory imports deployer.config.a]"
+    ]
+    assert lower == [
+        "deployer/inventory/load.py:1: deployer.inventory.load imports deployer.report",
+        "deployer/model.py:1: deployer.model imports deployer.remote.ssh",
+    ]
+    assert reading == [
+        "deployer/inventory/__init__.py:1: deployer.inventory imports deployer.config.a",
+        "deployer/source/__init__.py:1: deployer.source imports deployer.inventory.load",
+        "deployer/template/__init__.py:2: deployer.template imports deployer.config.a",
+    ]
     assert plan == ["deployer/plan/__init__.py:2: deployer.plan imports deployer.errors"]
     assert cli == ["deployer/health/__init__.py:1: deployer.health imports deployer.cli.helpers"]
     assert ssh == ["deployer/config/b.py:3: deployer.config.b imports paramiko"]
@@ -452,7 +512,17 @@ def test_a_clean_package_passes(tmp_path: Path) -> None:
                             "from deployer.model import M\nfrom . import rules\n",
         "plan/rules.py": "from deployer import model\n",
         "config/__init__.py": "from deployer.config.a import A\n",
-        "config/a.py": "import yaml\nfrom deployer.model import M\n",
+        "config/a.py": "import yaml\nfrom deployer.model import M\n"
+                       "from deployer.inventory import I\nfrom deployer.template.render import R\n"
+                       "from deployer.source import files\n",
+        "inventory/__init__.py": "from deployer.inventory.load import I\n",
+        "inventory/load.py": "from deployer.source.problems import P\nfrom deployer import model\n"
+                             "from deployer.template import render\n",
+        "template/render.py": "import jinja2\nfrom deployer.source.ints import n\n",
+        "source/__init__.py": "",
+        "source/files.py": "from deployer.source.problems import P\nfrom deployer import errors\n",
+        "source/problems.py": "from deployer.errors import ConfigError\n",
+        "errors.py": "",
         "engine/__init__.py": "def f(console):\n    console.print('a rich console is no print')\n",
         "remote/ssh.py": "import paramiko\n",
         "cli/__init__.py": "import sys, click\nfrom deployer.engine import f\n"

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from deployer.config import load_inventory, load_playbook
-from deployer.config.conn import host_conn
+from deployer.config import load_playbook
+from deployer.inventory import load_inventory
+from deployer.inventory.conn import host_conn
 
 ROOT = Path(__file__).resolve().parents[3]
 PLAYBOOKS = sorted((ROOT / "playbooks").glob("*.yml"))

@@ -57,7 +57,8 @@ def test_bad_items_are_input_errors(item: str, message: str) -> None:
 
 
 def test_a_template_with_spaces_reaches_the_playbook(tmp_path) -> None:
-    from deployer.config import load_inventory, load_playbook
+    from deployer.config import load_playbook
+    from deployer.inventory import load_inventory
 
     (tmp_path / "inv.yml").write_text("all:\n  hosts:\n    h1: {lab_image_v1: 'reg:5000/web:v1'}\n")
     (tmp_path / "site.yml").write_text("- hosts: all\n  containers:\n    - {name: web, image: '{{ image }}'}\n")

@@ -12,10 +12,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from deployer.cli import main
-from deployer.config import load_inventory, yamlpos
-from deployer.config.problems import Problems
-from deployer.config.yamlpos import load_text
-from tests.unit.config.conftest import problems_of
+from deployer.inventory import load_inventory
+from deployer.source import yamlpos
+from deployer.source.problems import Problems
+from deployer.source.yamlpos import load_text
+from tests.unit.conftest import problems_of
 
 LONG = "1" * 5000  # over Python's 4,300 digits
 INVENTORY = "all:\n  hosts:\n    h1: {ansible_host: 192.0.2.1}\n"

@@ -4,9 +4,9 @@ from collections.abc import Callable
 
 import pytest
 
-from deployer.config import load_inventory, load_playbook, parse_extra_vars
-from deployer.config.inventory import Inventory
-from tests.unit.config.conftest import has_problem, problems_of
+from deployer.config import load_playbook, parse_extra_vars
+from deployer.inventory import Inventory, load_inventory
+from tests.unit.conftest import has_problem, problems_of
 
 Write = Callable[[str, str], str]
 

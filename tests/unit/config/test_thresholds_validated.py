@@ -9,11 +9,11 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from deployer.cli import main
-from deployer.config import load_inventory, load_playbook
+from deployer.config import load_playbook
 from deployer.config.thresholds import Thresholds, read
 from deployer.health.thresholds import from_vars
-
-from .conftest import problems_of
+from deployer.inventory import load_inventory
+from tests.unit.conftest import problems_of
 
 Write = Callable[[str, str], str]
 

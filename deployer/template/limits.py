@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from jinja2.sandbox import SecurityError
 from jinja2.utils import Namespace
 
-from deployer.config.values import int_digits, int_fits
+from deployer.source.ints import int_digits, int_fits
 
 MAX_RESULT = 1_000_000  # characters (or items) a single value or operation may produce
 RENDER_SECONDS = 2.0  # CPU seconds one template (with the variables it uses) may take

@@ -20,9 +20,9 @@ import pytest
 from click.testing import CliRunner
 
 from deployer.cli import main
-from deployer.config import load_inventory
-from deployer.config.invparse import parse_ini_value
-from tests.unit.config.conftest import has_problem, problems_of
+from deployer.inventory import load_inventory
+from deployer.inventory.formats import parse_ini_value
+from tests.unit.conftest import has_problem, problems_of
 
 Write = Callable[[str, str], str]
 ROOT = Path(__file__).resolve().parents[3]
@@ -169,7 +169,7 @@ def test_host_order_with_several_parents_does_not_depend_on_the_hash_seed(write:
     """Ansible's order here changes from run to run; deployer's is definition order."""
     path = write("inv.ini", SEVERAL_PARENTS)
     code = (
-        "import sys; from deployer.config import load_inventory as L; i = L([sys.argv[1]]); "
+        "import sys; from deployer.inventory import load_inventory as L; i = L([sys.argv[1]]); "
         "print(i.match('all'), i.match('prod'), i.match('west'), i.match('all[0]'))"
     )
     outputs = set()

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from deployer.config import load_inventory
-from deployer.config.hostrange import expand_range
-from tests.unit.config.conftest import has_problem, problems_of
+from deployer.inventory import load_inventory
+from deployer.inventory.hostrange import expand_range
+from tests.unit.conftest import has_problem, problems_of
 
 Write = Callable[[str, str], str]
 
@@ -149,7 +149,7 @@ def test_host_conn_mapping(write: Write) -> None:
     )  # fmt: skip
 
 
-def test_config_reads_no_ssh_config(write: Write, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_inventory_reads_no_ssh_config(write: Write, monkeypatch: pytest.MonkeyPatch) -> None:
     """The inventory's jump only: ~/.ssh/config's ProxyJump is the SSH room's business
     (tests/unit/remote/test_ssh_config_jump.py), so config needs no paramiko."""
     monkeypatch.setenv("HOME", str(Path(write("home/.ssh/config", "ProxyJump admin@gw\n")).parents[1]))

@@ -12,8 +12,8 @@ import os
 import re
 from collections.abc import Iterable
 
-from deployer.config.hostrange import AddressError, parse_address
-from deployer.config.invdata import InventoryData
+from deployer.inventory.data import InventoryData
+from deployer.inventory.hostrange import AddressError, parse_address
 
 _SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]*))\]$")
 _COLON_SPLIT = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")

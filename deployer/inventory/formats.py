@@ -12,10 +12,10 @@ import shlex
 import warnings
 from typing import Any
 
-from deployer.config.hostrange import expand_hostpattern
-from deployer.config.invdata import CycleError, InventoryData
-from deployer.config.problems import Key, Mark, Problems, did_you_mean
-from deployer.config.yamlpos import Doc
+from deployer.inventory.data import CycleError, InventoryData
+from deployer.inventory.hostrange import expand_hostpattern
+from deployer.source.problems import Key, Mark, Problems, did_you_mean
+from deployer.source.yamlpos import Doc
 
 _SECTIONS = ("vars", "children", "hosts")
 _SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$")

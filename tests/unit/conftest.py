@@ -1,3 +1,6 @@
+"""Helpers of the tests of the reading rooms (source, template, inventory, config): files
+written on the fly, and the problems a ConfigError carries."""
+
 from __future__ import annotations
 
 import textwrap
@@ -7,8 +10,6 @@ from pathlib import Path
 import pytest
 
 from deployer.errors import ConfigError
-
-FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture

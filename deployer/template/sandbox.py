@@ -1,8 +1,8 @@
-"""The Jinja sandbox of playbook templates, with the size bounds of `tpllimits` built in.
+"""The Jinja sandbox of templates, with the size bounds of `limits` built in.
 
 Binary operators, calls, `str.format`, `~`, block captures and every `{{ }}` output
 pass through checks that refuse, before it is built, a value that would be too long
-(and an integer too large to write out). See tpllimits for what is bounded and why.
+(and an integer too large to write out). See limits.py for what is bounded and why.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from jinja2.sandbox import SandboxedEnvironment, SandboxedFormatter, SecurityErr
 from jinja2.utils import generate_lorem_ipsum
 from markupsafe import EscapeFormatter, Markup
 
-from deployer.config.tpllimits import (
+from deployer.source.ints import int_digits
+from deployer.template.limits import (
     MAX_RESULT,
     check_format_spec,
     check_growth,
@@ -29,7 +30,6 @@ from deployer.config.tpllimits import (
     checked_join,
     too_large,
 )
-from deployer.config.values import int_digits
 
 MAX_EXPONENT = 1000
 

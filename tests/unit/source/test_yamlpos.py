@@ -5,8 +5,9 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deployer.config.problems import Mark, Problems
-from deployer.config.yamlpos import MAX_BYTES, decode_text, load_file, load_text
+from deployer.source.files import MAX_BYTES, decode_text
+from deployer.source.problems import Mark, Problems
+from deployer.source.yamlpos import load_file, load_text
 
 
 def load(text: str) -> tuple[object, list[str]]:

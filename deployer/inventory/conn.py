@@ -6,14 +6,20 @@ import os
 import re
 from typing import Any, Protocol
 
-from deployer.config.problems import Mark, Problems
-from deployer.config.templates import Renderer, TemplateError, has_template
 from deployer.model import HostConn, Secret
+from deployer.source.problems import Mark, Problems
+from deployer.template.render import Renderer, TemplateError, has_template
+
+# The connection variables that hold a password: `hosts --host` masks them, and the
+# playbook keeps them out of every template.
+PASSWORD_VARS = frozenset(
+    {"ansible_password", "ansible_ssh_pass", "ansible_become_password", "ansible_become_pass"}
+)
 
 
 class Inventory(Protocol):
-    """What a host's connection needs of the inventory (config.inventory.Inventory is one;
-    named here, not imported, so that inventory -> conn stays the only direction)."""
+    """What a host's connection needs of the inventory (inventory.load.Inventory is one;
+    named here, not imported, so that load -> conn stays the only direction)."""
 
     def host_vars(self, name: str) -> dict[str, Any]: ...
 
@@ -83,7 +89,7 @@ class _ConnBuilder:
 
     def jump(self) -> str | None:
         """deployer_ssh_jump; without it None (the SSH room reads a ProxyJump from
-        ~/.ssh/config when it connects: paramiko stays out of config)."""
+        ~/.ssh/config when it connects: paramiko stays out of the inventory)."""
         jump = self.text("deployer_ssh_jump")
         if jump is None:
             return None

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from deployer.config.invdata import Origin
-from deployer.config.problems import Problems
-from deployer.config.yamlpos import load_file
+from deployer.inventory.data import Origin
+from deployer.source.problems import Problems
+from deployer.source.yamlpos import load_file
 
 EXTENSIONS = ("", ".yml", ".yaml", ".json")
 MAX_FILES = 10_000

@@ -1,3 +1,5 @@
+"""`deployer hosts`: the inventory on the command line."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +9,6 @@ from click.testing import CliRunner
 
 from deployer.cli import main
 
-ROOT = Path(__file__).resolve().parents[3]
 GUIDE = Path(__file__).parent / "fixtures" / "ansible"
 
 
@@ -30,15 +31,3 @@ def test_hosts_host_prints_merged_vars_as_json() -> None:
 def test_hosts_no_match_exits_5() -> None:
     result = CliRunner().invoke(main, ["hosts", "-i", str(GUIDE / "patterns.yml"), "webz"])
     assert result.exit_code == 5 and "matches no group or host" in result.output
-
-
-def test_validate_ok_and_invalid(tmp_path: Path) -> None:
-    inv = str(ROOT / "inventories" / "example.yml")
-    ok = CliRunner().invoke(main, ["validate", str(ROOT / "playbooks" / "demo.yml"), "-i", inv])
-    assert ok.exit_code == 0, ok.output
-    assert ok.output.strip().endswith("1 play, 3 hosts, 3 containers")
-    bad = tmp_path / "bad.yml"
-    bad.write_text("- hosts: web\n  containers:\n    - {name: web, image: nginx, ports: [':80']}\n")
-    result = CliRunner().invoke(main, ["validate", str(bad), "-i", inv, "-e", "x=1"])
-    assert result.exit_code == 5
-    assert f"{bad}:3:41: plays[0].containers[0].ports[0]: invalid port spec ':80'" in result.output

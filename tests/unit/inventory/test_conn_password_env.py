@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from deployer.config import load_inventory
 from deployer.errors import ConfigError
+from deployer.inventory import load_inventory
 
 
 def _inv(tmp_path: Path, var: str) -> str:

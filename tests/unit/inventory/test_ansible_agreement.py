@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from deployer.cli import main
-from deployer.config import load_inventory
 from deployer.errors import ConfigError
+from deployer.inventory import load_inventory
 
 HERE = Path(__file__).parent / "fixtures" / "ansible"
 CASES: list[dict[str, Any]] = json.loads((HERE / "expected.json").read_text())

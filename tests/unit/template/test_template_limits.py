@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from deployer.cli import main
-from deployer.config.templates import Renderer, TemplateError
+from deployer.template.render import Renderer, TemplateError
 
 BIG = 900_000_000  # the sizes of the issue: 0.9 GB strings if they were built
 
@@ -25,7 +25,7 @@ def render(source: str, **variables: object) -> object:
 @pytest.fixture
 def short_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     """Half a second per render instead of 2 s, to keep the tests quick."""
-    limits = sys.modules.get("deployer.config.tpllimits")
+    limits = sys.modules.get("deployer.template.limits")
     if limits is not None:
         monkeypatch.setattr(limits, "RENDER_SECONDS", 0.5)
 

@@ -19,9 +19,9 @@ from typing import Any
 import jinja2
 import yaml
 
-from deployer.config import tpllimits
-from deployer.config.problems import did_you_mean
-from deployer.config.tpllimits import (
+from deployer.source.problems import did_you_mean
+from deployer.template import limits
+from deployer.template.limits import (
     MAX_RESULT,
     TooSlow,
     bounded,
@@ -31,7 +31,7 @@ from deployer.config.tpllimits import (
     timer_running,
     too_large,
 )
-from deployer.config.tplsandbox import Sandbox
+from deployer.template.sandbox import Sandbox
 
 MAX_NESTING = 32  # variables expanding variables
 _SINGLE = re.compile(r"^\{\{((?:(?!\{\{|\}\}).)*)\}\}$", re.S)
@@ -54,7 +54,7 @@ def _to_bool(value: Any) -> bool:
 
 def _regex(pattern: str) -> re.Pattern[str]:
     # A regex can backtrack for ages (`(a+)+$`), inside `re`, where only a signal can
-    # stop it: the render's timer (tpllimits). Without one (not the main thread), refuse.
+    # stop it: the render's timer (limits.py). Without one (not the main thread), refuse.
     if not timer_running():
         raise jinja2.sandbox.SecurityError(
             "regex filters need the render's time limit, which only the main thread has"
@@ -200,11 +200,11 @@ class Renderer:
         return value
 
     def render_str(self, source: str) -> Any:
-        """Render one template string, within tpllimits.RENDER_SECONDS of CPU time."""
+        """Render one template string, within limits.RENDER_SECONDS of CPU time."""
         if source in _TOO_SLOW:
             raise TemplateError(_TOO_SLOW[source])
         try:
-            return bounded(lambda: self._render_str(source), tpllimits.RENDER_SECONDS)
+            return bounded(lambda: self._render_str(source), limits.RENDER_SECONDS)
         except TooSlow as err:
             message = f"{err} (a regex that backtracks too much, or a loop too long?)"
             _TOO_SLOW[source] = message

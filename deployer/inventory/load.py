@@ -12,14 +12,21 @@ import os
 import re
 from typing import Any
 
-from deployer.config.invdata import InventoryData, Origin
-from deployer.config.invparse import IniInventory, YamlInventory
-from deployer.config.patterns import Matcher, PatternError, compile_pattern, split_host_pattern
-from deployer.config.problems import NOWHERE, Problems, did_you_mean, short_list
-from deployer.config.varsfiles import VarsFiles
-from deployer.config.yamlpos import load_text, read_text
 from deployer.errors import ConfigError
+from deployer.inventory.data import InventoryData, Origin
+from deployer.inventory.formats import IniInventory, YamlInventory
+from deployer.inventory.patterns import (
+    Matcher,
+    PatternError,
+    compile_pattern,
+    split_host_pattern,
+    split_subscript,
+)
+from deployer.inventory.varsfiles import VarsFiles
 from deployer.model import HostConn
+from deployer.source.files import read_text
+from deployer.source.problems import NOWHERE, Problems, did_you_mean, short_list
+from deployer.source.yamlpos import load_text
 
 _YAML_EXT = (".yml", ".yaml", ".json")
 # What a folder source skips, as ansible-core 2.18 (inventory/manager.py IGNORED): names
@@ -90,8 +97,6 @@ class Inventory:
         return out
 
     def _matches_any(self, part: str) -> bool:
-        from deployer.config.patterns import split_subscript
-
         expr, _ = split_subscript(part)
         regex = compile_pattern(expr)
         return any(regex.match(n) for n in self.data.groups) or any(
@@ -138,7 +143,7 @@ class Inventory:
         return self.data.hosts[name].source
 
     def host_conn(self, name: str) -> HostConn:
-        from deployer.config.conn import host_conn
+        from deployer.inventory.conn import host_conn
 
         return host_conn(self, name)
 
@@ -268,7 +273,7 @@ def load_inventory(paths: list[str]) -> Inventory:
     data.reconcile()
     inv = Inventory(data, sources, problems)
     problems.raise_if_any()
-    for name in inv.hosts:  # load group_vars/host_vars now: their problems are config problems
+    for name in inv.hosts:  # load group_vars/host_vars now: their problems are the inventory's
         inv.host_vars(name)
     if not inv.hosts and not problems:
         message = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from deployer.config.problems import Mark
+from deployer.source.problems import Mark
 
 Origin = tuple[str, Mark]  # (file, position) where a variable was set
 
