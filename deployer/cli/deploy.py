@@ -118,8 +118,9 @@ def record_run(data: dict[str, Any]) -> None:
 
 
 def _load(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], limit: str | None) -> Any:
-    from deployer.config import load_inventory, load_playbook, parse_extra_vars
+    from deployer.config import load_playbook, parse_extra_vars
     from deployer.health.gather import with_vars
+    from deployer.inventory import load_inventory
 
     inv = load_inventory(list(inventories))
     return with_vars(load_playbook(playbook, inv, list(extra), limit), parse_extra_vars(list(extra)))
@@ -243,7 +244,7 @@ def rollback(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...]
 
 # -- lock and audit: one command per host ---------------------------------------------------
 def _hosts(inventories: tuple[str, ...], limit: str | None) -> list[HostConn]:
-    from deployer.config import load_inventory
+    from deployer.inventory import load_inventory
 
     inv = load_inventory(list(inventories))
     return [inv.host_conn(n) for n in inv.match(limit or "all")]

@@ -20,9 +20,10 @@ from deployer.targets.ssh import SshEngine
 
 def _targets(inventories: tuple[str, ...], playbook_path: str | None, extra: tuple[str, ...],
              limit: str | None) -> tuple[list[HostConn], Playbook | None]:
-    from deployer.config import load_inventory, load_playbook, parse_extra_vars
+    from deployer.config import load_playbook, parse_extra_vars
     from deployer.config.schema import secrets_unread
     from deployer.health.gather import with_vars
+    from deployer.inventory import load_inventory
 
     inventory = load_inventory(list(inventories))
     if playbook_path is not None:
