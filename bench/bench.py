@@ -39,7 +39,9 @@ HERE = Path(__file__).resolve().parent
 
 
 # ---------------------------------------------------------------- measuring one command
-def measure(argv: list[str], env: dict[str, str] | None = None, timeout: float = 600) -> dict[str, Any]:
+def measure(
+    argv: list[str], env: dict[str, str] | None = None, timeout: float = 600
+) -> dict[str, Any]:
     """Wall time (monotonic), CPU time of the whole process tree (wait4), peak RSS of the tree (sampled)."""
     out = tempfile.TemporaryFile()
     err = tempfile.TemporaryFile()
@@ -81,9 +83,15 @@ def measure(argv: list[str], env: dict[str, str] | None = None, timeout: float =
     proc.returncode = box.get("rc", -1)
     out.seek(0)
     err.seek(0)
-    return {"wall": box["end"] - t0, "rc": box["rc"], "cpu": box["cpu"],
-            "peak_rss_mb": peak / 2**20, "maxrss_single_mb": box["maxrss_single_kb"] / 1024,
-            "stdout": out.read().decode(errors="replace"), "stderr": err.read().decode(errors="replace")}
+    return {
+        "wall": box["end"] - t0,
+        "rc": box["rc"],
+        "cpu": box["cpu"],
+        "peak_rss_mb": peak / 2**20,
+        "maxrss_single_mb": box["maxrss_single_kb"] / 1024,
+        "stdout": out.read().decode(errors="replace"),
+        "stderr": err.read().decode(errors="replace"),
+    }
 
 
 # ---------------------------------------------------------------- the lab's hosts
@@ -97,8 +105,12 @@ def each_host(lab: C.Lab, hosts: dict[str, str], script: str) -> list[int]:
 
 def reset(lab: C.Lab, hosts: dict[str, str]) -> None:
     imgs = " ".join(lab.images.values())
-    each_host(lab, hosts, f"ids=$(docker ps -aq); [ -z \"$ids\" ] || docker rm -f $ids >/dev/null; "
-                          f"docker rmi -f {imgs} >/dev/null 2>&1; true")
+    each_host(
+        lab,
+        hosts,
+        f'ids=$(docker ps -aq); [ -z "$ids" ] || docker rm -f $ids >/dev/null; '
+        f"docker rmi -f {imgs} >/dev/null 2>&1; true",
+    )
 
 
 def page_version(addr: str) -> str:
@@ -140,18 +152,23 @@ class Runner:
             self.pyinfra_invs[n] = C.pyinfra_files(self.lab, self.lab.first(n), self.work)
         return self.invs[n]
 
-    def argv(self, who: str, scenario: str, version: str, n: int, run_dir: Path) -> tuple[list[str], dict[str, str]]:
+    def argv(
+        self, who: str, scenario: str, version: str, n: int, run_dir: Path
+    ) -> tuple[list[str], dict[str, str]]:
         image = self.lab.images[version]
         inv = self.inv(n)
         if who == "deployer":
             return C.deployer_argv(self.deployer, scenario, version, inv, n, self.work), {
-                "XDG_STATE_HOME": str(run_dir)}
+                "XDG_STATE_HOME": str(run_dir)
+            }
         if who == "floor":
             return C.floor_argv(self.lab, scenario, image, self.lab.first(n), run_dir), {}
         if who == "ansible":
             C.ansible_files(self.lab, self.venv, self.work, n)
             (run_dir / "tmp").mkdir(exist_ok=True)
-            return C.ansible_argv(self.venv, scenario, image, inv, self.work), C.ansible_env(self.work, run_dir)
+            return C.ansible_argv(self.venv, scenario, image, inv, self.work), C.ansible_env(
+                self.work, run_dir
+            )
         return C.pyinfra_argv(self.venv, scenario, image, self.pyinfra_invs[n], n, self.work), {}
 
     def run(self, who: str, scenario: str, version: str, n: int) -> dict[str, Any]:
@@ -159,10 +176,17 @@ class Runner:
         argv, env = self.argv(who, scenario, version, n, run_dir)
         res = measure(argv, env)
         hosts = self.lab.first(n)
-        rec: dict[str, Any] = {"contender": who, "scenario": scenario, "hosts": n, "version": version,
-                               **{k: res[k] for k in ("wall", "rc", "cpu", "peak_rss_mb", "maxrss_single_mb")}}
+        rec: dict[str, Any] = {
+            "contender": who,
+            "scenario": scenario,
+            "hosts": n,
+            "version": version,
+            **{k: res[k] for k in ("wall", "rc", "cpu", "peak_rss_mb", "maxrss_single_mb")},
+        }
         ok = res["rc"] == 0 or (who == "deployer" and scenario == "health" and res["rc"] == 3)
-        rec["health_verdicts"] = self._verdicts(res["stdout"]) if (who, scenario) == ("deployer", "health") else None
+        rec["health_verdicts"] = (
+            self._verdicts(res["stdout"]) if (who, scenario) == ("deployer", "health") else None
+        )
         if scenario == "health":
             rec["verified"] = ok and self._health_ok(who, res["stdout"], n)
         else:
@@ -177,8 +201,11 @@ class Runner:
             rec["stdout_tail"] = res["stdout"][-1500:]
         shutil.rmtree(run_dir, ignore_errors=True)
         status = "ok" if rec["verified"] else "NOT VERIFIED"
-        print(f"  {who:9} {scenario:13} n={n:<3} {rec['wall']:7.2f}s cpu={rec['cpu']:6.2f}s "
-              f"rss={rec['peak_rss_mb']:6.0f}MB {status}", flush=True)
+        print(
+            f"  {who:9} {scenario:13} n={n:<3} {rec['wall']:7.2f}s cpu={rec['cpu']:6.2f}s "
+            f"rss={rec['peak_rss_mb']:6.0f}MB {status}",
+            flush=True,
+        )
         return rec
 
     @staticmethod
@@ -190,8 +217,13 @@ class Runner:
         try:
             hosts = json.loads(stdout)["hosts"]
             return len(hosts) == n and all(
-                h.get("reachable") and any(c.get("name") == C.CONTAINER and (c.get("probe") or {}).get("ok")
-                                           for c in h.get("containers", [])) for h in hosts)
+                h.get("reachable")
+                and any(
+                    c.get("name") == C.CONTAINER and (c.get("probe") or {}).get("ok")
+                    for c in h.get("containers", [])
+                )
+                for h in hosts
+            )
         except (ValueError, KeyError, TypeError, AttributeError):
             return False
 
@@ -210,8 +242,10 @@ class Runner:
         try:
             data = json.loads(stdout)
             hosts = data["hosts"]
-            return {"commands_per_host": [h.get("commands") for h in hosts],
-                    "connections_per_host": [h.get("connections") for h in hosts]}
+            return {
+                "commands_per_host": [h.get("commands") for h in hosts],
+                "connections_per_host": [h.get("connections") for h in hosts],
+            }
         except (ValueError, KeyError, TypeError):
             return {}
 
@@ -220,7 +254,7 @@ class Runner:
 def compare(r: Runner, n: int, reps: int, out: list[dict[str, Any]], results: Path) -> None:
     order = list(C.CONTENDERS)
     for rep in range(reps):
-        rot = order[rep % len(order):] + order[:rep % len(order)]
+        rot = order[rep % len(order) :] + order[: rep % len(order)]
         print(f"rep {rep + 1}/{reps}: order {rot}", flush=True)
         for who in rot:
             reset(r.lab, r.lab.first(n))
@@ -234,8 +268,14 @@ def compare(r: Runner, n: int, reps: int, out: list[dict[str, Any]], results: Pa
                 save(results, out)
 
 
-def scale(r: Runner, sizes: list[int], reps: int, out: list[dict[str, Any]], results: Path,
-          who_all: tuple[str, ...] = ("deployer",)) -> None:
+def scale(
+    r: Runner,
+    sizes: list[int],
+    reps: int,
+    out: list[dict[str, Any]],
+    results: Path,
+    who_all: tuple[str, ...] = ("deployer",),
+) -> None:
     """Per size, per contender: one untimed deploy (so the no-op finds that tool's own
     container: deployer does not adopt a container it did not make), then its repetitions,
     no-op and health alternating."""
@@ -287,23 +327,48 @@ def machine() -> dict[str, Any]:
     mem = psutil.virtual_memory().total / 2**30
     os_name = ""
     try:
-        os_name = dict(line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines()
-                       if "=" in line).get("PRETTY_NAME", "").strip('"')
+        os_name = (
+            dict(
+                line.split("=", 1)
+                for line in Path("/etc/os-release").read_text().splitlines()
+                if "=" in line
+            )
+            .get("PRETTY_NAME", "")
+            .strip('"')
+        )
     except OSError:
         pass
+
     def ver(argv: list[str]) -> str:
         try:
-            return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout.strip().splitlines()[0]
+            return (
+                subprocess.run(argv, capture_output=True, text=True, timeout=30)
+                .stdout.strip()
+                .splitlines()[0]
+            )
         except (OSError, IndexError, subprocess.SubprocessError):
             return "?"
-    return {"cpu": cpu, "cores": os.cpu_count(), "mem_gib": round(mem, 1), "os": os_name,
-            "kernel": platform.release(), "load_before": os.getloadavg(),
-            "python": platform.python_version(),
-            "versions": {"deployer": ver([os.environ.get("BENCH_DEPLOYER", "deployer"), "--version"]),
-                         "ansible": ver([str(Path(os.environ.get('BENCH_VENV', '')) / 'bin/ansible-playbook'), "--version"]),
-                         "pyinfra": ver([str(Path(os.environ.get('BENCH_VENV', '')) / 'bin/pyinfra'), "--version"]),
-                         "openssh": subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr.strip(),
-                         "docker": ver(["docker", "--version"])}}
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "mem_gib": round(mem, 1),
+        "os": os_name,
+        "kernel": platform.release(),
+        "load_before": os.getloadavg(),
+        "python": platform.python_version(),
+        "versions": {
+            "deployer": ver([os.environ.get("BENCH_DEPLOYER", "deployer"), "--version"]),
+            "ansible": ver(
+                [str(Path(os.environ.get("BENCH_VENV", "")) / "bin/ansible-playbook"), "--version"]
+            ),
+            "pyinfra": ver(
+                [str(Path(os.environ.get("BENCH_VENV", "")) / "bin/pyinfra"), "--version"]
+            ),
+            "openssh": subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr.strip(),
+            "docker": ver(["docker", "--version"]),
+        },
+    }
 
 
 def main() -> None:
@@ -312,10 +377,15 @@ def main() -> None:
     ap.add_argument("--lab-name", required=True)
     ap.add_argument("--hosts", type=int, default=10)
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--scale", default="1,3,10,30", help="host counts for deployer's scale curve ('' = skip)")
+    ap.add_argument(
+        "--scale", default="1,3,10,30", help="host counts for deployer's scale curve ('' = skip)"
+    )
     ap.add_argument("--scale-reps", type=int, default=3)
-    ap.add_argument("--scale-contenders", default="deployer",
-                    help="who runs the scale curve, e.g. 'deployer,floor'")
+    ap.add_argument(
+        "--scale-contenders",
+        default="deployer",
+        help="who runs the scale curve, e.g. 'deployer,floor'",
+    )
     ap.add_argument("--venv", required=True)
     ap.add_argument("--deployer", required=True)
     ap.add_argument("--results", default=str(HERE / "results"))
@@ -328,9 +398,18 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="deployer-bench-"))
     r = Runner(args, lab, work)
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    meta = {"started": stamp, "machine": machine(), "hosts": args.hosts, "reps": args.reps,
-            "scale": args.scale, "scale_reps": args.scale_reps, "scale_contenders": args.scale_contenders,
-            "deployer_exe": args.deployer, "deployer_health": r.health_ready, "poll_seconds": C.POLL}
+    meta = {
+        "started": stamp,
+        "machine": machine(),
+        "hosts": args.hosts,
+        "reps": args.reps,
+        "scale": args.scale,
+        "scale_reps": args.scale_reps,
+        "scale_contenders": args.scale_contenders,
+        "deployer_exe": args.deployer,
+        "deployer_health": r.health_ready,
+        "poll_seconds": C.POLL,
+    }
     if not r.health_ready:
         print("deployer health is not available yet: its runs are skipped (pending)", flush=True)
     parts = [p for p in ("compare", "scale") if p in args.only]
@@ -343,8 +422,14 @@ def main() -> None:
         meta["started"] = time.strftime("%Y%m%dT%H%M%S")
         meta["machine"]["load_before"] = os.getloadavg()
         srecs: list[dict[str, Any]] = []
-        scale(r, sizes, args.scale_reps, srecs, results / "scale.json",
-              tuple(w for w in args.scale_contenders.split(",") if w in C.CONTENDERS))
+        scale(
+            r,
+            sizes,
+            args.scale_reps,
+            srecs,
+            results / "scale.json",
+            tuple(w for w in args.scale_contenders.split(",") if w in C.CONTENDERS),
+        )
         done(results, "scale", meta)
     shutil.rmtree(work, ignore_errors=True)
 

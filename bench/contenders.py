@@ -38,10 +38,14 @@ class Lab:
         data = yaml.safe_load(inventory.read_text())
         v = data["all"]["vars"]
         web = data["all"]["children"]["web"]["hosts"]
-        return cls(inventory=inventory, name=name, key=v["ansible_ssh_private_key_file"],
-                   known_hosts=v["deployer_known_hosts"],
-                   images={"v1": v["lab_image_v1"], "v2": v["lab_image_v2"]},
-                   hosts={h: d["ansible_host"] for h, d in web.items()})
+        return cls(
+            inventory=inventory,
+            name=name,
+            key=v["ansible_ssh_private_key_file"],
+            known_hosts=v["deployer_known_hosts"],
+            images={"v1": v["lab_image_v1"], "v2": v["lab_image_v2"]},
+            hosts={h: d["ansible_host"] for h, d in web.items()},
+        )
 
     def first(self, n: int) -> dict[str, str]:
         names = sorted(self.hosts, key=lambda h: int(h[1:]))[:n]
@@ -51,19 +55,36 @@ class Lab:
         """lab.yml with only the first n web hosts (and no bastion/private host)."""
         data = yaml.safe_load(self.inventory.read_text())
         keep = self.first(n)
-        data["all"]["children"] = {"web": {"hosts": {h: {"ansible_host": a} for h, a in keep.items()}}}
+        data["all"]["children"] = {
+            "web": {"hosts": {h: {"ansible_host": a} for h, a in keep.items()}}
+        }
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         return path
 
     def ssh(self, address: str) -> list[str]:
-        return ["ssh", "-i", self.key, "-o", f"UserKnownHostsFile={self.known_hosts}",
-                "-o", "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes",
-                "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", f"root@{address}"]
+        return [
+            "ssh",
+            "-i",
+            self.key,
+            "-o",
+            f"UserKnownHostsFile={self.known_hosts}",
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=10",
+            f"root@{address}",
+        ]
 
 
 def poll_script(address: str) -> str:
-    return (f"i=0; until curl -fsS -o /dev/null http://{address}:8080/; do i=$((i+1)); "
-            f"[ $i -ge {RETRIES} ] && exit 1; sleep {POLL}; done")
+    return (
+        f"i=0; until curl -fsS -o /dev/null http://{address}:8080/; do i=$((i+1)); "
+        f"[ $i -ge {RETRIES} ] && exit 1; sleep {POLL}; done"
+    )
 
 
 # ---------------------------------------------------------------- deployer
@@ -71,40 +92,83 @@ def deployer_files(work: Path) -> dict[str, Path]:
     out = {}
     for version in ("v1", "v2"):
         p = work / f"deployer-{version}.yml"
-        p.write_text(yaml.safe_dump([{
-            "name": "bench web", "hosts": "web",
-            "containers": [{
-                "name": CONTAINER, "image": "{{ lab_image_" + version + " }}", "ports": [PORT],
-                "health": {"http": {"port": 80, "path": "/"}, "timeout": "60s",
-                           "interval": f"{int(POLL * 1000)}ms"},
-            }],
-        }], sort_keys=False))
+        p.write_text(
+            yaml.safe_dump(
+                [
+                    {
+                        "name": "bench web",
+                        "hosts": "web",
+                        "containers": [
+                            {
+                                "name": CONTAINER,
+                                "image": "{{ lab_image_" + version + " }}",
+                                "ports": [PORT],
+                                "health": {
+                                    "http": {"port": 80, "path": "/"},
+                                    "timeout": "60s",
+                                    "interval": f"{int(POLL * 1000)}ms",
+                                },
+                            }
+                        ],
+                    }
+                ],
+                sort_keys=False,
+            )
+        )
         out[version] = p
     return out
 
 
-def deployer_argv(exe: str, scenario: str, version: str, inv: Path, n: int, work: Path) -> list[str]:
+def deployer_argv(
+    exe: str, scenario: str, version: str, inv: Path, n: int, work: Path
+) -> list[str]:
     pb = work / f"deployer-{version}.yml"
     if scenario == "health":
-        return [exe, "health", "-i", str(inv), str(pb), "--output", "json", "--forks", str(max(n, 1))]
+        return [
+            exe,
+            "health",
+            "-i",
+            str(inv),
+            str(pb),
+            "--output",
+            "json",
+            "--forks",
+            str(max(n, 1)),
+        ]
     # --no-summary: the closing health report is extra work no other contender does.
-    return [exe, "deploy", str(pb), "-i", str(inv), "--output", "json", "--forks", str(max(n, 1)),
-            "--no-summary"]
+    return [
+        exe,
+        "deploy",
+        str(pb),
+        "-i",
+        str(inv),
+        "--output",
+        "json",
+        "--forks",
+        str(max(n, 1)),
+        "--no-summary",
+    ]
 
 
 # ---------------------------------------------------------------- floor: one ssh per host
 def floor_remote(scenario: str, image: str, address: str) -> str:
-    deploy = (f"docker pull -q {shlex.quote(image)} >/dev/null && "
-              f"{{ docker stop {CONTAINER} >/dev/null 2>&1; docker rm {CONTAINER} >/dev/null 2>&1; true; }} && "
-              f"docker run -d --name {CONTAINER} -p {PORT} {shlex.quote(image)} >/dev/null && "
-              + poll_script(address))
+    deploy = (
+        f"docker pull -q {shlex.quote(image)} >/dev/null && "
+        f"{{ docker stop {CONTAINER} >/dev/null 2>&1; docker rm {CONTAINER} >/dev/null 2>&1; true; }} && "
+        f"docker run -d --name {CONTAINER} -p {PORT} {shlex.quote(image)} >/dev/null && "
+        + poll_script(address)
+    )
     if scenario == "noop":  # the least an idempotent tool can do: look, find it right, stop
         want = shlex.quote(f"{image} true")
-        return (f"[ \"$(docker inspect -f '{{{{.Config.Image}}}} {{{{.State.Running}}}}' {CONTAINER} "
-                f"2>/dev/null)\" = {want} ] || {{ {deploy}; }}")
+        return (
+            f"[ \"$(docker inspect -f '{{{{.Config.Image}}}} {{{{.State.Running}}}}' {CONTAINER} "
+            f'2>/dev/null)" = {want} ] || {{ {deploy}; }}'
+        )
     if scenario == "health":
-        return (f"docker ps --filter name=^{CONTAINER}$ --format '{{{{.Names}}}} {{{{.Image}}}} "
-                f"{{{{.Status}}}}' && curl -fsS -o /dev/null -w '%{{http_code}}\\n' http://{address}:8080/")
+        return (
+            f"docker ps --filter name=^{CONTAINER}$ --format '{{{{.Names}}}} {{{{.Image}}}} "
+            f"{{{{.Status}}}}' && curl -fsS -o /dev/null -w '%{{http_code}}\\n' http://{address}:8080/"
+        )
     return deploy
 
 
@@ -122,33 +186,66 @@ def floor_argv(lab: Lab, scenario: str, image: str, hosts: dict[str, str], work:
 # ---------------------------------------------------------------- ansible
 def ansible_files(lab: Lab, venv: Path, work: Path, n: int) -> None:
     docker_host = f"unix:///run/deployer-lab-{lab.name}/" + "{{ inventory_hostname }}/docker.sock"
-    check = {"name": "page answers", "ansible.builtin.uri": {"url": "http://{{ ansible_host }}:8080/"},
-             "register": "page", "until": "page.status == 200", "retries": RETRIES, "delay": POLL}
-    deploy = [{
-        "hosts": "web", "gather_facts": False, "vars": {"dh": docker_host},
-        "tasks": [
-            {"name": "pull", "community.docker.docker_image": {
-                "name": "{{ bench_image }}", "source": "pull", "docker_host": "{{ dh }}"}},
-            {"name": "run", "community.docker.docker_container": {
-                "name": CONTAINER, "image": "{{ bench_image }}", "published_ports": [PORT],
-                "state": "started", "docker_host": "{{ dh }}"}},
-            check,
-        ],
-    }]
-    health = [{
-        "hosts": "web", "gather_facts": False, "vars": {"dh": docker_host},
-        "tasks": [
-            {"name": "container", "community.docker.docker_container_info": {
-                "name": CONTAINER, "docker_host": "{{ dh }}"}, "register": "info"},
-            {"name": "page", "ansible.builtin.uri": {"url": "http://{{ ansible_host }}:8080/"}},
-        ],
-    }]
+    check = {
+        "name": "page answers",
+        "ansible.builtin.uri": {"url": "http://{{ ansible_host }}:8080/"},
+        "register": "page",
+        "until": "page.status == 200",
+        "retries": RETRIES,
+        "delay": POLL,
+    }
+    deploy = [
+        {
+            "hosts": "web",
+            "gather_facts": False,
+            "vars": {"dh": docker_host},
+            "tasks": [
+                {
+                    "name": "pull",
+                    "community.docker.docker_image": {
+                        "name": "{{ bench_image }}",
+                        "source": "pull",
+                        "docker_host": "{{ dh }}",
+                    },
+                },
+                {
+                    "name": "run",
+                    "community.docker.docker_container": {
+                        "name": CONTAINER,
+                        "image": "{{ bench_image }}",
+                        "published_ports": [PORT],
+                        "state": "started",
+                        "docker_host": "{{ dh }}",
+                    },
+                },
+                check,
+            ],
+        }
+    ]
+    health = [
+        {
+            "hosts": "web",
+            "gather_facts": False,
+            "vars": {"dh": docker_host},
+            "tasks": [
+                {
+                    "name": "container",
+                    "community.docker.docker_container_info": {
+                        "name": CONTAINER,
+                        "docker_host": "{{ dh }}",
+                    },
+                    "register": "info",
+                },
+                {"name": "page", "ansible.builtin.uri": {"url": "http://{{ ansible_host }}:8080/"}},
+            ],
+        }
+    ]
     (work / "ansible-deploy.yml").write_text(yaml.safe_dump(deploy, sort_keys=False))
     (work / "ansible-health.yml").write_text(yaml.safe_dump(health, sort_keys=False))
     (work / "ansible.cfg").write_text(f"""[defaults]
 forks = {max(n, 1)}
 host_key_checking = True
-interpreter_python = {venv / 'bin' / 'python'}
+interpreter_python = {venv / "bin" / "python"}
 gathering = explicit
 retry_files_enabled = False
 deprecation_warnings = False
@@ -161,22 +258,38 @@ ssh_args = -o UserKnownHostsFile={lab.known_hosts} -o GlobalKnownHostsFile=/dev/
 
 def ansible_argv(venv: Path, scenario: str, image: str, inv: Path, work: Path) -> list[str]:
     pb = work / ("ansible-health.yml" if scenario == "health" else "ansible-deploy.yml")
-    return [str(venv / "bin" / "ansible-playbook"), "-i", str(inv), str(pb),
-            "-e", json.dumps({"bench_image": image})]
+    return [
+        str(venv / "bin" / "ansible-playbook"),
+        "-i",
+        str(inv),
+        str(pb),
+        "-e",
+        json.dumps({"bench_image": image}),
+    ]
 
 
 def ansible_env(work: Path, run_dir: Path) -> dict[str, str]:
     # A fresh ControlPath folder per run: every run starts with cold SSH connections.
-    return {"ANSIBLE_CONFIG": str(work / "ansible.cfg"), "ANSIBLE_SSH_CONTROL_PATH_DIR": str(run_dir),
-            "ANSIBLE_LOCAL_TEMP": str(run_dir / "tmp"), "ANSIBLE_NOCOLOR": "1"}
+    return {
+        "ANSIBLE_CONFIG": str(work / "ansible.cfg"),
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(run_dir),
+        "ANSIBLE_LOCAL_TEMP": str(run_dir / "tmp"),
+        "ANSIBLE_NOCOLOR": "1",
+    }
 
 
 # ---------------------------------------------------------------- pyinfra
 def pyinfra_files(lab: Lab, hosts: dict[str, str], work: Path) -> Path:
-    data = {"ssh_user": "root", "ssh_key": lab.key, "ssh_known_hosts_file": lab.known_hosts,
-            "ssh_strict_host_key_checking": "yes"}
+    data = {
+        "ssh_user": "root",
+        "ssh_key": lab.key,
+        "ssh_known_hosts_file": lab.known_hosts,
+        "ssh_strict_host_key_checking": "yes",
+    }
     inv = work / f"pyinfra_inv_{len(hosts)}.py"
-    inv.write_text("web = " + repr([(a, {**data, "bench_name": h}) for h, a in hosts.items()]) + "\n")
+    inv.write_text(
+        "web = " + repr([(a, {**data, "bench_name": h}) for h, a in hosts.items()]) + "\n"
+    )
     (work / "pyinfra_deploy.py").write_text(f'''from pyinfra import host
 from pyinfra.operations import docker, server
 
@@ -196,8 +309,16 @@ else:
 
 
 def pyinfra_argv(venv: Path, scenario: str, image: str, inv: Path, n: int, work: Path) -> list[str]:
-    argv = [str(venv / "bin" / "pyinfra"), "-y", "--parallel", str(max(n, 1)), str(inv),
-            str(work / "pyinfra_deploy.py"), "--data", f"bench_image={image}"]
+    argv = [
+        str(venv / "bin" / "pyinfra"),
+        "-y",
+        "--parallel",
+        str(max(n, 1)),
+        str(inv),
+        str(work / "pyinfra_deploy.py"),
+        "--data",
+        f"bench_image={image}",
+    ]
     if scenario == "health":
         argv += ["--data", "bench_health=1"]
     elif scenario != "noop":  # "docker.container with force"; the no-op keeps pyinfra's own diff

@@ -51,10 +51,13 @@ def scenario_table(recs: list[dict[str, Any]], scenario: str) -> list[str]:
     walls = {w: [r["wall"] for r in good[w]] for w in C.CONTENDERS}
     floor = med(walls["floor"])
     mine = med(walls["deployer"])
-    out = [f"### {TITLES[scenario]}", "",
-           "| contender | wall time, median (min–max) | ÷ floor | deployer ÷ this | CPU time (median) "
-           "| peak memory (median) | verified runs |",
-           "|---|---|---|---|---|---|---|"]
+    out = [
+        f"### {TITLES[scenario]}",
+        "",
+        "| contender | wall time, median (min–max) | ÷ floor | deployer ÷ this | CPU time (median) "
+        "| peak memory (median) | verified runs |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for w in C.CONTENDERS:
         n_all = sum(1 for r in rows if r["contender"] == w)
         xs = walls[w]
@@ -62,38 +65,67 @@ def scenario_table(recs: list[dict[str, Any]], scenario: str) -> list[str]:
             out.append(f"| {w} | not run (pending) | | | | | 0 |")
             continue
         ratio = f"{med(xs) / floor:.2f}×" if xs and walls["floor"] else "—"
-        vs = "1.00×" if w == "deployer" else (f"{mine / med(xs):.2f}×" if xs and walls["deployer"] else "—")
+        vs = (
+            "1.00×"
+            if w == "deployer"
+            else (f"{mine / med(xs):.2f}×" if xs and walls["deployer"] else "—")
+        )
         cpu = f"{med([r['cpu'] for r in good[w]]):.2f} s" if xs else "—"
         mem = f"{med([r['peak_rss_mb'] for r in good[w]]):.0f} MB" if xs else "—"
         out.append(f"| {w} | {span(xs)} | {ratio} | {vs} | {cpu} | {mem} | {len(xs)}/{n_all} |")
     d = good["deployer"]
     if d and scenario != "health":
-        out += ["", f"deployer: SSH connections per host {per_host(d, 'connections_per_host')}, "
-                    f"remote commands per host {per_host(d, 'commands_per_host')}."]
+        out += [
+            "",
+            f"deployer: SSH connections per host {per_host(d, 'connections_per_host')}, "
+            f"remote commands per host {per_host(d, 'commands_per_host')}.",
+        ]
     if d and scenario == "health":
         verdicts: dict[str, int] = {}
         for r in d:
             for k, v in (r.get("health_verdicts") or {}).items():
                 verdicts[k] = verdicts.get(k, 0) + v
-        out += ["", "deployer health's JSON carries no connection/command counts (one SSH session per "
-                    "host by design). Verdicts seen over all runs: "
-                    + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items()))
-                    + " (\"degraded\" = the load check firing on this busy shared machine; every "
-                      "host's `web` probe answered in every counted run)."]
+        out += [
+            "",
+            "deployer health's JSON carries no connection/command counts (one SSH session per "
+            "host by design). Verdicts seen over all runs: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items()))
+            + ' ("degraded" = the load check firing on this busy shared machine; every '
+            "host's `web` probe answered in every counted run).",
+        ]
     bad = [r for r in rows if not r["verified"]]
     if bad:
-        out += ["", "Runs not counted (the work was not verified): "
-                + "; ".join(f"{r['contender']} rep {r.get('rep')} rc={r['rc']}" for r in bad) + "."]
+        out += [
+            "",
+            "Runs not counted (the work was not verified): "
+            + "; ".join(f"{r['contender']} rep {r.get('rep')} rc={r['rc']}" for r in bad)
+            + ".",
+        ]
     return out + [""]
 
 
 def ratio_summary(recs: list[dict[str, Any]]) -> list[str]:
-    out = ["| scenario | deployer ÷ floor | deployer ÷ ansible | deployer ÷ pyinfra |", "|---|---|---|---|"]
+    out = [
+        "| scenario | deployer ÷ floor | deployer ÷ ansible | deployer ÷ pyinfra |",
+        "|---|---|---|---|",
+    ]
     for s in C.SCENARIOS:
-        w = {c: med([r["wall"] for r in recs if r["scenario"] == s and r["contender"] == c and r["verified"]])
-             for c in C.CONTENDERS}
-        cells = [f"{w['deployer'] / w[c]:.2f}" if w["deployer"] == w["deployer"] and w[c] == w[c] else "—"
-                 for c in ("floor", "ansible", "pyinfra")]
+        w = {
+            c: med(
+                [
+                    r["wall"]
+                    for r in recs
+                    if r["scenario"] == s and r["contender"] == c and r["verified"]
+                ]
+            )
+            for c in C.CONTENDERS
+        }
+        cells = [
+            f"{w['deployer'] / w[c]:.2f}"
+            if w["deployer"] == w["deployer"] and w[c] == w[c]
+            else "—"
+            for c in ("floor", "ansible", "pyinfra")
+        ]
         out.append(f"| {s} | " + " | ".join(cells) + " |")
     return out + ["", "(below 1 = deployer faster; the ratio of medians)", ""]
 
@@ -107,13 +139,18 @@ def plot(all_recs: list[dict[str, Any]]) -> list[str]:
     srecs = [r for r in all_recs if r["contender"] == "deployer"]
     floor = [r for r in all_recs if r["contender"] == "floor"]
     sizes = sorted({r["hosts"] for r in srecs})
-    rows = ["| hosts | no-op wall, median (min–max) | no-op CPU | no-op peak mem | connections / commands per host "
-            "| health wall, median (min–max) | health CPU | health peak mem |", "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| hosts | no-op wall, median (min–max) | no-op CPU | no-op peak mem | connections / commands per host "
+        "| health wall, median (min–max) | health CPU | health peak mem |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     for scenario, mark in (("noop", "o-"), ("health", "s-")):
         xs, ys, cs = [], [], []
         for n in sizes:
-            g = [r for r in srecs if r["hosts"] == n and r["scenario"] == scenario and r["verified"]]
+            g = [
+                r for r in srecs if r["hosts"] == n and r["scenario"] == scenario and r["verified"]
+            ]
             if g:
                 xs.append(n)
                 ys.append(med([r["wall"] for r in g]))
@@ -122,35 +159,73 @@ def plot(all_recs: list[dict[str, Any]]) -> list[str]:
             label = "no-op redeploy" if scenario == "noop" else "health report"
             ax1.plot(xs, ys, mark, label=f"deployer {label}")
             ax2.plot(xs, cs, mark, label=f"deployer {label}")
-        fx = [n for n in sizes if any(r["hosts"] == n and r["scenario"] == scenario and r["verified"]
-                                      for r in floor)]
+        fx = [
+            n
+            for n in sizes
+            if any(r["hosts"] == n and r["scenario"] == scenario and r["verified"] for r in floor)
+        ]
         if fx:
-            fy = [med([r["wall"] for r in floor if r["hosts"] == n and r["scenario"] == scenario
-                       and r["verified"]]) for n in fx]
-            fc = [med([r["cpu"] for r in floor if r["hosts"] == n and r["scenario"] == scenario
-                       and r["verified"]]) for n in fx]
+            fy = [
+                med(
+                    [
+                        r["wall"]
+                        for r in floor
+                        if r["hosts"] == n and r["scenario"] == scenario and r["verified"]
+                    ]
+                )
+                for n in fx
+            ]
+            fc = [
+                med(
+                    [
+                        r["cpu"]
+                        for r in floor
+                        if r["hosts"] == n and r["scenario"] == scenario and r["verified"]
+                    ]
+                )
+                for n in fx
+            ]
             label = "no-op" if scenario == "noop" else "health"
             ax1.plot(fx, fy, mark[0] + "--", alpha=0.6, label=f"floor (plain ssh) {label}")
             ax2.plot(fx, fc, mark[0] + "--", alpha=0.6, label=f"floor (plain ssh) {label}")
     for n in sizes:
         cell = []
         for scenario in ("noop", "health"):
-            g = [r for r in srecs if r["hosts"] == n and r["scenario"] == scenario and r["verified"]]
+            g = [
+                r for r in srecs if r["hosts"] == n and r["scenario"] == scenario and r["verified"]
+            ]
             if not g:
                 cell += ["—", "—", "—"] + (["—"] if scenario == "noop" else [])
                 continue
-            cell += [span([r["wall"] for r in g]), f"{med([r['cpu'] for r in g]):.2f} s",
-                     f"{med([r['peak_rss_mb'] for r in g]):.0f} MB"]
+            cell += [
+                span([r["wall"] for r in g]),
+                f"{med([r['cpu'] for r in g]):.2f} s",
+                f"{med([r['peak_rss_mb'] for r in g]):.0f} MB",
+            ]
             if scenario == "noop":
-                cell.append(f"{per_host(g, 'connections_per_host')} / {per_host(g, 'commands_per_host')}")
+                cell.append(
+                    f"{per_host(g, 'connections_per_host')} / {per_host(g, 'commands_per_host')}"
+                )
         rows.append(f"| {n} | " + " | ".join(cell) + " |")
     if floor:
-        rows += ["", "The floor (one plain `ssh` per host, all in parallel) at the same sizes, for scale:", "",
-                 "| hosts | floor no-op wall, median (min–max) | floor health wall, median (min–max) |",
-                 "|---|---|---|"]
+        rows += [
+            "",
+            "The floor (one plain `ssh` per host, all in parallel) at the same sizes, for scale:",
+            "",
+            "| hosts | floor no-op wall, median (min–max) | floor health wall, median (min–max) |",
+            "|---|---|---|",
+        ]
         for n in sizes:
-            cells = [span([r["wall"] for r in floor if r["hosts"] == n and r["scenario"] == sc and r["verified"]])
-                     for sc in ("noop", "health")]
+            cells = [
+                span(
+                    [
+                        r["wall"]
+                        for r in floor
+                        if r["hosts"] == n and r["scenario"] == sc and r["verified"]
+                    ]
+                )
+                for sc in ("noop", "health")
+            ]
             rows.append(f"| {n} | " + " | ".join(cells) + " |")
     for ax, what in ((ax1, "wall time, median (s)"), (ax2, "controller CPU time, median (s)")):
         ax.set_xlabel("hosts")
@@ -238,13 +313,20 @@ def main() -> None:
         lines += ["Not measured yet.", ""]
     st = load("startup.json") or []
     if st:
-        lines += ["### Start-up alone (no host touched)", "",
-                  "`--version` of each tool, interleaved; how much of a short run is the tool starting:", "",
-                  "| tool | wall, median (min–max) | CPU time (median) |", "|---|---|---|"]
+        lines += [
+            "### Start-up alone (no host touched)",
+            "",
+            "`--version` of each tool, interleaved; how much of a short run is the tool starting:",
+            "",
+            "| tool | wall, median (min–max) | CPU time (median) |",
+            "|---|---|---|",
+        ]
         for tool in dict.fromkeys(r["tool"] for r in st):
             g = [r for r in st if r["tool"] == tool and r["rc"] == 0]
             if g:
-                lines.append(f"| {tool} | {span([r['wall'] for r in g])} | {med([r['cpu'] for r in g]):.2f} s |")
+                lines.append(
+                    f"| {tool} | {span([r['wall'] for r in g])} | {med([r['cpu'] for r in g]):.2f} s |"
+                )
         lines.append("")
     lines += limits(recs, st, srecs)
     lines += ["## Scale: deployer's cost as hosts grow", ""]
@@ -252,11 +334,17 @@ def main() -> None:
         sr = smeta.get("scale_reps")
         who = smeta.get("scale_contenders", "deployer")
         sm = smeta.get("machine", {})
-        lines += [f"Contenders: {who}, one after the other at each size, each with one untimed deploy of its "
-                  f"own first, then {sr} repetitions of the no-op redeploy and the health report, alternating; no-op redeploy and health report; `--forks` = hosts. Run started "
-                  f"{smeta.get('started', '?')}, finished {smeta.get('finished', '?')}; load average before / "
-                  f"after: {fmt_load(sm.get('load_before'))} / {fmt_load(sm.get('load_after'))}.", "",
-                  *plot(srecs), "", "![deployer cost vs hosts](bench/scale.png)", ""]
+        lines += [
+            f"Contenders: {who}, one after the other at each size, each with one untimed deploy of its "
+            f"own first, then {sr} repetitions of the no-op redeploy and the health report, alternating; no-op redeploy and health report; `--forks` = hosts. Run started "
+            f"{smeta.get('started', '?')}, finished {smeta.get('finished', '?')}; load average before / "
+            f"after: {fmt_load(sm.get('load_before'))} / {fmt_load(sm.get('load_after'))}.",
+            "",
+            *plot(srecs),
+            "",
+            "![deployer cost vs hosts](bench/scale.png)",
+            "",
+        ]
     else:
         lines += ["Not measured in this run.", ""]
     lines += [
@@ -289,67 +377,98 @@ def main() -> None:
     (OUT / "BENCHMARKS.md").write_text("\n".join(lines))
 
 
-def limits(recs: list[dict[str, Any]], st: list[dict[str, Any]], srecs: list[dict[str, Any]]) -> list[str]:
+def limits(
+    recs: list[dict[str, Any]], st: list[dict[str, Any]], srecs: list[dict[str, Any]]
+) -> list[str]:
     """What limits deployer: figures computed from this run, plus what the code shows."""
+
     def m(who: str, scenario: str, key: str) -> float:
-        return med([r[key] for r in recs if r["contender"] == who and r["scenario"] == scenario and r["verified"]])
+        return med(
+            [
+                r[key]
+                for r in recs
+                if r["contender"] == who and r["scenario"] == scenario and r["verified"]
+            ]
+        )
 
     out = ["### What limits deployer", ""]
     boot = [r for r in st if r["tool"] == "deployer" and r["rc"] == 0]
     if recs and boot:
         bw, bc = med([r["wall"] for r in boot]), med([r["cpu"] for r in boot])
         nw, nc = m("deployer", "noop", "wall"), m("deployer", "noop", "cpu")
-        out.append(f"- **Start-up.** `deployer --version` alone costs {bc:.2f} s CPU ({bw:.2f} s wall on this "
-                   f"machine); the whole 10-host no-op costs {nc:.2f} s CPU ({nw:.2f} s wall), so start-up is "
-                   f"about {100 * bc / nc:.0f}% of the no-op's CPU (the two measured at different moments). Command "
-                   "modules load lazily and validation takes the Docker SDK's port parser without importing the SDK; "
-                   "what a deploy still imports (fabric, paramiko, jinja2, rich) it needs.")
+        out.append(
+            f"- **Start-up.** `deployer --version` alone costs {bc:.2f} s CPU ({bw:.2f} s wall on this "
+            f"machine); the whole 10-host no-op costs {nc:.2f} s CPU ({nw:.2f} s wall), so start-up is "
+            f"about {100 * bc / nc:.0f}% of the no-op's CPU (the two measured at different moments). Command "
+            "modules load lazily and validation takes the Docker SDK's port parser without importing the SDK; "
+            "what a deploy still imports (fabric, paramiko, jinja2, rich) it needs."
+        )
     if recs:
-        out.append(f"- **Not CPU in the work itself.** At 10 hosts deployer and the floor burn about the same "
-                   f"controller CPU (no-op {m('deployer', 'noop', 'cpu'):.2f} s vs {m('floor', 'noop', 'cpu'):.2f} s; "
-                   f"rollout {m('deployer', 'rollout', 'cpu'):.2f} s vs {m('floor', 'rollout', 'cpu'):.2f} s), yet "
-                   f"deployer takes {m('deployer', 'noop', 'wall') / m('floor', 'noop', 'wall'):.1f}× (no-op) and "
-                   f"{m('deployer', 'rollout', 'wall') / m('floor', 'rollout', 'wall'):.1f}× (rollout) the floor's "
-                   "wall time. deployer is one Python process (threads under the "
-                   "GIL: start-up, every paramiko handshake and every channel on one core at a time); the floor "
-                   "is N independent `ssh` processes. On a 2-core machine at load 15+, the scheduler gives N "
-                   "processes N shares and deployer one; this machine's noise therefore favours multi-process "
-                   "tools (the floor, ansible's forks) over single-process ones (deployer, pyinfra), and the "
-                   "wall-time gap to the floor is expected (not measured here) to shrink on an idle controller.")
-        out.append("- **Two phases with a barrier.** A deploy first connects to and inspects every host of the "
-                   "batch (1 connection, 1 command each), waits for all of them, then applies (pull, create/start, "
-                   "health gate through an SSH tunnel, finalize: 4 commands in all). The apply phase starts only "
-                   "when the slowest host has answered, and each phase waits for its slowest host; the floor "
-                   "has no barrier. This is by design (the plan of all hosts before any change, and the "
-                   "health gate); its cost is the spread between the fastest and the slowest host's connect + "
-                   "inspect, which grows with load and host count.")
-    d_s = [r for r in srecs if r["contender"] == "deployer" and r["verified"] and r["scenario"] == "noop"]
+        out.append(
+            f"- **Not CPU in the work itself.** At 10 hosts deployer and the floor burn about the same "
+            f"controller CPU (no-op {m('deployer', 'noop', 'cpu'):.2f} s vs {m('floor', 'noop', 'cpu'):.2f} s; "
+            f"rollout {m('deployer', 'rollout', 'cpu'):.2f} s vs {m('floor', 'rollout', 'cpu'):.2f} s), yet "
+            f"deployer takes {m('deployer', 'noop', 'wall') / m('floor', 'noop', 'wall'):.1f}× (no-op) and "
+            f"{m('deployer', 'rollout', 'wall') / m('floor', 'rollout', 'wall'):.1f}× (rollout) the floor's "
+            "wall time. deployer is one Python process (threads under the "
+            "GIL: start-up, every paramiko handshake and every channel on one core at a time); the floor "
+            "is N independent `ssh` processes. On a 2-core machine at load 15+, the scheduler gives N "
+            "processes N shares and deployer one; this machine's noise therefore favours multi-process "
+            "tools (the floor, ansible's forks) over single-process ones (deployer, pyinfra), and the "
+            "wall-time gap to the floor is expected (not measured here) to shrink on an idle controller."
+        )
+        out.append(
+            "- **Two phases with a barrier.** A deploy first connects to and inspects every host of the "
+            "batch (1 connection, 1 command each), waits for all of them, then applies (pull, create/start, "
+            "health gate through an SSH tunnel, finalize: 4 commands in all). The apply phase starts only "
+            "when the slowest host has answered, and each phase waits for its slowest host; the floor "
+            "has no barrier. This is by design (the plan of all hosts before any change, and the "
+            "health gate); its cost is the spread between the fastest and the slowest host's connect + "
+            "inspect, which grows with load and host count."
+        )
+    d_s = [
+        r
+        for r in srecs
+        if r["contender"] == "deployer" and r["verified"] and r["scenario"] == "noop"
+    ]
     sizes = sorted({r["hosts"] for r in d_s})
     if len(sizes) >= 2:
         lo, hi = sizes[0], sizes[-1]
         c_lo = med([r["cpu"] for r in d_s if r["hosts"] == lo])
         c_hi = med([r["cpu"] for r in d_s if r["hosts"] == hi])
-        out.append(f"- **Per-host cost.** The no-op's controller CPU grows by about "
-                   f"{1000 * (c_hi - c_lo) / (hi - lo):.0f} ms per host ({c_lo:.2f} s at {lo} host{'s' if lo > 1 else ''}, "
-                   f"{c_hi:.2f} s at {hi} hosts); memory stays nearly flat (one process).")
+        out.append(
+            f"- **Per-host cost.** The no-op's controller CPU grows by about "
+            f"{1000 * (c_hi - c_lo) / (hi - lo):.0f} ms per host ({c_lo:.2f} s at {lo} host{'s' if lo > 1 else ''}, "
+            f"{c_hi:.2f} s at {hi} hosts); memory stays nearly flat (one process)."
+        )
         w_lo = med([r["wall"] for r in d_s if r["hosts"] == lo])
         w_hi = med([r["wall"] for r in d_s if r["hosts"] == hi])
-        f_s = [r for r in srecs if r["contender"] == "floor" and r["verified"] and r["scenario"] == "noop"]
+        f_s = [
+            r
+            for r in srecs
+            if r["contender"] == "floor" and r["verified"] and r["scenario"] == "noop"
+        ]
         f_lo = [r["wall"] for r in f_s if r["hosts"] == lo]
         f_hi = [r["wall"] for r in f_s if r["hosts"] == hi]
-        text = (f"- **Wall time vs hosts.** deployer's no-op wall grows {w_hi / w_lo:.1f}× from {lo} to {hi} hosts "
-                f"({w_lo:.2f} s → {w_hi:.2f} s), much faster than its CPU: every lab host's sshd and dockerd "
-                "run on the same 2 cores as the controller, so more hosts means a busier machine.")
+        text = (
+            f"- **Wall time vs hosts.** deployer's no-op wall grows {w_hi / w_lo:.1f}× from {lo} to {hi} hosts "
+            f"({w_lo:.2f} s → {w_hi:.2f} s), much faster than its CPU: every lab host's sshd and dockerd "
+            "run on the same 2 cores as the controller, so more hosts means a busier machine."
+        )
         fc_lo = [r["cpu"] for r in f_s if r["hosts"] == lo]
         fc_hi = [r["cpu"] for r in f_s if r["hosts"] == hi]
         if fc_lo and fc_hi:
-            out[-1] = out[-1][:-1] + (f"; the floor's CPU grows by about {1000 * (med(fc_hi) - med(fc_lo)) / (hi - lo):.0f}"
-                                      f" ms per host (one `ssh` process each), so past ~10 hosts deployer uses less "
-                                      "controller CPU than N plain `ssh` processes.")
+            out[-1] = out[-1][:-1] + (
+                f"; the floor's CPU grows by about {1000 * (med(fc_hi) - med(fc_lo)) / (hi - lo):.0f}"
+                f" ms per host (one `ssh` process each), so past ~10 hosts deployer uses less "
+                "controller CPU than N plain `ssh` processes."
+            )
         if f_lo and f_hi:
-            text += (f" The floor grows {med(f_hi) / med(f_lo):.1f}× over the same range "
-                     f"({med(f_lo):.2f} s → {med(f_hi):.2f} s); deployer ÷ floor is "
-                     f"{w_lo / med(f_lo):.1f}× at {lo} and {w_hi / med(f_hi):.1f}× at {hi} hosts.")
+            text += (
+                f" The floor grows {med(f_hi) / med(f_lo):.1f}× over the same range "
+                f"({med(f_lo):.2f} s → {med(f_hi):.2f} s); deployer ÷ floor is "
+                f"{w_lo / med(f_lo):.1f}× at {lo} and {w_hi / med(f_hi):.1f}× at {hi} hosts."
+            )
         out.append(text)
     return out + [""]
 

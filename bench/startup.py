@@ -16,7 +16,11 @@ from bench import measure  # noqa: E402
 
 
 def main() -> None:
-    deployer, venv, reps = sys.argv[1], Path(sys.argv[2]).resolve(), int(sys.argv[3]) if len(sys.argv) > 3 else 5
+    deployer, venv, reps = (
+        sys.argv[1],
+        Path(sys.argv[2]).resolve(),
+        int(sys.argv[3]) if len(sys.argv) > 3 else 5,
+    )
     tools = {
         "deployer": [deployer, "--version"],
         "python (bare interpreter)": [sys.executable, "-c", "pass"],
@@ -27,7 +31,13 @@ def main() -> None:
     for rep in range(reps):
         for name, argv in tools.items():
             r = measure(argv)
-            out.append({"tool": name, "rep": rep, **{k: r[k] for k in ("wall", "cpu", "peak_rss_mb", "rc")}})
+            out.append(
+                {
+                    "tool": name,
+                    "rep": rep,
+                    **{k: r[k] for k in ("wall", "cpu", "peak_rss_mb", "rc")},
+                }
+            )
             print(f"  startup {name:26} {r['wall']:6.2f}s cpu={r['cpu']:5.2f}s", flush=True)
     (HERE / "results" / "startup.json").write_text(json.dumps(out, indent=1))
 

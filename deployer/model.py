@@ -190,7 +190,10 @@ class Observed:
     @property
     def ever_ran(self) -> bool:
         """Docker reports a never-started container as `created` with a zero start time."""
-        return not (self.status == "created" and (not self.started_at or self.started_at.startswith("0001-")))
+        return not (
+            self.status == "created"
+            and (not self.started_at or self.started_at.startswith("0001-"))
+        )
 
 
 @dataclass(frozen=True)
@@ -216,9 +219,15 @@ class Facts:
 
     def previous(self, name: str) -> list[Observed]:
         """Retained older versions of `name`, newest first: only containers that once ran."""
-        olds = [c for c in self.containers if not c.is_live and c.logical_name == name and c.ever_ran]
+        olds = [
+            c for c in self.containers if not c.is_live and c.logical_name == name and c.ever_ran
+        ]
         return sorted(olds, key=lambda c: c.created, reverse=True)
 
     def never_ran(self, name: str) -> list[str]:
         """Ids of retained containers of `name` that never started (left by a failed start)."""
-        return [c.id for c in self.containers if not c.is_live and c.logical_name == name and not c.ever_ran]
+        return [
+            c.id
+            for c in self.containers
+            if not c.is_live and c.logical_name == name and not c.ever_ran
+        ]

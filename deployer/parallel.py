@@ -33,8 +33,9 @@ class Done(Generic[T, R]):
         return self.error is None
 
 
-def each(items: Iterable[T], fn: Callable[[T], R], limit: int,
-         cancel: threading.Event | None = None) -> list[Done[T, R]]:
+def each(
+    items: Iterable[T], fn: Callable[[T], R], limit: int, cancel: threading.Event | None = None
+) -> list[Done[T, R]]:
     """fn(item) for every item, `limit` at a time; results in the items' order."""
     todo = list(items)
     if not todo:

@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 PY=.venv/bin/python
 export PATH="$PWD/.venv/bin:$PATH"
-echo "== ruff"; $PY -m ruff check deployer tests
+echo "== ruff"; $PY -m ruff check deployer tests; $PY -m ruff format --check deployer tests
 echo "== mypy"; $PY -m mypy
 echo "== pytest"; exec $PY -m pytest -q -p no:cacheprovider --durations=10 "$@"

@@ -28,10 +28,19 @@ class Lab:
 
     def ssh_argv(self, name: str) -> list[str]:
         host = self.host(name)
-        base = ["ssh", "-i", str(self.dir / "id_ed25519"),
-                "-o", f"UserKnownHostsFile={self.dir / 'known_hosts'}",
-                "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
-                "-o", "ConnectTimeout=5"]
+        base = [
+            "ssh",
+            "-i",
+            str(self.dir / "id_ed25519"),
+            "-o",
+            f"UserKnownHostsFile={self.dir / 'known_hosts'}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=5",
+        ]
         if host.role == "private":  # type: ignore[attr-defined]
             bastion = self.host("bastion")
             jump = " ".join(shlex.quote(a) for a in base) + f" -W %h:%p root@{bastion.address}"  # type: ignore[attr-defined]
@@ -40,8 +49,9 @@ class Lab:
 
     def sh(self, name: str, script: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run a shell script on a lab host over real SSH."""
-        proc = subprocess.run([*self.ssh_argv(name), script], capture_output=True, text=True,
-                              timeout=120)
+        proc = subprocess.run(
+            [*self.ssh_argv(name), script], capture_output=True, text=True, timeout=120
+        )
         if check and proc.returncode != 0:
             raise AssertionError(f"on {name}: {script!r} exited {proc.returncode}: {proc.stderr}")
         return proc
@@ -49,8 +59,12 @@ class Lab:
     def docker(self, name: str, *args: str) -> subprocess.CompletedProcess[str]:
         """Talk to a lab host's engine directly (not over SSH), for checks."""
         host = self.host(name)
-        return subprocess.run(["docker", "-H", host.docker_host, *args],  # type: ignore[attr-defined]
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            ["docker", "-H", host.docker_host, *args],  # type: ignore[attr-defined]
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     def stop_sshd(self, name: str) -> None:
         """Stop a host's sshd (the host becomes unreachable) and wait until its port closes."""

@@ -20,8 +20,14 @@ from deployer.errors import EXIT_INTERRUPTED, ConfigError, DeployerError
 # Command -> the module that defines it. Modules load only when their command runs,
 # so `deployer health` does not pay for what `deployer deploy` imports, and back.
 LAZY_COMMANDS = {
-    "lab": "lab", "hosts": "config", "validate": "config", "deploy": "deploy",
-    "rollback": "deploy", "lock": "deploy", "audit": "deploy", "health": "health",
+    "lab": "lab",
+    "hosts": "config",
+    "validate": "config",
+    "deploy": "deploy",
+    "rollback": "deploy",
+    "lock": "deploy",
+    "audit": "deploy",
+    "health": "health",
 }
 
 

@@ -57,8 +57,14 @@ def _as_ansible_inventory(variables: dict[str, object]) -> str:
 @main.command()
 @click.argument("playbook", type=click.Path(dir_okay=False))
 @inventory_option
-@click.option("-e", "--extra-vars", "extra_vars", multiple=True, metavar="KEY=VALUE|@FILE",
-              help="Extra variables (highest precedence); repeatable.")  # fmt: skip
+@click.option(
+    "-e",
+    "--extra-vars",
+    "extra_vars",
+    multiple=True,
+    metavar="KEY=VALUE|@FILE",
+    help="Extra variables (highest precedence); repeatable.",
+)
 @click.option("--limit", "-l", metavar="PATTERN", help="Only these hosts (Ansible pattern, @file).")
 @handle_errors
 def validate(

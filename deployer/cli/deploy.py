@@ -21,22 +21,53 @@ from deployer.errors import EXIT_LOCKED, EXIT_OK, EXIT_UNREACHABLE, ConfigError,
 from deployer.model import HostConn
 from deployer.report.safe import visible
 
-inventory_opt = click.option("-i", "--inventory", "inventories", multiple=True, required=True,
-                             help="Inventory file or folder (Ansible YAML or INI); repeatable.")
-extra_opt = click.option("-e", "--extra-vars", "extra", multiple=True,
-                         help="key=value or @file.yml; repeatable; highest precedence.")
-limit_opt = click.option("--limit", "-l", default=None, help="Ansible host pattern to narrow the hosts.")
-forks_opt = click.option("--forks", "-f", default=20, show_default=True, type=click.IntRange(1, 500),
-                         help="Hosts worked on at once.")
-keys_opt = click.option("--accept-new-host-keys", is_flag=True,
-                        help="Trust and record unknown host keys (a changed key is always refused).")
+inventory_opt = click.option(
+    "-i",
+    "--inventory",
+    "inventories",
+    multiple=True,
+    required=True,
+    help="Inventory file or folder (Ansible YAML or INI); repeatable.",
+)
+extra_opt = click.option(
+    "-e",
+    "--extra-vars",
+    "extra",
+    multiple=True,
+    help="key=value or @file.yml; repeatable; highest precedence.",
+)
+limit_opt = click.option(
+    "--limit", "-l", default=None, help="Ansible host pattern to narrow the hosts."
+)
+forks_opt = click.option(
+    "--forks",
+    "-f",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1, 500),
+    help="Hosts worked on at once.",
+)
+keys_opt = click.option(
+    "--accept-new-host-keys",
+    is_flag=True,
+    help="Trust and record unknown host keys (a changed key is always refused).",
+)
 lock_wait_opt = click.option(
-    "--lock-wait", default=0.0, type=click.FloatRange(0, 86400), metavar="SECONDS",
-    help="Wait this long for another run's lock instead of failing at once (exit 6).")
-summary_opt = click.option("--summary/--no-summary", default=True, show_default=True,
-                           help="End with the health report of the hosts the run touched.")
-output_opt = click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text",
-                          show_default=True)
+    "--lock-wait",
+    default=0.0,
+    type=click.FloatRange(0, 86400),
+    metavar="SECONDS",
+    help="Wait this long for another run's lock instead of failing at once (exit 6).",
+)
+summary_opt = click.option(
+    "--summary/--no-summary",
+    default=True,
+    show_default=True,
+    help="End with the health report of the hosts the run touched.",
+)
+output_opt = click.option(
+    "--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 
 
 def _stderr() -> Console:
@@ -49,12 +80,20 @@ def progress_printer(console: Console) -> Callable[[str, str], None]:
     lock = threading.Lock()
 
     def event(host: str, message: str) -> None:
-        style = "red" if ("FAILED" in message or "UNHEALTHY" in message or "UNREACHABLE" in message) \
-            else "green" if "healthy" in message else ""
+        style = (
+            "red"
+            if ("FAILED" in message or "UNHEALTHY" in message or "UNREACHABLE" in message)
+            else "green"
+            if "healthy" in message
+            else ""
+        )
         with lock:
-            console.print(f"[dim]{time.monotonic() - start:6.1f}s[/dim] [bold]{_escape(host)}[/bold] "
-                          f"[{style}]{_escape(message)}[/{style}]" if style else
-                          f"[dim]{time.monotonic() - start:6.1f}s[/dim] [bold]{_escape(host)}[/bold] {_escape(message)}")
+            console.print(
+                f"[dim]{time.monotonic() - start:6.1f}s[/dim] [bold]{_escape(host)}[/bold] "
+                f"[{style}]{_escape(message)}[/{style}]"
+                if style
+                else f"[dim]{time.monotonic() - start:6.1f}s[/dim] [bold]{_escape(host)}[/bold] {_escape(message)}"
+            )
 
     return event
 
@@ -86,12 +125,15 @@ def _escape(text: str) -> str:
 @contextmanager
 def cancel_on_signals(cancel: threading.Event, console: Console) -> Iterator[None]:
     """First Ctrl-C/SIGTERM: start no new host, finish or roll back what is in flight."""
+
     def handler(signum: int, frame: object) -> None:
         if cancel.is_set():
             raise KeyboardInterrupt
         cancel.set()
-        console.print("[bold yellow]interrupted: no new hosts will start; finishing the ones in "
-                      "flight (Ctrl-C again to abort at once)[/bold yellow]")
+        console.print(
+            "[bold yellow]interrupted: no new hosts will start; finishing the ones in "
+            "flight (Ctrl-C again to abort at once)[/bold yellow]"
+        )
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -117,13 +159,17 @@ def record_run(data: dict[str, Any]) -> None:
         pass
 
 
-def _load(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], limit: str | None) -> Any:
+def _load(
+    playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], limit: str | None
+) -> Any:
     from deployer.config import load_playbook, parse_extra_vars
     from deployer.health.gather import with_vars
     from deployer.inventory import load_inventory
 
     inv = load_inventory(list(inventories))
-    return with_vars(load_playbook(playbook, inv, list(extra), limit), parse_extra_vars(list(extra)))
+    return with_vars(
+        load_playbook(playbook, inv, list(extra), limit), parse_extra_vars(list(extra))
+    )
 
 
 def _touched_health(pb: Any, report: Any, engines: dict[str, Any]) -> Any:
@@ -135,8 +181,10 @@ def _touched_health(pb: Any, report: Any, engines: dict[str, Any]) -> Any:
     touched = {h.name for h in report.hosts if h.status in ("changed", "failed")}
     if not touched or report.check or report.locked:
         return None
-    plays = tuple(dataclasses.replace(p, hosts=tuple(h for h in p.hosts if h.name in touched))
-                  for p in pb.plays)
+    plays = tuple(
+        dataclasses.replace(p, hosts=tuple(h for h in p.hosts if h.name in touched))
+        for p in pb.plays
+    )
     try:
         return gather([], dataclasses.replace(pb, plays=plays), engines=engines)
     except DeployerError as err:  # the rollout's own report matters more: keep it
@@ -144,8 +192,16 @@ def _touched_health(pb: Any, report: Any, engines: dict[str, Any]) -> Any:
         return None
 
 
-def _run(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], limit: str | None,
-         output: str, diff: bool, summary: bool = True, **opts: Any) -> None:
+def _run(
+    playbook: str,
+    inventories: tuple[str, ...],
+    extra: tuple[str, ...],
+    limit: str | None,
+    output: str,
+    diff: bool,
+    summary: bool = True,
+    **opts: Any,
+) -> None:
     from deployer.engine.rollout import Options, Rollout
     from deployer.report.run_text import render
     from deployer.targets.ssh import SshEngine
@@ -174,8 +230,15 @@ def _run(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], li
         for e in engines.values():
             e.close()
     data = report.to_json()
-    record_run({k: v for k, v in data.items() if k != "hosts"} | {
-        "hosts": [{"name": h["name"], "status": h["status"], "reason": h["reason"]} for h in data["hosts"]]})
+    record_run(
+        {k: v for k, v in data.items() if k != "hosts"}
+        | {
+            "hosts": [
+                {"name": h["name"], "status": h["status"], "reason": h["reason"]}
+                for h in data["hosts"]
+            ]
+        }
+    )
     if output == "json":
         if health is not None:
             data["health"] = health.to_dict()
@@ -191,7 +254,9 @@ def _run(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], li
     if report.locked:
         for h in report.hosts:
             if h.reason.startswith("locked by"):
-                err.print(f"error: {_escape(h.name)}: {_escape(h.reason)}; see `deployer lock status`")
+                err.print(
+                    f"error: {_escape(h.name)}: {_escape(h.reason)}; see `deployer lock status`"
+                )
     sys.exit(report.exit_code)
 
 
@@ -209,12 +274,35 @@ def _run(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], li
 @output_opt
 @summary_opt
 @handle_errors
-def deploy(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], limit: str | None,
-           check: bool, diff: bool, forks: int, force: bool, lock_wait: float,
-           accept_new_host_keys: bool, output: str, summary: bool) -> None:
+def deploy(
+    playbook: str,
+    inventories: tuple[str, ...],
+    extra: tuple[str, ...],
+    limit: str | None,
+    check: bool,
+    diff: bool,
+    forks: int,
+    force: bool,
+    lock_wait: float,
+    accept_new_host_keys: bool,
+    output: str,
+    summary: bool,
+) -> None:
     """Make every targeted host run what PLAYBOOK says, health-gated, rolling back failures."""
-    _run(playbook, inventories, extra, limit, output, diff, summary, check=check, force=force, forks=forks,
-         lock_wait=lock_wait, accept_new_host_keys=accept_new_host_keys)
+    _run(
+        playbook,
+        inventories,
+        extra,
+        limit,
+        output,
+        diff,
+        summary,
+        check=check,
+        force=force,
+        forks=forks,
+        lock_wait=lock_wait,
+        accept_new_host_keys=accept_new_host_keys,
+    )
 
 
 @main.command()
@@ -222,24 +310,50 @@ def deploy(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], 
 @inventory_opt
 @extra_opt
 @limit_opt
-@click.option("--to", "to", default=None, metavar="VERSION",
-              help="The retained version to bring back: image tag, image reference or container id.")
+@click.option(
+    "--to",
+    "to",
+    default=None,
+    metavar="VERSION",
+    help="The retained version to bring back: image tag, image reference or container id.",
+)
 @forks_opt
 @lock_wait_opt
 @keys_opt
 @output_opt
 @summary_opt
 @handle_errors
-def rollback(playbook: str, inventories: tuple[str, ...], extra: tuple[str, ...], limit: str | None,
-             to: str | None, forks: int, lock_wait: float, accept_new_host_keys: bool, output: str,
-             summary: bool) -> None:
+def rollback(
+    playbook: str,
+    inventories: tuple[str, ...],
+    extra: tuple[str, ...],
+    limit: str | None,
+    to: str | None,
+    forks: int,
+    lock_wait: float,
+    accept_new_host_keys: bool,
+    output: str,
+    summary: bool,
+) -> None:
     """Bring back the previous retained version (or --to VERSION), through the health gate.
 
     A host with no retained version (matching --to) fails, changing nothing."""
     if to is not None and len(to.strip()) < 1:
         raise ConfigError("--to: empty; name a tag, an image reference or a container id")
-    _run(playbook, inventories, extra, limit, output, False, summary, rollback=True, to=to, forks=forks,
-         lock_wait=lock_wait, accept_new_host_keys=accept_new_host_keys)
+    _run(
+        playbook,
+        inventories,
+        extra,
+        limit,
+        output,
+        False,
+        summary,
+        rollback=True,
+        to=to,
+        forks=forks,
+        lock_wait=lock_wait,
+        accept_new_host_keys=accept_new_host_keys,
+    )
 
 
 # -- lock and audit: one command per host ---------------------------------------------------
@@ -250,8 +364,9 @@ def _hosts(inventories: tuple[str, ...], limit: str | None) -> list[HostConn]:
     return [inv.host_conn(n) for n in inv.match(limit or "all")]
 
 
-def _each(hosts: list[HostConn], script: Callable[[HostConn], str], accept_new: bool,
-          forks: int = 20) -> list[tuple[HostConn, Any]]:
+def _each(
+    hosts: list[HostConn], script: Callable[[HostConn], str], accept_new: bool, forks: int = 20
+) -> list[tuple[HostConn, Any]]:
     return _each_session(hosts, lambda s, h: s.run(script(h), timeout=60), accept_new, forks)
 
 
@@ -260,8 +375,9 @@ def lock() -> None:
     """Inspect or release rollout locks on hosts."""
 
 
-def _each_session(hosts: list[HostConn], fn: Callable[[Any, HostConn], Any], accept_new: bool,
-                  forks: int = 20) -> list[tuple[HostConn, Any]]:
+def _each_session(
+    hosts: list[HostConn], fn: Callable[[Any, HostConn], Any], accept_new: bool, forks: int = 20
+) -> list[tuple[HostConn, Any]]:
     """fn(session, host) on every host in parallel; a DeployerError comes back as the result."""
     from deployer import parallel
     from deployer.remote.ssh import Session
@@ -285,7 +401,9 @@ def _each_session(hosts: list[HostConn], fn: Callable[[Any, HostConn], Any], acc
 @limit_opt
 @keys_opt
 @handle_errors
-def lock_status(inventories: tuple[str, ...], limit: str | None, accept_new_host_keys: bool) -> None:
+def lock_status(
+    inventories: tuple[str, ...], limit: str | None, accept_new_host_keys: bool
+) -> None:
     """Who holds a lock on each host, if anyone, and whether that run is still alive."""
     from deployer.engine import locks
 
@@ -307,11 +425,15 @@ def lock_status(inventories: tuple[str, ...], limit: str | None, accept_new_host
 @inventory_opt
 @limit_opt
 @keys_opt
-@click.option("--force", is_flag=True,
-              help="Release a lock even when the run holding it looks alive (it may then clash with the next run).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Release a lock even when the run holding it looks alive (it may then clash with the next run).",
+)
 @handle_errors
-def lock_release(inventories: tuple[str, ...], limit: str | None, accept_new_host_keys: bool,
-                 force: bool) -> None:
+def lock_release(
+    inventories: tuple[str, ...], limit: str | None, accept_new_host_keys: bool, force: bool
+) -> None:
     """Remove a lock left by a run that died. A live run's lock is refused (exit 6) unless --force."""
     from deployer.engine import locks
 
@@ -320,7 +442,10 @@ def lock_release(inventories: tuple[str, ...], limit: str | None, accept_new_hos
         if holder is None:
             return "free", True
         if holder.alive and not force:
-            return f"REFUSED: held {holder.describe()}; rerun with --force if that run is really gone", False
+            return (
+                f"REFUSED: held {holder.describe()}; rerun with --force if that run is really gone",
+                False,
+            )
         outcome = locks.release(s, h, holder)
         if outcome == "changed":
             return "not released: another run took the lock meanwhile", False
@@ -343,17 +468,26 @@ def lock_release(inventories: tuple[str, ...], limit: str | None, accept_new_hos
 @inventory_opt
 @limit_opt
 @click.option("-n", "--lines", default=20, show_default=True, help="Entries per host.")
-@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 @keys_opt
 @handle_errors
-def audit(inventories: tuple[str, ...], limit: str | None, lines: int, output: str,
-          accept_new_host_keys: bool) -> None:
+def audit(
+    inventories: tuple[str, ...],
+    limit: str | None,
+    lines: int,
+    output: str,
+    accept_new_host_keys: bool,
+) -> None:
     """Recent changes recorded on each host (who, when, what, outcome)."""
     from deployer.docker.commands import audit_tail_script
 
-    rows = _each(_hosts(inventories, limit),
-                 lambda h: audit_tail_script(h.state_dir, lines),
-                 accept_new_host_keys)
+    rows = _each(
+        _hosts(inventories, limit),
+        lambda h: audit_tail_script(h.state_dir, lines),
+        accept_new_host_keys,
+    )
     entries: list[dict[str, Any]] = []
     code = EXIT_OK
     for host, res in rows:
@@ -371,7 +505,11 @@ def audit(inventories: tuple[str, ...], limit: str | None, lines: int, output: s
         click.echo(json.dumps(entries, indent=2))
     else:
         for e in entries:
-            click.echo(visible(f"{e.get('time')} {e.get('host')} {e.get('container')}: {e.get('action')} "
-                               f"{e.get('old_image') or '-'} -> {e.get('new_image')} [{e.get('outcome')}] "
-                               f"by {e.get('who')}"))
+            click.echo(
+                visible(
+                    f"{e.get('time')} {e.get('host')} {e.get('container')}: {e.get('action')} "
+                    f"{e.get('old_image') or '-'} -> {e.get('new_image')} [{e.get('outcome')}] "
+                    f"by {e.get('who')}"
+                )
+            )
     sys.exit(code)

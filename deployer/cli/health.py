@@ -18,8 +18,12 @@ from deployer.targets import Observer
 from deployer.targets.ssh import SshEngine
 
 
-def _targets(inventories: tuple[str, ...], playbook_path: str | None, extra: tuple[str, ...],
-             limit: str | None) -> tuple[list[HostConn], Playbook | None]:
+def _targets(
+    inventories: tuple[str, ...],
+    playbook_path: str | None,
+    extra: tuple[str, ...],
+    limit: str | None,
+) -> tuple[list[HostConn], Playbook | None]:
     from deployer.config import load_playbook, parse_extra_vars
     from deployer.config.schema import secrets_unread
     from deployer.health.gather import with_vars
@@ -67,26 +71,64 @@ def _write(text: str, out: Path | None) -> None:
 
 
 @main.command()
-@click.option("-i", "--inventory", "inventories", multiple=True, required=True,
-              help="Inventory file or folder (Ansible YAML or INI); repeatable.")
+@click.option(
+    "-i",
+    "--inventory",
+    "inventories",
+    multiple=True,
+    required=True,
+    help="Inventory file or folder (Ansible YAML or INI); repeatable.",
+)
 @click.argument("playbook", required=False, type=click.Path(dir_okay=False))
 @click.option("--limit", "-l", default=None, help="Ansible host pattern to narrow the hosts.")
-@click.option("-e", "--extra-vars", "extra", multiple=True,
-              help="key=value or @file.yml; repeatable; as for deploy (thresholds too).")
-@click.option("--output", "-o", type=click.Choice(["text", "json", "html"]), default="text",
-              show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the report to FILE (replaced at once, each round with --watch).")
-@click.option("--watch", type=click.FloatRange(min=0.5), default=None, metavar="SECONDS",
-              help="Check again every SECONDS until Ctrl-C; text output redraws in place.")
-@click.option("--forks", "-f", default=20, show_default=True, type=click.IntRange(1, 500),
-              help="Hosts checked at once.")
-@click.option("--accept-new-host-keys", is_flag=True,
-              help="Trust and record unknown host keys (a changed key is always refused).")
+@click.option(
+    "-e",
+    "--extra-vars",
+    "extra",
+    multiple=True,
+    help="key=value or @file.yml; repeatable; as for deploy (thresholds too).",
+)
+@click.option(
+    "--output", "-o", type=click.Choice(["text", "json", "html"]), default="text", show_default=True
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the report to FILE (replaced at once, each round with --watch).",
+)
+@click.option(
+    "--watch",
+    type=click.FloatRange(min=0.5),
+    default=None,
+    metavar="SECONDS",
+    help="Check again every SECONDS until Ctrl-C; text output redraws in place.",
+)
+@click.option(
+    "--forks",
+    "-f",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1, 500),
+    help="Hosts checked at once.",
+)
+@click.option(
+    "--accept-new-host-keys",
+    is_flag=True,
+    help="Trust and record unknown host keys (a changed key is always refused).",
+)
 @handle_errors
-def health(inventories: tuple[str, ...], playbook: str | None, limit: str | None,
-           extra: tuple[str, ...], output: str, out: Path | None, watch: float | None,
-           forks: int, accept_new_host_keys: bool) -> None:
+def health(
+    inventories: tuple[str, ...],
+    playbook: str | None,
+    limit: str | None,
+    extra: tuple[str, ...],
+    output: str,
+    out: Path | None,
+    watch: float | None,
+    forks: int,
+    accept_new_host_keys: bool,
+) -> None:
     """Report each host's verdict (healthy/degraded/unhealthy/unreachable) and its reasons.
 
     With a PLAYBOOK, also probe each declared container's health check from the host's
@@ -116,8 +158,11 @@ def health(inventories: tuple[str, ...], playbook: str | None, limit: str | None
                 console.clear()
             _write(text, out)
             if out is not None:
-                click.echo(f"{report.generated_at} {', '.join(f'{n} {v}' for v, n in report.counts().items() if n)}"
-                           f" -> {out}", err=True)
+                click.echo(
+                    f"{report.generated_at} {', '.join(f'{n} {v}' for v, n in report.counts().items() if n)}"
+                    f" -> {out}",
+                    err=True,
+                )
             time.sleep(max(0.0, watch - (time.monotonic() - started)))
     except KeyboardInterrupt:
         click.echo("stopped watching", err=True)

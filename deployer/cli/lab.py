@@ -32,6 +32,7 @@ def _layout(name: str, dir: Path | None, hosts: int | None) -> tuple[object, Pat
 @contextmanager
 def _sigterm_interrupts() -> Iterator[None]:
     """SIGTERM as Ctrl-C: a KeyboardInterrupt, which the code in flight can clean up after."""
+
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
@@ -42,11 +43,20 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
-_dir = click.option("--dir", "dir_", type=click.Path(path_type=Path), default=None,
-                    help="Folder for the lab's files and its inventory (default: .lab/, "
-                         "inventory in inventories/lab.yml).")
-_name = click.option("--name", default="lab", show_default=True,
-                     help="Lab name: two labs with different names can run side by side.")
+_dir = click.option(
+    "--dir",
+    "dir_",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder for the lab's files and its inventory (default: .lab/, "
+    "inventory in inventories/lab.yml).",
+)
+_name = click.option(
+    "--name",
+    default="lab",
+    show_default=True,
+    help="Lab name: two labs with different names can run side by side.",
+)
 
 
 @lab.command()

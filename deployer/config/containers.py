@@ -12,9 +12,19 @@ from deployer.model import ContainerSpec, HealthSpec, PortSpec, Secret
 from deployer.template.render import Renderer, TemplateError, has_template
 
 CONTAINER_KEYS = (
-    "name", "image", "ports", "env", "secret_env", "volumes", "restart",
-    "command", "labels", "stop_timeout", "retain", "health",
-)  # fmt: skip
+    "name",
+    "image",
+    "ports",
+    "env",
+    "secret_env",
+    "volumes",
+    "restart",
+    "command",
+    "labels",
+    "stop_timeout",
+    "retain",
+    "health",
+)
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _RESTART = re.compile(r"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$")
 _MISSING = object()
@@ -28,15 +38,29 @@ def _printable(text: str) -> bool:
 class ContainerBuilder:
     """Checks one container mapping for one host; problems go to ctx, tagged with the host."""
 
-    def __init__(self, ctx: Ctx, raw: dict[Any, Any], path: Path, renderer: Renderer,
-                 host: str, base_dir: str) -> None:  # fmt: skip
+    def __init__(
+        self,
+        ctx: Ctx,
+        raw: dict[Any, Any],
+        path: Path,
+        renderer: Renderer,
+        host: str,
+        base_dir: str,
+    ) -> None:
         self.ctx, self.raw, self.path = ctx, raw, path
         self.renderer, self.host, self.base_dir = renderer, host, base_dir
         self.lenient = host == ""  # no host to render for: check only what needs no variables
         self.ok = True
 
-    def error(self, parent: object, key: Any, path: Path, message: str, templated: bool,
-              at_key: bool = False) -> None:  # fmt: skip
+    def error(
+        self,
+        parent: object,
+        key: Any,
+        path: Path,
+        message: str,
+        templated: bool,
+        at_key: bool = False,
+    ) -> None:
         self.ok = False
         host = self.host if templated and self.host else None
         self.ctx.error(parent, key, path, message, host=host, at_key=at_key)
@@ -60,8 +84,13 @@ class ContainerBuilder:
         if value is _MISSING:
             return None
         if isinstance(value, dict | list | bool) or value is None:
-            self.error(parent, key, path, f"{what} must be a string, not {type_name(value)}",
-                       has_template(parent[key]))  # fmt: skip
+            self.error(
+                parent,
+                key,
+                path,
+                f"{what} must be a string, not {type_name(value)}",
+                has_template(parent[key]),
+            )
             return None
         text = str(value)
         if (not text and not empty_ok) or "\0" in text:
@@ -87,8 +116,13 @@ class ContainerBuilder:
         except ValueError:
             n = None
         if n is None or not low <= n <= high:
-            self.error(self.raw, key, path, f"{key} must be a whole number from {low} to {high}, got {shown(value)}",
-                       has_template(self.raw[key]))  # fmt: skip
+            self.error(
+                self.raw,
+                key,
+                path,
+                f"{key} must be a whole number from {low} to {high}, got {shown(value)}",
+                has_template(self.raw[key]),
+            )
             return default
         return n
 
@@ -96,10 +130,14 @@ class ContainerBuilder:
         raw, path = self.raw, self.path
         name = self.text(raw, "name", (*path, "name"), "name") if "name" in raw else None
         if name is not None and not _NAME.match(name):
-            self.error(raw, "name", (*path, "name"),
-                       f"container name {name!r} is invalid: use letters, digits, '_', '.', '-' "
-                       "(at least 2 characters, starting with a letter or digit)",
-                       has_template(raw["name"]))  # fmt: skip
+            self.error(
+                raw,
+                "name",
+                (*path, "name"),
+                f"container name {name!r} is invalid: use letters, digits, '_', '.', '-' "
+                "(at least 2 characters, starting with a letter or digit)",
+                has_template(raw["name"]),
+            )
         image = self.text(raw, "image", (*path, "image"), "image") if "image" in raw else None
         if image is not None:
             try:
@@ -196,8 +234,13 @@ class ContainerBuilder:
                 continue
             if isinstance(value, bool) or value is None or isinstance(value, dict | list):
                 hint = f"; quote it: '{str(value).lower()}'" if isinstance(value, bool) else ""
-                self.error(parent, key, path, f"environment value must be a string or number, not {type_name(value)}{hint}",
-                           has_template(parent[key]))  # fmt: skip
+                self.error(
+                    parent,
+                    key,
+                    path,
+                    f"environment value must be a string or number, not {type_name(value)}{hint}",
+                    has_template(parent[key]),
+                )
                 continue
             if "\0" in str(value):
                 self.error(
@@ -242,9 +285,13 @@ class ContainerBuilder:
             parts = text.split(":")
             target = parts[1] if len(parts) >= 2 else parts[0]
             if len(parts) > 3 or not target.startswith("/") or any(c in text for c in "\n\r"):
-                self.error(parent, i, path,
-                           f"invalid volume {text!r}: expected SOURCE:/container/path[:ro] or /container/path",
-                           has_template(parent[i]))  # fmt: skip
+                self.error(
+                    parent,
+                    i,
+                    path,
+                    f"invalid volume {text!r}: expected SOURCE:/container/path[:ro] or /container/path",
+                    has_template(parent[i]),
+                )
                 continue
             out.append(text)
         return tuple(out)
@@ -254,9 +301,13 @@ class ContainerBuilder:
             return "unless-stopped"
         text = self.text(self.raw, "restart", (*self.path, "restart"), "restart")
         if text is not None and not _RESTART.match(text):
-            self.error(self.raw, "restart", (*self.path, "restart"),
-                       f"restart must be no, always, unless-stopped or on-failure[:N], got {text!r}",
-                       has_template(self.raw["restart"]))  # fmt: skip
+            self.error(
+                self.raw,
+                "restart",
+                (*self.path, "restart"),
+                f"restart must be no, always, unless-stopped or on-failure[:N], got {text!r}",
+                has_template(self.raw["restart"]),
+            )
         return text if text and _RESTART.match(text) else "unless-stopped"
 
     def command(self) -> tuple[str, ...] | None:

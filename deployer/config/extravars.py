@@ -76,7 +76,7 @@ def split_words(text: str) -> list[str]:
     depth = {opener: 0 for opener in _JINJA}
     i = 0
     while i < len(text):
-        ch, pair = text[i], text[i:i + 2]
+        ch, pair = text[i], text[i : i + 2]
         if ch in "\"'" and (i == 0 or text[i - 1] != "\\"):
             quote = None if quote == ch else (quote or ch)
         elif pair in _JINJA:
@@ -104,11 +104,14 @@ def split_words(text: str) -> list[str]:
     return words
 
 
-_ESCAPES = re.compile(r"\\(?:U[0-9a-fA-F]{8}|u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|N\{[^}]+\}|[\\'\"abfnrtv])")
+_ESCAPES = re.compile(
+    r"\\(?:U[0-9a-fA-F]{8}|u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|N\{[^}]+\}|[\\'\"abfnrtv])"
+)
 
 
 def _decode_escapes(word: str) -> str:
     """`\\n`, `\\x41`, `\\u00e9`, `\\N{name}`... decoded, as Ansible does; others kept."""
+
     def one(match: re.Match[str]) -> str:
         try:
             return codecs.decode(match.group(0), "unicode-escape")
@@ -122,7 +125,7 @@ def _key_value(word: str) -> tuple[str, str, str]:
     """Split at the first `=` not escaped by a backslash (a leading `=` is no separator)."""
     for pos in range(1, len(word)):
         if word[pos] == "=" and word[pos - 1] != "\\":
-            return word[:pos].strip(), "=", word[pos + 1:]
+            return word[:pos].strip(), "=", word[pos + 1 :]
     return word, "", ""
 
 
@@ -132,8 +135,9 @@ def _unquote(value: str) -> str:
     return value
 
 
-def check_extra_vars(items: list[str], problems: Problems,
-                     origins: Origins | None = None) -> dict[str, Any]:  # fmt: skip
+def check_extra_vars(
+    items: list[str], problems: Problems, origins: Origins | None = None
+) -> dict[str, Any]:
     try:
         return parse_extra_vars(items, origins)
     except ConfigError as err:

@@ -19,13 +19,21 @@ class Builder(Protocol):
     path: Path
     ok: bool
 
-    def error(self, parent: object, key: Any, path: Path, message: str, templated: bool,
-              at_key: bool = False) -> None: ...  # fmt: skip
+    def error(
+        self,
+        parent: object,
+        key: Any,
+        path: Path,
+        message: str,
+        templated: bool,
+        at_key: bool = False,
+    ) -> None: ...
 
     def value(self, parent: Any, key: Any, path: Path) -> Any: ...
 
-    def text(self, parent: Any, key: Any, path: Path, what: str,
-             empty_ok: bool = False) -> str | None: ...  # fmt: skip
+    def text(
+        self, parent: Any, key: Any, path: Path, what: str, empty_ok: bool = False
+    ) -> str | None: ...
 
 
 HEALTH_KEYS = ("http", "tcp", "docker", "timeout", "interval")
@@ -84,12 +92,22 @@ def parse_health(b: Builder, ports: tuple[PortSpec, ...]) -> HealthSpec:
         if "path" in body:
             hpath = b.text(body, "path", (*kpath, "path"), "path") or "/"
             if not hpath.startswith("/"):
-                b.error(body, "path", (*kpath, "path"), f"path must start with '/', got {hpath!r}",
-                        has_template(body["path"]))  # fmt: skip
+                b.error(
+                    body,
+                    "path",
+                    (*kpath, "path"),
+                    f"path must start with '/', got {hpath!r}",
+                    has_template(body["path"]),
+                )
             elif not hpath.isprintable() or any(c.isspace() for c in hpath):
-                b.error(body, "path", (*kpath, "path"),
-                        f"path must not contain spaces, line breaks or control characters "
-                        f"(encode them, e.g. %20), got {hpath!r}", has_template(body["path"]))  # fmt: skip
+                b.error(
+                    body,
+                    "path",
+                    (*kpath, "path"),
+                    f"path must not contain spaces, line breaks or control characters "
+                    f"(encode them, e.g. %20), got {hpath!r}",
+                    has_template(body["path"]),
+                )
         if "status" in body:
             status = _int(b, body, "status", kpath, 100, 599) or 200
     kind_: Literal["http", "tcp"] = "http" if kind == "http" else "tcp"
@@ -98,24 +116,25 @@ def parse_health(b: Builder, ports: tuple[PortSpec, ...]) -> HealthSpec:
     )
 
 
-def _int(
-    b: Builder, body: dict[Any, Any], key: str, path: Any, low: int, high: int
-) -> int | None:
+def _int(b: Builder, body: dict[Any, Any], key: str, path: Any, low: int, high: int) -> int | None:
     value = b.value(body, key, (*path, key))
     try:
         n = int(str(value)) if not isinstance(value, bool | float) else None
     except ValueError:
         n = None
     if n is None or not low <= n <= high:
-        b.error(body, key, (*path, key), f"{key} must be a whole number from {low} to {high}, got {shown(value)}",
-                has_template(body[key]))  # fmt: skip
+        b.error(
+            body,
+            key,
+            (*path, key),
+            f"{key} must be a whole number from {low} to {high}, got {shown(value)}",
+            has_template(body[key]),
+        )
         return None
     return n
 
 
-def _port(
-    b: Builder, body: dict[Any, Any], path: Any, ports: tuple[PortSpec, ...]
-) -> int | None:
+def _port(b: Builder, body: dict[Any, Any], path: Any, ports: tuple[PortSpec, ...]) -> int | None:
     if "port" in body:
         return _int(b, body, "port", path, 1, 65535)
     inner = sorted({p.container_port for p in ports})
@@ -127,9 +146,7 @@ def _port(
     return None
 
 
-def _duration(
-    b: Builder, raw: dict[Any, Any], key: str, path: Any, default: float
-) -> float:
+def _duration(b: Builder, raw: dict[Any, Any], key: str, path: Any, default: float) -> float:
     if key not in raw:
         return default
     value = b.value(raw, key, (*path, key))

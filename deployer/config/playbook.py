@@ -39,8 +39,15 @@ def magic_vars(inv: Inventory, host: str, playbook: str) -> dict[str, Any]:
 
 
 class PlaybookLoader:
-    def __init__(self, path: str, inv: Inventory, extra: dict[str, Any], limit: str | None,
-                 problems: Problems, extra_origins: Origins | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        path: str,
+        inv: Inventory,
+        extra: dict[str, Any],
+        limit: str | None,
+        problems: Problems,
+        extra_origins: Origins | None = None,
+    ) -> None:
         self.path, self.inv, self.extra, self.limit = path, inv, extra, limit
         self.problems = problems
         self.extra_origins = extra_origins or {}
@@ -212,13 +219,18 @@ class PlaybookLoader:
             ctx.error(raw, "max_fail_percentage", (*path, "max_fail_percentage"), str(err))
             return None
 
-    def containers(self, ctx: Ctx, raw: dict[Any, Any], path: Path, hosts: list[str],
-                   play_vars: dict[str, Any]) -> dict[str, tuple[ContainerSpec, ...]]:  # fmt: skip
+    def containers(
+        self, ctx: Ctx, raw: dict[Any, Any], path: Path, hosts: list[str], play_vars: dict[str, Any]
+    ) -> dict[str, tuple[ContainerSpec, ...]]:
         items = raw.get("containers")
         cpath = (*path, "containers")
         if items is None or items == []:
-            ctx.error(raw, "containers" if "containers" in raw else "hosts", cpath,
-                      "a play needs a non-empty 'containers' list")  # fmt: skip
+            ctx.error(
+                raw,
+                "containers" if "containers" in raw else "hosts",
+                cpath,
+                "a play needs a non-empty 'containers' list",
+            )
             return {}
         if not isinstance(items, list):
             ctx.error(
@@ -249,9 +261,13 @@ class PlaybookLoader:
                     continue
                 if spec.name in seen:
                     first = ctx.doc.pos(items, seen[spec.name]).line
-                    ctx.error(items[j], "name", (*cpath, j, "name"),
-                              f"two containers named {spec.name!r} on one host (the other on line {first})",
-                              host=host if has_template(items[j]["name"]) else None)  # fmt: skip
+                    ctx.error(
+                        items[j],
+                        "name",
+                        (*cpath, j, "name"),
+                        f"two containers named {spec.name!r} on one host (the other on line {first})",
+                        host=host if has_template(items[j]["name"]) else None,
+                    )
                     continue
                 seen[spec.name] = j
                 specs.append(spec)

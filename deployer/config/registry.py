@@ -13,8 +13,14 @@ REGISTRY_KEYS = ("server", "username", "password_env", "password_file")
 _SERVER = re.compile(r"^(?:https?://)?[A-Za-z0-9.\-\[\]:]+(?::[0-9]+)?(?:/\S*)?$")
 
 
-def parse_registry(ctx: Ctx, raw: dict[Any, Any], path: Path, hosts: list[str],
-                   renderers: dict[str, Renderer], base_dir: str) -> RegistryAuth | None:  # fmt: skip
+def parse_registry(
+    ctx: Ctx,
+    raw: dict[Any, Any],
+    path: Path,
+    hosts: list[str],
+    renderers: dict[str, Renderer],
+    base_dir: str,
+) -> RegistryAuth | None:
     """The registry for a play; its templates must render alike on every host."""
     if raw.get("registry") is None:
         return None
@@ -24,9 +30,13 @@ def parse_registry(ctx: Ctx, raw: dict[Any, Any], path: Path, hosts: list[str],
         ctx.error(raw, "registry", rpath, f"registry must be a mapping, not {type_name(body)}")
         return None
     if "password" in body:
-        ctx.error(body, "password", (*rpath, "password"),
-                  "never put a password in a playbook: use password_env: NAME or password_file: PATH",
-                  at_key=True)  # fmt: skip
+        ctx.error(
+            body,
+            "password",
+            (*rpath, "password"),
+            "never put a password in a playbook: use password_env: NAME or password_file: PATH",
+            at_key=True,
+        )
         body = {k: v for k, v in body.items() if k != "password"}
     if not ctx.check_keys(body, rpath, REGISTRY_KEYS):
         return None
@@ -55,15 +65,20 @@ def parse_registry(ctx: Ctx, raw: dict[Any, Any], path: Path, hosts: list[str],
     for host, values in rendered.items():
         if values != first:
             diff = sorted(k for k in set(values) | set(first) if values.get(k) != first.get(k))
-            ctx.error(raw, "registry", rpath,
-                      f"registry {', '.join(diff)} renders differently on {first_host} and {host}; "
-                      "a play has one registry")  # fmt: skip
+            ctx.error(
+                raw,
+                "registry",
+                rpath,
+                f"registry {', '.join(diff)} renders differently on {first_host} and {host}; "
+                "a play has one registry",
+            )
             return None
     return _auth(ctx, body, rpath, first, base_dir)
 
 
-def _auth(ctx: Ctx, body: dict[Any, Any], rpath: Path, values: dict[str, str],
-          base_dir: str) -> RegistryAuth | None:  # fmt: skip
+def _auth(
+    ctx: Ctx, body: dict[Any, Any], rpath: Path, values: dict[str, str], base_dir: str
+) -> RegistryAuth | None:
     server = values.get("server")
     if server is not None and not _SERVER.match(server):
         ctx.error(
@@ -85,7 +100,11 @@ def _auth(ctx: Ctx, body: dict[Any, Any], rpath: Path, values: dict[str, str],
         return None
     username = values.get("username")
     if ("username" in body) != ("password_env" in body or "password_file" in body):
-        ctx.problems.add(ctx.doc.file, ctx.doc.own(body), rpath,
-                         "give both username and password_env/password_file, or neither")  # fmt: skip
+        ctx.problems.add(
+            ctx.doc.file,
+            ctx.doc.own(body),
+            rpath,
+            "give both username and password_env/password_file, or neither",
+        )
         return None
     return RegistryAuth(server=server, username=username, password=password)

@@ -91,8 +91,9 @@ def read(variables: Mapping[str, object]) -> tuple[Thresholds, list[Bad]]:
 Where = Callable[[str], tuple[str, Mark | None, Path]]  # variable -> (file, position, key path)
 
 
-def check_thresholds(variables: Mapping[str, object], where: Where, host: str,
-                     problems: Problems) -> None:  # fmt: skip
+def check_thresholds(
+    variables: Mapping[str, object], where: Where, host: str, problems: Problems
+) -> None:
     """Add each bad threshold of HOST's VARIABLES to PROBLEMS, at the place WHERE says the
     winning value was written."""
     for bad in read(variables)[1]:

@@ -53,13 +53,24 @@ def prev_name(name: str, container_id: str) -> str:
     return f"{name}_prev_{container_id[:12]}"
 
 
-def run_argv(spec: ContainerSpec, env_file: Raw | None, deployed_at: str, deployed_by: str,
-             *, attempt: str | None = None, create_as: str | None = None) -> list[str]:
+def run_argv(
+    spec: ContainerSpec,
+    env_file: Raw | None,
+    deployed_at: str,
+    deployed_by: str,
+    *,
+    attempt: str | None = None,
+    create_as: str | None = None,
+) -> list[str]:
     """`docker run -d` for a spec, as docker would be called by hand.
 
     create_as: `docker create` under that name instead (the same options; started later).
     """
-    argv = ["docker", "create", "--name", create_as] if create_as else ["docker", "run", "-d", "--name", spec.name]
+    argv = (
+        ["docker", "create", "--name", create_as]
+        if create_as
+        else ["docker", "run", "-d", "--name", spec.name]
+    )
     labels = {
         **dict(spec.labels),
         LABEL_MANAGED: "true",
@@ -112,31 +123,46 @@ def prepare_script(
     lines = ["set -u"]
     if lock_info is not None:
         lines += locking.acquire_lines(state_dir, lock_info, lock_prio, lock_wait)
-    lines += ['D=$(mktemp -d) || exit 1', "trap 'rm -rf \"$D\"' EXIT", 'chmod 700 "$D"']
+    lines += ["D=$(mktemp -d) || exit 1", "trap 'rm -rf \"$D\"' EXIT", 'chmod 700 "$D"']
     docker = ["docker", "--config", TMPDIR]
     if pull:
         if registry and registry.username and registry.password:
             server = [registry.server] if registry.server else []
             login = sh([*docker, "login", "-u", registry.username, "--password-stdin", *server])
-            lines.append(f'{login} >/dev/null 2>"$D/err" || {{ cat "$D/err" >&2; exit {EXIT_LOGIN}; }}')
+            lines.append(
+                f'{login} >/dev/null 2>"$D/err" || {{ cat "$D/err" >&2; exit {EXIT_LOGIN}; }}'
+            )
         for image in dict.fromkeys(images):
-            lines.append(f'{sh([*docker, "pull", "-q", image])} >/dev/null 2>"$D/err" '
-                         f'|| {{ echo {shlex.quote(image)} >&2; cat "$D/err" >&2; exit {EXIT_PULL}; }}')
+            lines.append(
+                f'{sh([*docker, "pull", "-q", image])} >/dev/null 2>"$D/err" '
+                f'|| {{ echo {shlex.quote(image)} >&2; cat "$D/err" >&2; exit {EXIT_PULL}; }}'
+            )
     lines += facts_lines()
     lines.append(f"echo {MARK_IMAGES}")
     fmt = shlex.quote(IMAGE_FORMAT)
     for image in dict.fromkeys(images):
-        lines.append(f"docker image inspect --format {fmt} {shlex.quote(image)} 2>/dev/null || true")
+        lines.append(
+            f"docker image inspect --format {fmt} {shlex.quote(image)} 2>/dev/null || true"
+        )
     # the images the containers run now (their digests, for reports and the audit)
-    lines.append('[ -z "$ids" ] || docker inspect --format \'{{.Image}}\' $ids | sort -u | '
-                 f"xargs -r docker image inspect --format {fmt} 2>/dev/null || true")
+    lines.append(
+        "[ -z \"$ids\" ] || docker inspect --format '{{.Image}}' $ids | sort -u | "
+        f"xargs -r docker image inspect --format {fmt} 2>/dev/null || true"
+    )
     if any(s.secret_env for s in secrets_of):
         lines += secret_digest_lines(secrets_of, nonce)
     return "\n".join(lines) + "\n"
 
 
-def replace_script(spec: ContainerSpec, current_id: str | None, deployed_at: str, deployed_by: str,
-                   *, attempt: str, guard: Sequence[str] = ()) -> str:
+def replace_script(
+    spec: ContainerSpec,
+    current_id: str | None,
+    deployed_at: str,
+    deployed_by: str,
+    *,
+    attempt: str,
+    guard: Sequence[str] = (),
+) -> str:
     """Retire the live container's name (it keeps serving), create the new one under the
     name, start the host's guard, stop the old one (kept, for rollback), start the new one
     by id; print its id and address.
@@ -148,17 +174,28 @@ def replace_script(spec: ContainerSpec, current_id: str | None, deployed_at: str
     lines = ["set -u"]
     env_file = None
     if spec.secret_env:
-        lines += ["D=$(mktemp -d) || exit 1", "trap 'rm -rf \"$D\"' EXIT", 'chmod 700 "$D"',
-                  '(umask 077; cat > "$D/env")']
+        lines += [
+            "D=$(mktemp -d) || exit 1",
+            "trap 'rm -rf \"$D\"' EXIT",
+            'chmod 700 "$D"',
+            '(umask 077; cat > "$D/env")',
+        ]
         env_file = ENV_FILE
-    create = sh(run_argv(spec, env_file, deployed_at, deployed_by, attempt=attempt, create_as=spec.name))
+    create = sh(
+        run_argv(spec, env_file, deployed_at, deployed_by, attempt=attempt, create_as=spec.name)
+    )
     undo = 'docker rm -f "$new" >/dev/null 2>&1; exit 1'
     if current_id:
         old = prev_name(spec.name, current_id)
         lines.append(sh(["docker", "rename", current_id, old]) + " || exit 1")
-        lines.append(f"new=$({create}) || {{ {sh(['docker', 'rename', current_id, spec.name])}; exit 1; }}")
+        lines.append(
+            f"new=$({create}) || {{ {sh(['docker', 'rename', current_id, spec.name])}; exit 1; }}"
+        )
         lines += list(guard)
-        lines.append(sh(["docker", "stop", "-t", str(spec.stop_timeout), current_id]) + f" >/dev/null || {{ {undo}; }}")
+        lines.append(
+            sh(["docker", "stop", "-t", str(spec.stop_timeout), current_id])
+            + f" >/dev/null || {{ {undo}; }}"
+        )
     else:
         lines.append(f"new=$({create}) || exit 1")
         lines += list(guard)
@@ -168,8 +205,15 @@ def replace_script(spec: ContainerSpec, current_id: str | None, deployed_at: str
     return "\n".join(lines) + "\n"
 
 
-def restore_script(name: str, attempt: str | None, failed_id: str | None, previous_id: str | None,
-                   *, decide: str = "", log_lines: int = 20) -> str:
+def restore_script(
+    name: str,
+    attempt: str | None,
+    failed_id: str | None,
+    previous_id: str | None,
+    *,
+    decide: str = "",
+    log_lines: int = 20,
+) -> str:
     """Keep the failed container's last log lines, remove what this attempt started (by id or
     by its attempt label, never by name), bring the previous version back under its name.
 
@@ -181,28 +225,37 @@ def restore_script(name: str, attempt: str | None, failed_id: str | None, previo
         lines.append(sh(["docker", "logs", "--tail", str(log_lines), failed_id]) + " 2>&1")
         lines.append(sh(["docker", "rm", "-f", failed_id]) + " >/dev/null 2>&1")
     if attempt:
-        lines.append(f"for c in $(docker ps -aq --filter label={shlex.quote(LABEL_ATTEMPT + '=' + attempt)}); "
-                     'do docker rm -f "$c" >/dev/null 2>&1; done')
+        lines.append(
+            f"for c in $(docker ps -aq --filter label={shlex.quote(LABEL_ATTEMPT + '=' + attempt)}); "
+            'do docker rm -f "$c" >/dev/null 2>&1; done'
+        )
     lines.append(f"echo {MARK_CONTAINERS}")
     if previous_id:
         fmt = shlex.quote("{{.Id}}")
         q = shlex.quote(previous_id)
         lines.append(f"cur=$(docker inspect --format {fmt} {shlex.quote(name)} 2>/dev/null)")
         held = shlex.quote(f"the name {name} is held by")
-        lines.append(f'if [ -n "$cur" ] && [ "$cur" != {q} ]; then echo {held} "$cur, which this run did '
-                     'not start: left alone" >&2; exit 1; fi')
-        lines.append(f'[ "$cur" = {q} ] || ' + sh(["docker", "rename", previous_id, name]) + " || exit 1")
+        lines.append(
+            f'if [ -n "$cur" ] && [ "$cur" != {q} ]; then echo {held} "$cur, which this run did '
+            'not start: left alone" >&2; exit 1; fi'
+        )
+        lines.append(
+            f'[ "$cur" = {q} ] || ' + sh(["docker", "rename", previous_id, name]) + " || exit 1"
+        )
         lines.append(sh(["docker", "start", previous_id]) + " >/dev/null || exit 1")
         lines.append(addr_line(previous_id))
     return "\n".join(lines) + "\n"
 
 
-def swap_script(name: str, live_id: str | None, target_id: str, stop_timeout: int,
-                guard: Sequence[str] = ()) -> str:
+def swap_script(
+    name: str, live_id: str | None, target_id: str, stop_timeout: int, guard: Sequence[str] = ()
+) -> str:
     """Retire the live container (kept, renamed) and give the retained `target` the name back."""
     lines = list(guard)
     if live_id:
-        lines.append(sh(["docker", "stop", "-t", str(stop_timeout), live_id]) + " >/dev/null || exit 1")
+        lines.append(
+            sh(["docker", "stop", "-t", str(stop_timeout), live_id]) + " >/dev/null || exit 1"
+        )
         lines.append(sh(["docker", "rename", live_id, prev_name(name, live_id)]) + " || exit 1")
     lines.append(sh(["docker", "rename", target_id, name]) + " || exit 1")
     lines.append(sh(["docker", "start", target_id]) + " >/dev/null || exit 1")
@@ -214,17 +267,28 @@ def watch_script(container: str, decide: str = "") -> str:
     """Print the container's exit code if it exits. The controller ends it by closing stdin, or
     first sends `ok` to confirm (then CONFIRMED, or LATE if the host's guard acted already).
     """
-    lines = [f"docker wait {shlex.quote(container)} & w=$!",
-             'read -r line || line=', "kill $w 2>/dev/null"]
+    lines = [
+        f"docker wait {shlex.quote(container)} & w=$!",
+        "read -r line || line=",
+        "kill $w 2>/dev/null",
+    ]
     if decide:  # confirm only a container that still runs (its address is still its own)
         running = f"[ \"$(docker inspect --format '{{{{.State.Running}}}}' {shlex.quote(container)})\" = true ]"
-        lines.append(f'if [ "$line" = ok ]; then if ! {running}; then echo STOPPED; '
-                     f"elif {decide}; then echo CONFIRMED; else echo LATE; fi; fi")
+        lines.append(
+            f'if [ "$line" = ok ]; then if ! {running}; then echo STOPPED; '
+            f"elif {decide}; then echo CONFIRMED; else echo LATE; fi; fi"
+        )
     return "\n".join([*lines, "exit 0"]) + "\n"
 
 
-def state_gate_script(container: str, want_health: bool, timeout: float, interval: float,
-                      settle: float, decide: str = "") -> str:
+def state_gate_script(
+    container: str,
+    want_health: bool,
+    timeout: float,
+    interval: float,
+    settle: float,
+    decide: str = "",
+) -> str:
     """Wait on the host for docker's health status (or `settle` seconds of steady running).
 
     Bounded by the clock, not by a count of steps: it ends by itself after `timeout`.
@@ -236,20 +300,23 @@ def state_gate_script(container: str, want_health: bool, timeout: float, interva
     if want_health:
         check = f'case "$h" in healthy) {ok}echo HEALTHY; exit 0;; unhealthy) echo UNHEALTHY; exit 1;; esac'
     else:
-        check = f'if [ $(date +%s) -ge $settled ]; then {ok}echo RUNNING; exit 0; fi'
-    return (f"end=$(( $(date +%s) + {max(1, math.ceil(timeout))} )); "
-            f"settled=$(( $(date +%s) + {max(1, math.ceil(settle))} )); r0=\n"
-            "while :; do\n"
-            f"  set -- $(docker inspect --format {shlex.quote(fmt)} {c} 2>/dev/null); s=${{1:-gone}}; r=${{2:-0}}; h=${{3:-}}\n"
-            '  [ -z "$r0" ] && r0=$r\n'
-            '  if [ "$s" != running ] || [ "$r" != "$r0" ]; then echo "EXITED $s restarts=$r"; exit 1; fi\n'
-            f"  {check}\n"
-            '  if [ $(date +%s) -ge $end ]; then echo TIMEOUT; exit 1; fi\n'
-            f"  sleep {max(0.1, interval)}\ndone\n")
+        check = f"if [ $(date +%s) -ge $settled ]; then {ok}echo RUNNING; exit 0; fi"
+    return (
+        f"end=$(( $(date +%s) + {max(1, math.ceil(timeout))} )); "
+        f"settled=$(( $(date +%s) + {max(1, math.ceil(settle))} )); r0=\n"
+        "while :; do\n"
+        f"  set -- $(docker inspect --format {shlex.quote(fmt)} {c} 2>/dev/null); s=${{1:-gone}}; r=${{2:-0}}; h=${{3:-}}\n"
+        '  [ -z "$r0" ] && r0=$r\n'
+        '  if [ "$s" != running ] || [ "$r" != "$r0" ]; then echo "EXITED $s restarts=$r"; exit 1; fi\n'
+        f"  {check}\n"
+        "  if [ $(date +%s) -ge $end ]; then echo TIMEOUT; exit 1; fi\n"
+        f"  sleep {max(0.1, interval)}\ndone\n"
+    )
 
 
-def finalize_script(state_dir: str, prune: Sequence[str], audit_lines: Sequence[str],
-                    unlock_token: str | None) -> str:
+def finalize_script(
+    state_dir: str, prune: Sequence[str], audit_lines: Sequence[str], unlock_token: str | None
+) -> str:
     """Remove versions past `retain`, append audit records, release our lock: one command.
 
     The lock is removed only if it holds `unlock_token` (our run's id): never another run's.
@@ -260,11 +327,15 @@ def finalize_script(state_dir: str, prune: Sequence[str], audit_lines: Sequence[
     if audit_lines:
         lines.append(f"mkdir -p {shlex.quote(state_dir)}")
         for record in audit_lines:
-            lines.append(f"printf '%s\\n' {shlex.quote(record)} >> {shlex.quote(state_dir + '/audit.log')}")
+            lines.append(
+                f"printf '%s\\n' {shlex.quote(record)} >> {shlex.quote(state_dir + '/audit.log')}"
+            )
     if unlock_token:
         lock = shlex.quote(state_dir + "/lock")
-        lines.append(f"if grep -qF {shlex.quote(unlock_token)} {lock}/info 2>/dev/null; "
-                     f"then rm -rf {lock}; fi")
+        lines.append(
+            f"if grep -qF {shlex.quote(unlock_token)} {lock}/info 2>/dev/null; "
+            f"then rm -rf {lock}; fi"
+        )
     return "\n".join(lines or ["true"]) + "\n"
 
 

@@ -62,7 +62,8 @@ def secret_digest_lines(specs: Sequence[ContainerSpec], nonce: str) -> list[str]
         lines.append(
             f"docker inspect --format {fmt} {name} 2>/dev/null | while IFS= read -r l; do "
             f'case "$l" in {keys}) printf \'%s %s %s\\n\' {name} "${{l%%=*}}" '
-            f'"$(printf \'%s\' {shlex.quote(nonce)}"${{l#*=}}" | sha256sum | cut -c1-64)";; esac; done')
+            f'"$(printf \'%s\' {shlex.quote(nonce)}"${{l#*=}}" | sha256sum | cut -c1-64)";; esac; done'
+        )
     return lines
 
 
@@ -79,7 +80,7 @@ def parse_addr(stdout: str) -> str:
     """The first address after MARK_ADDR ("" if none: e.g. a container on the host network)."""
     for line in stdout.splitlines():
         if line.startswith(MARK_ADDR):
-            return next(iter(line[len(MARK_ADDR):].split()), "")
+            return next(iter(line[len(MARK_ADDR) :].split()), "")
     return ""
 
 
@@ -124,14 +125,24 @@ def _recorded_spec(labels: dict[str, str]) -> dict[str, Any]:
 def _observed(d: dict[str, Any]) -> Observed:
     labels = d.get("labels") or {}
     return Observed(
-        id=d["id"], name=d["name"].lstrip("/"), image=d.get("image") or "",
-        image_id=d.get("image_id") or "", labels=labels, logical=labels.get(LABEL_NAME, ""),
-        managed=labels.get(LABEL_MANAGED) == "true", spec_hash=labels.get(LABEL_SPEC_HASH) or "",
+        id=d["id"],
+        name=d["name"].lstrip("/"),
+        image=d.get("image") or "",
+        image_id=d.get("image_id") or "",
+        labels=labels,
+        logical=labels.get(LABEL_NAME, ""),
+        managed=labels.get(LABEL_MANAGED) == "true",
+        spec_hash=labels.get(LABEL_SPEC_HASH) or "",
         spec=_recorded_spec(labels),
-        status=d.get("status") or "", running=bool(d.get("running")),
-        exit_code=int(d.get("exit_code") or 0), restarts=int(d.get("restarts") or 0),
-        health=d.get("health"), created=d.get("created") or "",
-        started_at=d.get("started_at") or "", ports=d.get("ports") or {}, ip=first_ip(d.get("ip") or ""),
+        status=d.get("status") or "",
+        running=bool(d.get("running")),
+        exit_code=int(d.get("exit_code") or 0),
+        restarts=int(d.get("restarts") or 0),
+        health=d.get("health"),
+        created=d.get("created") or "",
+        started_at=d.get("started_at") or "",
+        ports=d.get("ports") or {},
+        ip=first_ip(d.get("ip") or ""),
     )
 
 
@@ -153,9 +164,15 @@ def probe_target(spec: ContainerSpec, ports: dict[str, Any] | None, ip: str) -> 
         return (ip, health.port)
     for p in spec.ports:
         if p.container_port == health.port and p.protocol == "tcp" and p.host_port:
-            return (p.host_ip if p.host_ip not in ("", "0.0.0.0", "::") else "127.0.0.1", p.host_port)
+            return (
+                p.host_ip if p.host_ip not in ("", "0.0.0.0", "::") else "127.0.0.1",
+                p.host_port,
+            )
     for binding in (ports or {}).get(f"{health.port}/tcp") or []:
         if isinstance(binding, dict) and binding.get("HostPort"):
             addr = binding.get("HostIp") or ""
-            return (addr if addr not in ("", "0.0.0.0", "::") else "127.0.0.1", int(binding["HostPort"]))
+            return (
+                addr if addr not in ("", "0.0.0.0", "::") else "127.0.0.1",
+                int(binding["HostPort"]),
+            )
     return (ip, health.port)

@@ -35,8 +35,9 @@ def deadline(stop_timeout: float, gate_timeout: float, settle: float) -> int:
     return math.ceil(stop_timeout + gate_timeout + settle) + DOCKER_SLACK_SECONDS + MARGIN_SECONDS
 
 
-def _restore_lines(name: str, attempt: str, previous_id: str | None, undo_target: str | None,
-                   stop_timeout: int) -> list[str]:
+def _restore_lines(
+    name: str, attempt: str, previous_id: str | None, undo_target: str | None, stop_timeout: int
+) -> list[str]:
     """Remove what this attempt started; put `previous_id` back under `name`, running."""
     q = shlex.quote
     lines = []
@@ -44,36 +45,57 @@ def _restore_lines(name: str, attempt: str, previous_id: str | None, undo_target
         lines.append(sh(["docker", "stop", "-t", str(stop_timeout), undo_target]))
         lines.append(sh(["docker", "rename", undo_target, f"{name}_prev_{undo_target[:12]}"]))
     else:
-        lines.append(f"for c in $(docker ps -aq --filter label={q(LABEL_ATTEMPT + '=' + attempt)}); "
-                     'do docker rm -f "$c"; done')
+        lines.append(
+            f"for c in $(docker ps -aq --filter label={q(LABEL_ATTEMPT + '=' + attempt)}); "
+            'do docker rm -f "$c"; done'
+        )
     if previous_id:
         fmt = q("{{.Name}}")
-        lines.append(f"[ \"$(docker inspect --format {fmt} {q(previous_id)})\" = {q('/' + name)} ] || "
-                     + sh(["docker", "rename", previous_id, name]))
+        lines.append(
+            f'[ "$(docker inspect --format {fmt} {q(previous_id)})" = {q("/" + name)} ] || '
+            + sh(["docker", "rename", previous_id, name])
+        )
         lines.append(sh(["docker", "start", previous_id]))
     return lines
 
 
-def start_lines(state_dir: str, attempt: str, name: str, previous_id: str | None, seconds: int,
-                audit: dict[str, object], *, undo_target: str | None = None, stop_timeout: int = 10) -> list[str]:
+def start_lines(
+    state_dir: str,
+    attempt: str,
+    name: str,
+    previous_id: str | None,
+    seconds: int,
+    audit: dict[str, object],
+    *,
+    undo_target: str | None = None,
+    stop_timeout: int = 10,
+) -> list[str]:
     """Shell lines that start the detached guard. `audit`: the record's fields but `time`."""
     q = shlex.quote
     g = guard_dir(state_dir, attempt)
-    record = json.dumps({**audit, "outcome": "restored by the host's guard",
-                         "detail": f"the controller did not confirm within {seconds}s"}, sort_keys=True)
-    body = "\n".join([
-        "trap '' HUP INT PIPE",
-        f"G={q(g)}; end=$(( $(date +%s) + {int(seconds)} ))",
-        'while [ $(date +%s) -lt $end ]; do',
-        '  if [ -d "$G/decided" ]; then rm -rf "$G"; exit 0; fi',
-        f"  sleep {POLL_SECONDS}",
-        "done",
-        'mkdir "$G/decided" 2>/dev/null || { rm -rf "$G"; exit 0; }',
-        *_restore_lines(name, attempt, previous_id, undo_target, stop_timeout),
-        f"printf '{{\"time\":\"%s\",%s\\n' \"$(date -u +%Y-%m-%dT%H:%M:%S+00:00)\" {q(record[1:])} "
-        f">> {q(state_dir + '/audit.log')}",
-        'rm -rf "$G"',
-    ])
+    record = json.dumps(
+        {
+            **audit,
+            "outcome": "restored by the host's guard",
+            "detail": f"the controller did not confirm within {seconds}s",
+        },
+        sort_keys=True,
+    )
+    body = "\n".join(
+        [
+            "trap '' HUP INT PIPE",
+            f"G={q(g)}; end=$(( $(date +%s) + {int(seconds)} ))",
+            "while [ $(date +%s) -lt $end ]; do",
+            '  if [ -d "$G/decided" ]; then rm -rf "$G"; exit 0; fi',
+            f"  sleep {POLL_SECONDS}",
+            "done",
+            'mkdir "$G/decided" 2>/dev/null || { rm -rf "$G"; exit 0; }',
+            *_restore_lines(name, attempt, previous_id, undo_target, stop_timeout),
+            f'printf \'{{"time":"%s",%s\\n\' "$(date -u +%Y-%m-%dT%H:%M:%S+00:00)" {q(record[1:])} '
+            f">> {q(state_dir + '/audit.log')}",
+            'rm -rf "$G"',
+        ]
+    )
     return [
         f"mkdir -p {q(g)} || exit 1",
         "S=; command -v setsid >/dev/null 2>&1 && S=setsid",

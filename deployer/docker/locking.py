@@ -71,10 +71,12 @@ def heartbeat_script(state_dir: str, token: str) -> str:
 def read_script(state_dir: str) -> str:
     """Print the lock's info, then a state line: MARK <host clock> <heartbeat mtime> (or `free`)."""
     lock = shlex.quote(lock_path(state_dir))
-    return (f"if [ -d {lock} ]; then cat {lock}/info 2>/dev/null; echo; "
-            f"hb=$(stat -c %Y {lock}/heartbeat 2>/dev/null || stat -c %Y {lock}/info 2>/dev/null "
-            f"|| stat -c %Y {lock} 2>/dev/null); echo {MARK_STATE} $(date +%s) ${{hb:-0}}; "
-            f"else echo {MARK_STATE} free; fi\n")
+    return (
+        f"if [ -d {lock} ]; then cat {lock}/info 2>/dev/null; echo; "
+        f"hb=$(stat -c %Y {lock}/heartbeat 2>/dev/null || stat -c %Y {lock}/info 2>/dev/null "
+        f"|| stat -c %Y {lock} 2>/dev/null); echo {MARK_STATE} $(date +%s) ${{hb:-0}}; "
+        f"else echo {MARK_STATE} free; fi\n"
+    )
 
 
 def release_script(state_dir: str, token: str | None) -> str:
@@ -82,8 +84,10 @@ def release_script(state_dir: str, token: str | None) -> str:
     lock = shlex.quote(lock_path(state_dir))
     if token is None:
         return f"rm -rf {lock}\n"
-    return (f"if [ ! -d {lock} ]; then echo free; elif grep -qF {shlex.quote(token)} {lock}/info 2>/dev/null; "
-            f"then rm -rf {lock} && echo released; else echo changed; fi\n")
+    return (
+        f"if [ ! -d {lock} ]; then echo free; elif grep -qF {shlex.quote(token)} {lock}/info 2>/dev/null; "
+        f"then rm -rf {lock} && echo released; else echo changed; fi\n"
+    )
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,7 @@ def parse_state(stdout: str) -> LockState:
     raw, state = "", ""
     for line in stdout.splitlines():
         if line.startswith(MARK_STATE):
-            state = line[len(MARK_STATE):].strip()
+            state = line[len(MARK_STATE) :].strip()
         elif line.strip() and not raw:
             raw = line.strip()
     if not state or state == "free":

@@ -79,6 +79,8 @@ class RunReport:
         data = asdict(self)
         data["schema"] = REPORT_SCHEMA
         data["exit_code"] = self.exit_code
-        data["summary"] = {s: sum(1 for h in self.hosts if h.status == s)
-                           for s in ("ok", "changed", "failed", "unreachable", "skipped")}
+        data["summary"] = {
+            s: sum(1 for h in self.hosts if h.status == s)
+            for s in ("ok", "changed", "failed", "unreachable", "skipped")
+        }
         return data

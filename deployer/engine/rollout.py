@@ -71,7 +71,7 @@ def batches(hosts: list[str], serial: tuple[int | str, ...]) -> list[list[str]]:
         else:
             size = int(spec)
         size = max(1, size)
-        out.append(hosts[i:i + size])
+        out.append(hosts[i : i + size])
         i += size
         step += 1
     return out
@@ -135,7 +135,9 @@ class Rollout:
     def run(self) -> RunReport:
         started = time.monotonic()
         stop = threading.Event()
-        beat = threading.Thread(target=self._heartbeats, args=(stop,), daemon=True, name="lock-heartbeat")
+        beat = threading.Thread(
+            target=self._heartbeats, args=(stop,), daemon=True, name="lock-heartbeat"
+        )
         beat.start()
         try:
             for play in self.playbook.plays:
@@ -178,7 +180,9 @@ class Rollout:
         deadline = time.monotonic() + self.opts.lock_wait
         while True:
             left = max(0.0, deadline - time.monotonic())
-            self._parallel(runs, functools.partial(self._prepare, play, lock_info=info, lock_wait=left))
+            self._parallel(
+                runs, functools.partial(self._prepare, play, lock_info=info, lock_wait=left)
+            )
             held = [r for r in runs if r.lock_held]
             if not held:
                 return True
@@ -208,10 +212,19 @@ class Rollout:
     def _play(self, play: Play) -> None:
         runs = [_HostRun(h, HostOutcome(h.name, play=play.name)) for h in play.hosts]
         self.report.hosts += [r.outcome for r in runs]
-        info = json.dumps({"who": who(), "host": socket.gethostname(), "pid": os.getpid(),
-                           "pid_start": process_start(os.getpid()), "run": self.run_id,
-                           "since": now_iso(), "prio": self.prio,
-                           "playbook": self.playbook.path, "play": play.name})
+        info = json.dumps(
+            {
+                "who": who(),
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "pid_start": process_start(os.getpid()),
+                "run": self.run_id,
+                "since": now_iso(),
+                "prio": self.prio,
+                "playbook": self.playbook.path,
+                "play": play.name,
+            }
+        )
         try:
             if not self._acquire(play, runs, info):
                 return  # another run is at work here: touched nothing, gave back our locks, exit 6
@@ -219,8 +232,16 @@ class Rollout:
                 self._batches(play, runs)
         finally:
             # Every host that may hold our lock gets it back, whatever happened above.
-            self._parallel([r for r in runs if r.engine is not None and r.engine.connections
-                            and (r.locked or r.prune or r.audit)], self._finalize)
+            self._parallel(
+                [
+                    r
+                    for r in runs
+                    if r.engine is not None
+                    and r.engine.connections
+                    and (r.locked or r.prune or r.audit)
+                ],
+                self._finalize,
+            )
 
     def _prepare(self, play: Play, run: _HostRun, *, lock_info: str, lock_wait: float) -> None:
         t0 = time.monotonic()
@@ -270,16 +291,26 @@ class Rollout:
         if action.target is not None:
             t = action.target
             target = facts.by_id.get(t.image_id)
-            return ContainerOutcome(name=action.spec.name, action=action.kind, changes=list(action.changes),
-                                    old_image=cur.image if cur else None,
-                                    old_image_id=cur.image_id if cur else None,
-                                    old_digest=old.digest if old else None,
-                                    new_image=t.image, new_image_id=t.image_id,
-                                    new_digest=target.digest if target else None)
+            return ContainerOutcome(
+                name=action.spec.name,
+                action=action.kind,
+                changes=list(action.changes),
+                old_image=cur.image if cur else None,
+                old_image_id=cur.image_id if cur else None,
+                old_digest=old.digest if old else None,
+                new_image=t.image,
+                new_image_id=t.image_id,
+                new_digest=target.digest if target else None,
+            )
         return ContainerOutcome(
-            name=action.spec.name, action=action.kind, changes=list(action.changes),
-            old_image=cur.image if cur else None, old_image_id=cur.image_id if cur else None,
-            old_digest=old.digest if old else None, new_image=action.spec.image, new_image_id=image.id if image else None,
+            name=action.spec.name,
+            action=action.kind,
+            changes=list(action.changes),
+            old_image=cur.image if cur else None,
+            old_image_id=cur.image_id if cur else None,
+            old_digest=old.digest if old else None,
+            new_image=action.spec.image,
+            new_image_id=image.id if image else None,
             new_digest=image.digest if image else None,
         )
 
@@ -297,11 +328,15 @@ class Rollout:
             failed = sum(1 for r in batch if r.outcome.status in ("failed", "unreachable"))
             pct = 100.0 * failed / len(batch)
             limit = play.max_fail_percentage
-            stop = (limit is not None and pct > limit) or (limit is None and failed == len(batch) and failed)
+            stop = (limit is not None and pct > limit) or (
+                limit is None and failed == len(batch) and failed
+            )
             if stop and index + 1 < len(groups):
-                why = (f"rollout stopped: {failed}/{len(batch)} hosts failed in batch {index + 1}"
-                       + (f" (max_fail_percentage {limit:g})" if limit is not None else ""))
-                self._skip(by_name, groups[index + 1:], why)
+                why = (
+                    f"rollout stopped: {failed}/{len(batch)} hosts failed in batch {index + 1}"
+                    + (f" (max_fail_percentage {limit:g})" if limit is not None else "")
+                )
+                self._skip(by_name, groups[index + 1 :], why)
                 return
 
     def _skip(self, by_name: dict[str, _HostRun], groups: list[list[str]], why: str) -> None:
@@ -322,7 +357,10 @@ class Rollout:
                 outcome.health = "n/a"
                 continue
             if run.outcome.status == "failed":
-                outcome.action, outcome.error = "skipped", "an earlier container on this host failed"
+                outcome.action, outcome.error = (
+                    "skipped",
+                    "an earlier container on this host failed",
+                )
                 continue
             self._apply_one(run, action, outcome)
         run.outcome.took += time.monotonic() - t0
@@ -337,14 +375,23 @@ class Rollout:
             try:
                 result = engine.swap(spec, action.current, action.target, attempt)
             except DeployerError as err:
-                result = GateResult(False, f"rollback interrupted: {err}; check {spec.name} by hand")
-            outcome.health, outcome.health_detail = ("passed" if result.ok else "failed"), result.detail
+                result = GateResult(
+                    False, f"rollback interrupted: {err}; check {spec.name} by hand"
+                )
+            outcome.health, outcome.health_detail = (
+                ("passed" if result.ok else "failed"),
+                result.detail,
+            )
             if not result.ok:
                 outcome.error = result.detail
                 run.outcome.fail(f"{spec.name}: rollback failed: {result.detail}")
             else:
-                run.prune += to_prune(spec, run.facts, keep_extra=action.current.id if action.current else None,
-                                      exclude=action.target.id)
+                run.prune += to_prune(
+                    spec,
+                    run.facts,
+                    keep_extra=action.current.id if action.current else None,
+                    exclude=action.target.id,
+                )
             self._audit(run, spec.name, action, outcome)
             return
         self.opts.on_event(host, f"{spec.name}: {action.kind} -> {spec.image}")
@@ -355,7 +402,14 @@ class Rollout:
         new_id = started.id
         if new_id is None:
             outcome.health, outcome.error = "failed", f"could not start: {started.error}"
-            self._restore(run, action, outcome, attempt, None, f"could not start: {_first_line(started.error)}")
+            self._restore(
+                run,
+                action,
+                outcome,
+                attempt,
+                None,
+                f"could not start: {_first_line(started.error)}",
+            )
         else:
             self.opts.on_event(host, f"{spec.name}: started {new_id[:12]}, waiting for health")
             try:
@@ -365,8 +419,9 @@ class Rollout:
             outcome.health_detail = result.detail
             if result.ok:
                 outcome.health = "passed"
-                run.prune += to_prune(spec, run.facts,
-                                      keep_extra=action.current.id if action.current else None)
+                run.prune += to_prune(
+                    spec, run.facts, keep_extra=action.current.id if action.current else None
+                )
                 self.opts.on_event(host, f"{spec.name}: healthy ({result.detail})")
             else:
                 outcome.health = "failed"
@@ -379,14 +434,29 @@ class Rollout:
         with self._lock:
             self._attempts += 1
             n = self._attempts
-        audit: dict[str, object] = {"who": who(), "playbook": self.playbook.path, "host": run.conn.name,
-                 "container": action.spec.name, "action": action.kind, "old_image": outcome.old_image,
-                 "old_image_id": outcome.old_image_id, "new_image": outcome.new_image,
-                 "new_image_id": outcome.new_image_id, "run": self.run_id}
+        audit: dict[str, object] = {
+            "who": who(),
+            "playbook": self.playbook.path,
+            "host": run.conn.name,
+            "container": action.spec.name,
+            "action": action.kind,
+            "old_image": outcome.old_image,
+            "old_image_id": outcome.old_image_id,
+            "new_image": outcome.new_image,
+            "new_image_id": outcome.new_image_id,
+            "run": self.run_id,
+        }
         return Attempt(f"{self.run_id[:12]}-{n}", run.conn.state_dir, audit)
 
-    def _restore(self, run: _HostRun, action: Action, outcome: ContainerOutcome, attempt: Attempt,
-                 failed_id: str | None, why: str) -> None:
+    def _restore(
+        self,
+        run: _HostRun,
+        action: Action,
+        outcome: ContainerOutcome,
+        attempt: Attempt,
+        failed_id: str | None,
+        why: str,
+    ) -> None:
         """Put the previous version back after a failed replace; say plainly if that failed too."""
         assert run.engine is not None
         spec = action.spec
@@ -401,15 +471,31 @@ class Rollout:
         self.opts.on_event(run.conn.name, f"{spec.name}: UNHEALTHY: {why}; {what}")
 
     def _audit(self, run: _HostRun, name: str, action: Action, outcome: ContainerOutcome) -> None:
-        run.audit.append(json.dumps({
-            "time": now_iso(), "who": who(), "playbook": self.playbook.path, "host": run.conn.name,
-            "container": name, "action": action.kind, "old_image": outcome.old_image,
-            "old_image_id": outcome.old_image_id, "old_digest": outcome.old_digest,
-            "new_image": outcome.new_image,
-            "new_image_id": outcome.new_image_id, "new_digest": outcome.new_digest,
-            "outcome": "ok" if outcome.health == "passed" else "rolled back" if outcome.rolled_back
-            else "failed", "detail": outcome.error or outcome.health_detail,
-        }, sort_keys=True))
+        run.audit.append(
+            json.dumps(
+                {
+                    "time": now_iso(),
+                    "who": who(),
+                    "playbook": self.playbook.path,
+                    "host": run.conn.name,
+                    "container": name,
+                    "action": action.kind,
+                    "old_image": outcome.old_image,
+                    "old_image_id": outcome.old_image_id,
+                    "old_digest": outcome.old_digest,
+                    "new_image": outcome.new_image,
+                    "new_image_id": outcome.new_image_id,
+                    "new_digest": outcome.new_digest,
+                    "outcome": "ok"
+                    if outcome.health == "passed"
+                    else "rolled back"
+                    if outcome.rolled_back
+                    else "failed",
+                    "detail": outcome.error or outcome.health_detail,
+                },
+                sort_keys=True,
+            )
+        )
 
     def _apply_and_finalize(self, run: _HostRun) -> None:
         try:
@@ -435,5 +521,3 @@ class Rollout:
 def _first_line(text: str) -> str:
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     return lines[0] if lines else "no error text"
-
-

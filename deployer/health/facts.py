@@ -80,8 +80,6 @@ class HostFacts:
         return next((c for c in self.others if c.name == name), None)
 
 
-
-
 def _sections(output: str) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     current: list[str] | None = None
@@ -107,10 +105,21 @@ def parse(output: str) -> HostFacts:
     sections = _sections(output)
     for name, lines in sections.items():
         if lines and lines[0].startswith("!error:"):
-            facts.errors[name] = lines[0][len("!error:"):].strip()
-    readers = {"clock": _clock, "engine": _engine, "df": _df, "meminfo": _meminfo,
-               "loadavg": _loadavg, "nproc": _nproc, "uptime": _uptime, "listen": _listen,
-               "events": _events, "ps": _ps, "managed": _managed, "images": _images}
+            facts.errors[name] = lines[0][len("!error:") :].strip()
+    readers = {
+        "clock": _clock,
+        "engine": _engine,
+        "df": _df,
+        "meminfo": _meminfo,
+        "loadavg": _loadavg,
+        "nproc": _nproc,
+        "uptime": _uptime,
+        "listen": _listen,
+        "events": _events,
+        "ps": _ps,
+        "managed": _managed,
+        "images": _images,
+    }
     for name, reader in readers.items():
         if name not in sections or name in facts.errors:
             continue
@@ -142,8 +151,16 @@ def _df(f: HostFacts, lines: list[str]) -> None:
     paths = ["/", *([f.data_root] if f.data_root else [])]
     rows = [ln.split() for ln in lines if not ln.startswith("Filesystem") and len(ln.split()) >= 6]
     for path, row in zip(paths, rows, strict=False):
-        f.disks.append(DiskUse(path=path, mount=row[5], size_kb=int(row[1]), used_kb=int(row[2]),
-                               avail_kb=int(row[3]), used_pct=int(row[4].rstrip("%"))))
+        f.disks.append(
+            DiskUse(
+                path=path,
+                mount=row[5],
+                size_kb=int(row[1]),
+                used_kb=int(row[2]),
+                avail_kb=int(row[3]),
+                used_pct=int(row[4].rstrip("%")),
+            )
+        )
 
 
 def _meminfo(f: HostFacts, lines: list[str]) -> None:
@@ -188,10 +205,16 @@ def _ps(f: HostFacts, lines: list[str]) -> None:
     for line in lines:
         if line.startswith("{"):
             d = json.loads(line)
-            f.others.append(OtherContainer(
-                id=d.get("id") or "", name=d.get("name") or "", image=d.get("image") or "",
-                state=d.get("state") or "", ports=d.get("ports") or "",
-                managed=d.get("managed") == "true"))
+            f.others.append(
+                OtherContainer(
+                    id=d.get("id") or "",
+                    name=d.get("name") or "",
+                    image=d.get("image") or "",
+                    state=d.get("state") or "",
+                    ports=d.get("ports") or "",
+                    managed=d.get("managed") == "true",
+                )
+            )
 
 
 def _managed(f: HostFacts, lines: list[str]) -> None:

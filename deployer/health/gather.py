@@ -37,8 +37,9 @@ def desired(playbook: Playbook) -> tuple[list[HostConn], dict[str, tuple[Contain
     return list(hosts.values()), {h: tuple(s.values()) for h, s in specs.items()}
 
 
-def check_host(host: Observer, conn: HostConn, specs: Sequence[ContainerSpec] | None,
-               thresholds: Thresholds) -> HostHealth:
+def check_host(
+    host: Observer, conn: HostConn, specs: Sequence[ContainerSpec] | None, thresholds: Thresholds
+) -> HostHealth:
     """One host: connect, one facts command, the probes, the verdict."""
     started = time.monotonic()
     try:
@@ -51,11 +52,24 @@ def check_host(host: Observer, conn: HostConn, specs: Sequence[ContainerSpec] | 
         health.took_s = time.monotonic() - started
         return health
     offset = clock_offset(facts.clock, before, after)
-    health = judge(conn.name, conn.address, facts, specs=specs, probes=probes,
-                   thresholds=thresholds, clock_offset=offset, ssh_latency=latency, now=time.time())
+    health = judge(
+        conn.name,
+        conn.address,
+        facts,
+        specs=specs,
+        probes=probes,
+        thresholds=thresholds,
+        clock_offset=offset,
+        ssh_latency=latency,
+        now=time.time(),
+    )
     if not out.strip():
-        health.findings.append(Finding("unhealthy", f"the facts command printed nothing: "
-                                                    f"{err.strip()[-200:] or 'no error text'}"))
+        health.findings.append(
+            Finding(
+                "unhealthy",
+                f"the facts command printed nothing: {err.strip()[-200:] or 'no error text'}",
+            )
+        )
         health.verdict = "unhealthy"
     health.took_s = time.monotonic() - started
     return health
@@ -76,8 +90,13 @@ def with_vars(playbook: Playbook, variables: dict[str, object]) -> Playbook:
     all others, as in Ansible): thresholds set with `-e` apply with a playbook too."""
     if not variables:
         return playbook
-    plays = tuple(dataclasses.replace(play, hosts=tuple(
-        dataclasses.replace(h, vars={**h.vars, **variables}) for h in play.hosts)) for play in playbook.plays)
+    plays = tuple(
+        dataclasses.replace(
+            play,
+            hosts=tuple(dataclasses.replace(h, vars={**h.vars, **variables}) for h in play.hosts),
+        )
+        for play in playbook.plays
+    )
     return dataclasses.replace(playbook, plays=plays)
 
 
@@ -97,8 +116,14 @@ def thresholds_for(hosts: Sequence[HostConn]) -> dict[str, Thresholds]:
     return out
 
 
-def gather(hosts: list[HostConn], playbook: Playbook | None, engines: dict[str, Observer] | None = None,
-           forks: int = 20, *, connect: Connect | None = None) -> HealthReport:
+def gather(
+    hosts: list[HostConn],
+    playbook: Playbook | None,
+    engines: dict[str, Observer] | None = None,
+    forks: int = 20,
+    *,
+    connect: Connect | None = None,
+) -> HealthReport:
     """The fleet's health. `engines`, when given, is a cache the caller keeps (and closes):
     connections stay open across calls (for --watch). `connect` makes a host's engine
     (default: the SSH engine). Hosts of the playbook are added to `hosts` (a playbook's
@@ -110,8 +135,9 @@ def gather(hosts: list[HostConn], playbook: Playbook | None, engines: dict[str, 
         play_hosts, specs = desired(playbook)
         for conn in play_hosts:
             conns[conn.name] = conn
-        order = [h.name for h in hosts] + [h.name for h in play_hosts if h.name not in
-                                           {x.name for x in hosts}]
+        order = [h.name for h in hosts] + [
+            h.name for h in play_hosts if h.name not in {x.name for x in hosts}
+        ]
     else:
         order = [h.name for h in hosts]
     targets = [conns[n] for n in order]
@@ -144,6 +170,9 @@ def gather(hosts: list[HostConn], playbook: Playbook | None, engines: dict[str, 
         if not result.reachable and engines is not None:
             cache.pop(conn.name).close()  # reconnect next round
     return HealthReport(
-        hosts=results, generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        playbook=playbook.path if playbook else None, took_s=time.monotonic() - t0,
-        thresholds={n: limits[n].as_dict() for n in order})
+        hosts=results,
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        playbook=playbook.path if playbook else None,
+        took_s=time.monotonic() - t0,
+        thresholds={n: limits[n].as_dict() for n in order},
+    )

@@ -34,20 +34,27 @@ def probe(session: Prober, spec: ContainerSpec, address: str, port: int) -> Prob
         try:
             status, took = session.probe_http(address, port, h.path, timeout=timeout)
         except OSError as err:
-            return ProbeResult("http", target, False, f"HTTP {h.path} on port {port}: {_error_text(err)}")
+            return ProbeResult(
+                "http", target, False, f"HTTP {h.path} on port {port}: {_error_text(err)}"
+            )
         ok = status == h.status
         detail = f"HTTP {status} on {h.path}" + ("" if ok else f" (wants {h.status})")
-        return ProbeResult("http", target, ok, f"{detail} in {took * 1000:.0f} ms", status, took * 1000)
+        return ProbeResult(
+            "http", target, ok, f"{detail} in {took * 1000:.0f} ms", status, took * 1000
+        )
     target = f"{address}:{port}"
     try:
         took = session.probe_tcp(address, port, timeout=timeout)
     except OSError as err:
         return ProbeResult("tcp", target, False, f"TCP port {port} closed ({_error_text(err)})")
-    return ProbeResult("tcp", target, True, f"TCP port {port} open in {took * 1000:.0f} ms",
-                       None, took * 1000)
+    return ProbeResult(
+        "tcp", target, True, f"TCP port {port} open in {took * 1000:.0f} ms", None, took * 1000
+    )
 
 
-def run_probes(session: Prober, specs: Sequence[ContainerSpec], facts: HostFacts) -> dict[str, ProbeResult]:
+def run_probes(
+    session: Prober, specs: Sequence[ContainerSpec], facts: HostFacts
+) -> dict[str, ProbeResult]:
     """Probe each declared container that runs and has an http/tcp check; name -> result."""
     out: dict[str, ProbeResult] = {}
     for spec in specs:

@@ -31,22 +31,49 @@ def verdict_of(findings: Sequence[Finding]) -> Verdict:
 
 
 def unreachable(name: str, address: str, error: str) -> HostHealth:
-    return HostHealth(name=name, address=address, verdict="unreachable", reachable=False,
-                      findings=[Finding("unreachable", error)])
+    return HostHealth(
+        name=name,
+        address=address,
+        verdict="unreachable",
+        reachable=False,
+        findings=[Finding("unreachable", error)],
+    )
 
 
-def judge(name: str, address: str, facts: HostFacts, *, specs: Sequence[ContainerSpec] | None,
-          probes: Mapping[str, ProbeResult], thresholds: Thresholds,
-          clock_offset: float | None = None, ssh_latency: float | None = None,
-          now: float | None = None) -> HostHealth:
+def judge(
+    name: str,
+    address: str,
+    facts: HostFacts,
+    *,
+    specs: Sequence[ContainerSpec] | None,
+    probes: Mapping[str, ProbeResult],
+    thresholds: Thresholds,
+    clock_offset: float | None = None,
+    ssh_latency: float | None = None,
+    now: float | None = None,
+) -> HostHealth:
     """The host's health: its figures, its containers, its findings and one verdict."""
     host = HostHealth(
-        name=name, address=address, ssh_latency_ms=None if ssh_latency is None else ssh_latency * 1000,
-        engine_version=facts.engine_version, mem_available_pct=facts.mem_available_pct,
-        mem_total_kb=facts.mem_total_kb, load=list(facts.load) if facts.load else None,
-        cpus=facts.cpus, uptime_s=facts.uptime_s, clock_offset_s=clock_offset,
-        disks=[{"path": d.path, "mount": d.mount, "used_pct": d.used_pct, "size_kb": d.size_kb,
-                "avail_kb": d.avail_kb} for d in facts.disks],
+        name=name,
+        address=address,
+        ssh_latency_ms=None if ssh_latency is None else ssh_latency * 1000,
+        engine_version=facts.engine_version,
+        mem_available_pct=facts.mem_available_pct,
+        mem_total_kb=facts.mem_total_kb,
+        load=list(facts.load) if facts.load else None,
+        cpus=facts.cpus,
+        uptime_s=facts.uptime_s,
+        clock_offset_s=clock_offset,
+        disks=[
+            {
+                "path": d.path,
+                "mount": d.mount,
+                "used_pct": d.used_pct,
+                "size_kb": d.size_kb,
+                "avail_kb": d.avail_kb,
+            }
+            for d in facts.disks
+        ],
     )
     host.containers = containers(facts, specs, probes, now)
     findings = host_findings(facts, thresholds, clock_offset)
@@ -70,17 +97,28 @@ def host_findings(facts: HostFacts, t: Thresholds, clock_offset: float | None) -
         seen.add(disk.mount)
         where = "/" if disk.path == "/" else f"{disk.path} (Docker data)"
         if disk.used_pct >= t.disk_crit:
-            out.append(Finding("unhealthy", f"disk {where} {disk.used_pct}% used "
-                                            f"(limit {t.disk_crit:g}%)"))
+            out.append(
+                Finding("unhealthy", f"disk {where} {disk.used_pct}% used (limit {t.disk_crit:g}%)")
+            )
         elif disk.used_pct >= t.disk_warn:
-            out.append(Finding("degraded", f"disk {where} {disk.used_pct}% used "
-                                           f"(warning at {t.disk_warn:g}%)"))
+            out.append(
+                Finding(
+                    "degraded", f"disk {where} {disk.used_pct}% used (warning at {t.disk_warn:g}%)"
+                )
+            )
     mem = facts.mem_available_pct
     if mem is not None and mem < t.mem_warn:
-        out.append(Finding("degraded", f"memory {mem:.0f}% available (warning below {t.mem_warn:g}%)"))
+        out.append(
+            Finding("degraded", f"memory {mem:.0f}% available (warning below {t.mem_warn:g}%)")
+        )
     if facts.load and facts.cpus and facts.load[0] / facts.cpus > t.load_warn:
-        out.append(Finding("degraded", f"load {facts.load[0]:.2f} on {facts.cpus} CPUs "
-                                       f"(warning above {t.load_warn:g} per CPU)"))
+        out.append(
+            Finding(
+                "degraded",
+                f"load {facts.load[0]:.2f} on {facts.cpus} CPUs "
+                f"(warning above {t.load_warn:g} per CPU)",
+            )
+        )
     if clock_offset is not None and abs(clock_offset) > t.clock_warn:
         side = "ahead of" if clock_offset > 0 else "behind"
         out.append(Finding("degraded", f"clock {abs(clock_offset):.1f} s {side} the controller"))
@@ -115,8 +153,12 @@ def _recent_restarts(obs: Observed, facts: HostFacts, now: float | None) -> int 
     return obs.restarts if now - started < RESTART_WINDOW_MIN * 60 else 0
 
 
-def containers(facts: HostFacts, specs: Sequence[ContainerSpec] | None,
-               probes: Mapping[str, ProbeResult], now: float | None) -> list[ContainerHealth]:
+def containers(
+    facts: HostFacts,
+    specs: Sequence[ContainerSpec] | None,
+    probes: Mapping[str, ProbeResult],
+    now: float | None,
+) -> list[ContainerHealth]:
     """Deployer's live containers, then the declared ones it does not run (unmanaged or missing)."""
     wanted = {s.name: s for s in specs or ()}
     out: list[ContainerHealth] = []
@@ -125,13 +167,25 @@ def containers(facts: HostFacts, specs: Sequence[ContainerSpec] | None,
             continue  # retained older versions, kept for rollback
         spec = wanted.get(obs.logical_name)
         image = facts.images.get(obs.image_id)
-        out.append(ContainerHealth(
-            name=obs.logical_name, id=obs.id, managed=True, declared=spec is not None,
-            state=obs.status, health=obs.health, restarts=obs.restarts,
-            recent_restarts=_recent_restarts(obs, facts, now), started_at=obs.started_at,
-            image=obs.image, image_id=obs.image_id, digest=image.digest if image else None,
-            ports=_ports(obs), wanted_image=spec.image if spec else None,
-            probe=probes.get(obs.logical_name)))
+        out.append(
+            ContainerHealth(
+                name=obs.logical_name,
+                id=obs.id,
+                managed=True,
+                declared=spec is not None,
+                state=obs.status,
+                health=obs.health,
+                restarts=obs.restarts,
+                recent_restarts=_recent_restarts(obs, facts, now),
+                started_at=obs.started_at,
+                image=obs.image,
+                image_id=obs.image_id,
+                digest=image.digest if image else None,
+                ports=_ports(obs),
+                wanted_image=spec.image if spec else None,
+                probe=probes.get(obs.logical_name),
+            )
+        )
     have = {c.name for c in out}
     for name, spec in wanted.items():
         if name in have:
@@ -140,10 +194,19 @@ def containers(facts: HostFacts, specs: Sequence[ContainerSpec] | None,
         if other is None:
             out.append(ContainerHealth(name=name, declared=True, wanted_image=spec.image))
             continue
-        out.append(ContainerHealth(
-            name=name, id=other.id, managed=False, declared=True, state=other.state,
-            image=other.image, ports=[p.strip() for p in other.ports.split(",") if p.strip()],
-            wanted_image=spec.image, probe=probes.get(name)))
+        out.append(
+            ContainerHealth(
+                name=name,
+                id=other.id,
+                managed=False,
+                declared=True,
+                state=other.state,
+                image=other.image,
+                ports=[p.strip() for p in other.ports.split(",") if p.strip()],
+                wanted_image=spec.image,
+                probe=probes.get(name),
+            )
+        )
     return out
 
 
@@ -165,21 +228,29 @@ def _version_text(name: str, running: str, wanted: str) -> str:
 STARTING_GRACE_S = 60.0
 
 
-def container_findings(c: ContainerHealth, t: Thresholds, now: float | None = None) -> list[Finding]:
+def container_findings(
+    c: ContainerHealth, t: Thresholds, now: float | None = None
+) -> list[Finding]:
     n = c.name
     if c.state == "missing":
         return [Finding("unhealthy", f"{n}: missing (the playbook declares it)", n)]
     out: list[Finding] = []
     if not c.managed:
-        out.append(Finding("degraded", f"{n}: not started by deployer (a container of that name "
-                                       f"runs {c.image})", n))
+        out.append(
+            Finding(
+                "degraded",
+                f"{n}: not started by deployer (a container of that name runs {c.image})",
+                n,
+            )
+        )
     if c.wanted_image is not None and c.image != c.wanted_image:
         out.append(Finding("degraded", _version_text(n, c.image, c.wanted_image), n))
     if c.state != "running":
         out.append(Finding("unhealthy", f"{n}: {c.state}", n))
     if c.recent_restarts is not None and c.recent_restarts > t.restarts_warn:
-        out.append(Finding("degraded", f"{n}: {c.recent_restarts} restarts in "
-                                       f"{RESTART_WINDOW_MIN} min", n))
+        out.append(
+            Finding("degraded", f"{n}: {c.recent_restarts} restarts in {RESTART_WINDOW_MIN} min", n)
+        )
     if c.state == "running" and c.health == "unhealthy":
         out.append(Finding("unhealthy", f"{n}: Docker health check unhealthy", n))
     elif c.state == "running" and c.health == "starting" and not _just_started(c, now):
@@ -198,13 +269,32 @@ def port_findings(facts: HostFacts, specs: Sequence[ContainerSpec]) -> list[Find
         for port in spec.ports:
             if port.host_port is None or port.host_port in mine_ports:
                 continue
-            holder = next((o for o in facts.others if o.name != spec.name
-                           and o.state == "running" and port.host_port in o.host_ports), None)
+            holder = next(
+                (
+                    o
+                    for o in facts.others
+                    if o.name != spec.name
+                    and o.state == "running"
+                    and port.host_port in o.host_ports
+                ),
+                None,
+            )
             if holder is not None:
-                out.append(Finding("unhealthy", f"{spec.name}: port {port.host_port} is taken by "
-                                                f"container {holder.name} ({holder.image})",
-                                   spec.name))
+                out.append(
+                    Finding(
+                        "unhealthy",
+                        f"{spec.name}: port {port.host_port} is taken by "
+                        f"container {holder.name} ({holder.image})",
+                        spec.name,
+                    )
+                )
             elif port.protocol == "tcp" and port.host_port in facts.listening:
-                out.append(Finding("unhealthy", f"{spec.name}: port {port.host_port} is taken by "
-                                                "another process on the host", spec.name))
+                out.append(
+                    Finding(
+                        "unhealthy",
+                        f"{spec.name}: port {port.host_port} is taken by "
+                        "another process on the host",
+                        spec.name,
+                    )
+                )
     return out

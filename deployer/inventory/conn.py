@@ -119,8 +119,10 @@ class _ConnBuilder:
         env = self.text("deployer_ssh_password_env")
         if env is not None:
             if env not in os.environ:
-                self.problem("deployer_ssh_password_env",
-                             f"environment variable {env} is not set on the controller")
+                self.problem(
+                    "deployer_ssh_password_env",
+                    f"environment variable {env} is not set on the controller",
+                )
                 return None
             return Secret(f"env:{env}", os.environ[env])
         password = self.get("ansible_password")

@@ -46,10 +46,14 @@ class LabInfo:
 def up(layout: Layout, inventory: Path) -> LabInfo:
     """Bring the lab up. Should that fail (or be interrupted) midway, everything it made so
     far is removed again (as by `down`) before the error goes on."""
-    covers = [t for t in services.PRIVATE_MOUNTS if Path(t) == layout.dir or layout.dir in Path(t).parents]
+    covers = [
+        t for t in services.PRIVATE_MOUNTS if Path(t) == layout.dir or layout.dir in Path(t).parents
+    ]
     if covers:
-        raise LabError(f"--dir {layout.dir}: the lab's hosts get their own {covers[0]}; "
-                       f"choose a folder inside it or elsewhere (e.g. {covers[0].rstrip('/')}/lab)")
+        raise LabError(
+            f"--dir {layout.dir}: the lab's hosts get their own {covers[0]}; "
+            f"choose a folder inside it or elsewhere (e.g. {covers[0].rstrip('/')}/lab)"
+        )
     check_prerequisites()
     started = time.monotonic()
     if layout.dir.exists() and any(layout.dir.iterdir()) and not layout.state_file.exists():
@@ -80,7 +84,9 @@ def _up(layout: Layout, inventory: Path) -> None:
     hosts = layout.hosts()
     pids: dict[str, int] = {}
     with ThreadPoolExecutor(max_workers=8) as pool:
-        for host, pid in zip(hosts, pool.map(lambda h: services.start_sshd(layout, h), hosts), strict=False):
+        for host, pid in zip(
+            hosts, pool.map(lambda h: services.start_sshd(layout, h), hosts), strict=False
+        ):
             pids[f"{host.name}/sshd"] = pid
     for host in hosts:
         if host.has_engine:
@@ -89,11 +95,18 @@ def _up(layout: Layout, inventory: Path) -> None:
         pids[f"registry/{('plain', 'tls')[i]}"] = pid
     _save_state(layout, inventory, pids)
     for host in hosts:
-        wait_for(lambda h=host: services.port_open(h.address, 22) if h.role != "private" else True,
-                 f"sshd of {host.name}", log=host.data_dir / "sshd.log")
+        wait_for(
+            lambda h=host: services.port_open(h.address, 22) if h.role != "private" else True,
+            f"sshd of {host.name}",
+            log=host.data_dir / "sshd.log",
+        )
         if host.has_engine:
-            wait_for(lambda h=host: services.engine_ready(h), f"docker engine of {host.name}",
-                     timeout=60, log=host.data_dir / "dockerd.log")
+            wait_for(
+                lambda h=host: services.engine_ready(h),
+                f"docker engine of {host.name}",
+                timeout=60,
+                log=host.data_dir / "dockerd.log",
+            )
     layout.known_hosts.write_text("".join(services.host_key_line(h) + "\n" for h in hosts))
     images.build_and_push(layout, hosts[0])
     inventory.parent.mkdir(parents=True, exist_ok=True)
@@ -121,12 +134,20 @@ def inventory_yaml(layout: Layout) -> str:
                 "lab_image_crash": layout.image("crash"),
             },
             "children": {
-                "web": {"hosts": {h.name: {"ansible_host": h.address} for h in hosts if h.role == "web"}},
+                "web": {
+                    "hosts": {h.name: {"ansible_host": h.address} for h in hosts if h.role == "web"}
+                },
                 "bastions": {"hosts": {bastion.name: {"ansible_host": bastion.address}}},
-                "private": {"hosts": {
-                    h.name: {"ansible_host": h.address, "deployer_ssh_jump": f"root@{bastion.address}"}
-                    for h in hosts if h.role == "private"
-                }},
+                "private": {
+                    "hosts": {
+                        h.name: {
+                            "ansible_host": h.address,
+                            "deployer_ssh_jump": f"root@{bastion.address}",
+                        }
+                        for h in hosts
+                        if h.role == "private"
+                    }
+                },
             },
         }
     }
@@ -135,8 +156,13 @@ def inventory_yaml(layout: Layout) -> str:
 
 
 def _save_state(layout: Layout, inventory: Path | None, pids: dict[str, int]) -> None:
-    state = {"name": layout.name, "hosts": layout.hosts_count, "dir": str(layout.dir),
-             "inventory": str(inventory.resolve()) if inventory else None, "pids": pids}
+    state = {
+        "name": layout.name,
+        "hosts": layout.hosts_count,
+        "dir": str(layout.dir),
+        "inventory": str(inventory.resolve()) if inventory else None,
+        "pids": pids,
+    }
     layout.state_file.write_text(json.dumps(state, indent=1))
 
 
@@ -168,7 +194,11 @@ def down(layout: Layout, inventory: Path | None) -> list[str]:
     _remove_made_mount_points(layout)
     recorded = state.get("inventory")
     for inv in {inventory, Path(recorded) if isinstance(recorded, str) else None}:
-        if inv is not None and inv.exists() and inv.read_text().startswith("# Written by `deployer lab up`"):
+        if (
+            inv is not None
+            and inv.exists()
+            and inv.read_text().startswith("# Written by `deployer lab up`")
+        ):
             inv.unlink()
     if layout.state_file.exists():  # only ever delete a folder that a lab made
         shutil.rmtree(layout.dir, ignore_errors=True)

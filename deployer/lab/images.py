@@ -21,8 +21,10 @@ BUILDS: tuple[tuple[str, str, dict[str, str]], ...] = (  # (kind, example folder
 def examples_dir() -> Path:
     here = Path(__file__).resolve().parents[2] / "examples"
     if not (here / "web" / "Dockerfile").exists():
-        raise LabError(f"demo image sources not found at {here}; run deployer from its source checkout "
-                       "(pip install -e .)")
+        raise LabError(
+            f"demo image sources not found at {here}; run deployer from its source checkout "
+            "(pip install -e .)"
+        )
     return here
 
 
@@ -47,8 +49,11 @@ def build_and_push(layout: Layout, builder: LabHost) -> None:
     password = layout.password_file.read_text().strip()
     with tempfile.TemporaryDirectory(prefix="deployer-lab-login-") as cfg:
         env = {"DOCKER_CONFIG": cfg}
-        run([*docker, "login", "-u", REGISTRY_USER, "--password-stdin", layout.registry_tls],
-            input=password, env=env)
+        run(
+            [*docker, "login", "-u", REGISTRY_USER, "--password-stdin", layout.registry_tls],
+            input=password,
+            env=env,
+        )
         for ref in refs:
             run([*docker, "push", "-q", ref], env=env, timeout=300)
     run([*docker, "rmi", "-f", *refs])

@@ -126,11 +126,17 @@ class Layout:
     def owns_link(self, ifname: str) -> bool:
         """Is this root-namespace link one of ours? Exact names only: lab "t" (prefix
         dlt) must not take lab "td"'s links (dltdbr, dltdv0) for its own."""
-        return ifname == self.bridge or re.fullmatch(re.escape(self.prefix) + r"v[0-9]+", ifname) is not None
+        return (
+            ifname == self.bridge
+            or re.fullmatch(re.escape(self.prefix) + r"v[0-9]+", ifname) is not None
+        )
 
     def hosts(self) -> list[LabHost]:
         o = self.third_octet
-        out = [self._host(f"h{i}", "web", f"10.201.{o}.{10 + i}", True) for i in range(1, self.hosts_count + 1)]
+        out = [
+            self._host(f"h{i}", "web", f"10.201.{o}.{10 + i}", True)
+            for i in range(1, self.hosts_count + 1)
+        ]
         out.append(self._host("bastion", "bastion", f"10.201.{o}.2", False))
         out.append(self._host("p1", "private", f"10.202.{o}.2", True))
         return out
@@ -155,7 +161,9 @@ def make_layout(name: str, dir: Path, hosts: int) -> Layout:
     from deployer.errors import LabError
 
     if not NAME_RE.fullmatch(name):  # not .match: "$" also matches before a final "\n"
-        raise LabError(f"lab name {name!r}: use 1-6 lowercase letters/digits, starting with a letter")
+        raise LabError(
+            f"lab name {name!r}: use 1-6 lowercase letters/digits, starting with a letter"
+        )
     if not 1 <= hosts <= MAX_HOSTS:
         raise LabError(f"--hosts {hosts}: a lab has 1 to {MAX_HOSTS} hosts")
     return Layout(name=name, dir=dir.resolve(), hosts_count=hosts)

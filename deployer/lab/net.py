@@ -45,17 +45,53 @@ def _link_private(layout: Layout, bastion: LabHost, private: list[LabHost]) -> N
     """Each private host hangs off the bastion by its own veth pair; the bastion NATs it out."""
     for index, host in enumerate(private):
         inner = f"priv{index}"
-        run(in_netns(bastion.netns, ["ip", "link", "add", inner, "type", "veth", "peer",
-                                     "name", "eth0", "netns", host.netns]))
-        addr = layout.bastion_inner if index == 0 else layout.bastion_inner.rsplit(".", 1)[0] + f".{index + 200}"
+        run(
+            in_netns(
+                bastion.netns,
+                [
+                    "ip",
+                    "link",
+                    "add",
+                    inner,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    "eth0",
+                    "netns",
+                    host.netns,
+                ],
+            )
+        )
+        addr = (
+            layout.bastion_inner
+            if index == 0
+            else layout.bastion_inner.rsplit(".", 1)[0] + f".{index + 200}"
+        )
         _ns_ip(bastion.netns, "addr", "add", f"{addr}/24", "dev", inner)
         _ns_ip(bastion.netns, "link", "set", inner, "up")
         _ns_ip(host.netns, "addr", "add", f"{host.address}/24", "dev", "eth0")
         _ns_ip(host.netns, "link", "set", "eth0", "up")
         _ns_ip(host.netns, "route", "add", "default", "via", addr)
     run(in_netns(bastion.netns, ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"]))
-    run(in_netns(bastion.netns, ["iptables", "-t", "nat", "-A", "POSTROUTING", "-s",
-                                 layout.private_subnet, "-o", "eth0", "-j", "MASQUERADE"]))
+    run(
+        in_netns(
+            bastion.netns,
+            [
+                "iptables",
+                "-t",
+                "nat",
+                "-A",
+                "POSTROUTING",
+                "-s",
+                layout.private_subnet,
+                "-o",
+                "eth0",
+                "-j",
+                "MASQUERADE",
+            ],
+        )
+    )
 
 
 def lab_netns(layout: Layout) -> list[str]:

@@ -19,8 +19,20 @@ PRIVATE_MOUNTS = ("/tmp", "/var/lib/deployer")
 
 
 def make_client_key(layout: Layout) -> None:
-    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"deployer-lab-{layout.name}",
-         "-f", str(layout.key_file)])
+    run(
+        [
+            "ssh-keygen",
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            f"deployer-lab-{layout.name}",
+            "-f",
+            str(layout.key_file),
+        ]
+    )
     (layout.dir / "authorized_keys").write_text(Path(f"{layout.key_file}.pub").read_text())
 
 
@@ -44,7 +56,11 @@ def sshd_config(layout: Layout, host: LabHost) -> str:
     ]
     if host.has_engine:
         lines.append(f"SetEnv DOCKER_HOST={host.docker_host}")
-    lines += [f"Match User {PASSWORD_USER}", "    PasswordAuthentication yes", "    PermitRootLogin yes"]
+    lines += [
+        f"Match User {PASSWORD_USER}",
+        "    PasswordAuthentication yes",
+        "    PermitRootLogin yes",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -130,7 +146,9 @@ def launch_sshd(host: LabHost, auth_dir: Path) -> int:
     Path("/run/sshd").mkdir(exist_ok=True)
     sshd = ["/usr/sbin/sshd", "-D", "-f", str(cfg), "-E", str(host.data_dir / "sshd.log")]
     script = " && ".join([*binds, f"hostname {host.name}", "exec " + shlex.join(sshd)])
-    argv = in_netns(host.netns, ["unshare", "--mount", "--uts", "--propagation", "private", "sh", "-c", script])
+    argv = in_netns(
+        host.netns, ["unshare", "--mount", "--uts", "--propagation", "private", "sh", "-c", script]
+    )
     return spawn(argv, host.data_dir / "sshd.out")
 
 
@@ -141,24 +159,37 @@ def host_key_line(host: LabHost) -> str:
 
 def start_dockerd(layout: Layout, host: LabHost) -> int:
     host.run_dir.mkdir(parents=True, exist_ok=True)
-    argv = in_netns(host.netns, [
-        "dockerd",
-        "--data-root", str(host.data_dir / "docker"),
-        "--exec-root", str(host.run_dir / "exec"),
-        "-H", host.docker_host,
-        "--pidfile", str(host.run_dir / "docker.pid"),
-        "--insecure-registry", layout.registry,
-        "--containerd-namespace", "moby",
-        "--log-level", "warn",
-    ])
+    argv = in_netns(
+        host.netns,
+        [
+            "dockerd",
+            "--data-root",
+            str(host.data_dir / "docker"),
+            "--exec-root",
+            str(host.run_dir / "exec"),
+            "-H",
+            host.docker_host,
+            "--pidfile",
+            str(host.run_dir / "docker.pid"),
+            "--insecure-registry",
+            layout.registry,
+            "--containerd-namespace",
+            "moby",
+            "--log-level",
+            "warn",
+        ],
+    )
     return spawn(argv, host.data_dir / "dockerd.log")
 
 
 def engine_ready(host: LabHost) -> bool:
     if not host.docker_sock.exists():
         return False
-    proc = run(["docker", "-H", host.docker_host, "version", "--format", "{{.Server.Version}}"],
-               check=False, timeout=10)
+    proc = run(
+        ["docker", "-H", host.docker_host, "version", "--format", "{{.Server.Version}}"],
+        check=False,
+        timeout=10,
+    )
     return proc.returncode == 0
 
 
@@ -180,27 +211,38 @@ def _write_tls(layout: Layout, folder: Path) -> None:
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"deployer lab {layout.name} CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(minutes=5))
-          .not_valid_after(now + datetime.timedelta(days=30))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
     ip = ipaddress.ip_address(layout.gateway)
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, layout.gateway)]))
-            .issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ip)]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, layout.gateway)]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ip)]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     pem = serialization.Encoding.PEM
     (folder / "ca.crt").write_bytes(ca.public_bytes(pem))
     (folder / "server.crt").write_bytes(cert.public_bytes(pem))
-    (folder / "server.key").write_bytes(key.private_bytes(
-        pem, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()))
+    (folder / "server.key").write_bytes(
+        key.private_bytes(
+            pem, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        )
+    )
     os.chmod(folder / "server.key", 0o600)
 
 
@@ -216,18 +258,25 @@ def start_registries(layout: Layout) -> list[int]:
     _write_tls(layout, folder)
     layout.certs_d.mkdir(parents=True, exist_ok=True)
     (layout.certs_d / "ca.crt").write_bytes((folder / "ca.crt").read_bytes())
-    plain = (f"version: 0.1\nlog: {{level: warn}}\nstorage:\n  filesystem: {{rootdirectory: {folder / 'plain'}}}\n"
-             f"  delete: {{enabled: true}}\nhttp:\n  addr: {layout.registry}\n")
-    tls = (f"version: 0.1\nlog: {{level: warn}}\nstorage:\n  filesystem: {{rootdirectory: {folder / 'tls'}}}\n"
-           f"  delete: {{enabled: true}}\nhttp:\n  addr: {layout.registry_tls}\n  tls:\n"
-           f"    certificate: {folder / 'server.crt'}\n    key: {folder / 'server.key'}\n"
-           f"auth:\n  htpasswd:\n    realm: deployer-lab\n    path: {folder / 'htpasswd'}\n")
+    plain = (
+        f"version: 0.1\nlog: {{level: warn}}\nstorage:\n  filesystem: {{rootdirectory: {folder / 'plain'}}}\n"
+        f"  delete: {{enabled: true}}\nhttp:\n  addr: {layout.registry}\n"
+    )
+    tls = (
+        f"version: 0.1\nlog: {{level: warn}}\nstorage:\n  filesystem: {{rootdirectory: {folder / 'tls'}}}\n"
+        f"  delete: {{enabled: true}}\nhttp:\n  addr: {layout.registry_tls}\n  tls:\n"
+        f"    certificate: {folder / 'server.crt'}\n    key: {folder / 'server.key'}\n"
+        f"auth:\n  htpasswd:\n    realm: deployer-lab\n    path: {folder / 'htpasswd'}\n"
+    )
     pids = []
     for kind, cfg in (("plain", plain), ("tls", tls)):
         path = folder / f"{kind}.yml"
         path.write_text(cfg)
         pids.append(spawn(["docker-registry", "serve", str(path)], folder / f"{kind}.log"))
     for port, kind in ((PLAIN_PORT, "plain"), (TLS_PORT, "tls")):
-        wait_for(lambda p=port: port_open(layout.gateway, p), f"registry ({kind})",
-                 log=folder / f"{kind}.log")
+        wait_for(
+            lambda p=port: port_open(layout.gateway, p),
+            f"registry ({kind})",
+            log=folder / f"{kind}.log",
+        )
     return pids

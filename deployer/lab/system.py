@@ -57,11 +57,21 @@ def check_prerequisites() -> None:
         )
 
 
-def run(argv: Sequence[str], *, check: bool = True, input: str | None = None,
-        timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: Sequence[str],
+    *,
+    check: bool = True,
+    input: str | None = None,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     try:
         proc = subprocess.run(
-            list(argv), input=input, capture_output=True, text=True, timeout=timeout,
+            list(argv),
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
             env={**os.environ, **env} if env else None,
         )
     except subprocess.TimeoutExpired as err:
@@ -83,8 +93,12 @@ def spawn(argv: Sequence[str], log: Path) -> int:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True,
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
         )
     return proc.pid
 

@@ -62,8 +62,9 @@ def secret_changes(spec: ContainerSpec, facts: Facts, nonce: str) -> list[str]:
     return [f"secret_env: {', '.join(keys)} changed"] if keys else []
 
 
-def plan_host(specs: tuple[ContainerSpec, ...], facts: Facts, *, force: bool = False,
-              nonce: str = "") -> list[Action]:
+def plan_host(
+    specs: tuple[ContainerSpec, ...], facts: Facts, *, force: bool = False, nonce: str = ""
+) -> list[Action]:
     """nonce: the one the host's secret digests were made with (see secret_digest_lines)."""
     actions = []
     for spec in specs:
@@ -76,24 +77,33 @@ def plan_host(specs: tuple[ContainerSpec, ...], facts: Facts, *, force: bool = F
         if label != spec_hash(spec):
             changes = list(diff(spec, current)) or [
                 "spec label from an earlier deployer (it held a digest of the secret values)"
-                if len(label) == 32 else "spec label differs"]
-        if not any(line.startswith("secret_env:") for line in changes):  # names changed: said already
+                if len(label) == 32
+                else "spec label differs"
+            ]
+        if not any(
+            line.startswith("secret_env:") for line in changes
+        ):  # names changed: said already
             changes += secret_changes(spec, facts, nonce)
         image = facts.images.get(image_key(spec.image))
         if image is not None and image.id != current.image_id and current.image == spec.image:
-            changes.append(f"image: {spec.image} has a new build ({current.image_id[7:19]} -> {image.id[7:19]})")
+            changes.append(
+                f"image: {spec.image} has a new build ({current.image_id[7:19]} -> {image.id[7:19]})"
+            )
         if not current.running:
             changes.append(f"container is {current.status}")
         if not current.managed:
             changes.append("container not managed by deployer")
         if force and not changes:
             changes.append("--force")
-        actions.append(Action("replace" if changes else "noop", spec, current, tuple(dict.fromkeys(changes))))
+        actions.append(
+            Action("replace" if changes else "noop", spec, current, tuple(dict.fromkeys(changes)))
+        )
     return actions
 
 
-def to_prune(spec: ContainerSpec, facts: Facts, keep_extra: str | None = None,
-             exclude: str | None = None) -> list[str]:
+def to_prune(
+    spec: ContainerSpec, facts: Facts, keep_extra: str | None = None, exclude: str | None = None
+) -> list[str]:
     """Ids of retained versions past `retain` (newest kept).
 
     keep_extra: an id just retired (now the newest retained); exclude: one now live again.
@@ -101,7 +111,7 @@ def to_prune(spec: ContainerSpec, facts: Facts, keep_extra: str | None = None,
     ids = [c.id for c in facts.previous(spec.name) if c.id != exclude]
     if keep_extra and keep_extra not in ids:
         ids.insert(0, keep_extra)
-    return ids[spec.retain:] + [i for i in facts.never_ran(spec.name) if i != exclude]
+    return ids[spec.retain :] + [i for i in facts.never_ran(spec.name) if i != exclude]
 
 
 def plan_rollback(specs: tuple[ContainerSpec, ...], facts: Facts, to: str | None) -> list[Action]:
@@ -127,4 +137,6 @@ def _matches(c: Observed, to: str) -> bool:
     if to in (c.image, tag):
         return True
     # an id prefix must be long enough not to match by accident
-    return len(to) >= 4 and (c.id.startswith(to) or c.image_id.removeprefix("sha256:").startswith(to))
+    return len(to) >= 4 and (
+        c.id.startswith(to) or c.image_id.removeprefix("sha256:").startswith(to)
+    )

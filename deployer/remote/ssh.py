@@ -27,7 +27,9 @@ from deployer.remote.sshconfig import ssh_config_jump
 # paramiko logs every refused probe channel at ERROR; our own messages say what matters.
 logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
-Channel = paramiko.Channel  # what `Session.start` returns, for the rooms that must not import paramiko
+Channel = (
+    paramiko.Channel
+)  # what `Session.start` returns, for the rooms that must not import paramiko
 CONNECT_TIMEOUT = 10.0
 KEEPALIVE = 15
 
@@ -54,7 +56,9 @@ class _Policy(paramiko.MissingHostKeyPolicy):
         self.record_to = record_to
         self.label = label
 
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
         fp = key.fingerprint if hasattr(key, "fingerprint") else key.get_name()
         if not self.accept_new:
             where = self.record_to or Path("~/.ssh/known_hosts").expanduser()
@@ -86,7 +90,11 @@ def parse_jump(spec: str, label: str) -> tuple[str, str, int]:
         port = tail[1:] if tail.startswith(":") else ("" if not tail else "bad")
     else:
         host, _, port = rest.partition(":")
-    if not host or any(c in host for c in ",/ @") or not (port == "" or (port.isdigit() and 0 < int(port) < 65536)):
+    if (
+        not host
+        or any(c in host for c in ",/ @")
+        or not (port == "" or (port.isdigit() and 0 < int(port) < 65536))
+    ):
         raise Unreachable(f"{label}: jump host {spec!r} is not [user@]host[:port]")
     return user, host, int(port or 22)
 
@@ -94,8 +102,13 @@ def parse_jump(spec: str, label: str) -> tuple[str, str, int]:
 class Session:
     """A live SSH connection to one host, with counters for benchmarks."""
 
-    def __init__(self, conn: HostConn, *, accept_new_host_keys: bool = False,
-                 connect_timeout: float = CONNECT_TIMEOUT):
+    def __init__(
+        self,
+        conn: HostConn,
+        *,
+        accept_new_host_keys: bool = False,
+        connect_timeout: float = CONNECT_TIMEOUT,
+    ):
         self.conn = conn
         self.accept_new = accept_new_host_keys
         self.connect_timeout = connect_timeout
@@ -105,16 +118,27 @@ class Session:
         self._gateway: fabric.Connection | None = None
 
     # -- connecting -------------------------------------------------------------------------
-    def _make(self, host: str, port: int, user: str, gateway: fabric.Connection | None) -> fabric.Connection:
-        kwargs: dict[str, object] = {"look_for_keys": self.conn.key_file is None,
-                                     "allow_agent": True, "banner_timeout": self.connect_timeout,
-                                     "auth_timeout": self.connect_timeout}
+    def _make(
+        self, host: str, port: int, user: str, gateway: fabric.Connection | None
+    ) -> fabric.Connection:
+        kwargs: dict[str, object] = {
+            "look_for_keys": self.conn.key_file is None,
+            "allow_agent": True,
+            "banner_timeout": self.connect_timeout,
+            "auth_timeout": self.connect_timeout,
+        }
         if self.conn.key_file:
             kwargs["key_filename"] = [os.path.expanduser(self.conn.key_file)]
         if self.conn.password is not None:
             kwargs["password"] = self.conn.password.reveal()
-        c = fabric.Connection(host=host, user=user, port=port, connect_timeout=self.connect_timeout,
-                              connect_kwargs=kwargs, gateway=gateway)
+        c = fabric.Connection(
+            host=host,
+            user=user,
+            port=port,
+            connect_timeout=self.connect_timeout,
+            connect_kwargs=kwargs,
+            gateway=gateway,
+        )
         files, record = _known_hosts(self.conn)
         client = c.client
         client.get_host_keys().clear()
@@ -123,7 +147,9 @@ class Session:
                 try:
                     client.get_host_keys().load(str(f))
                 except (OSError, paramiko.SSHException, ValueError) as err:
-                    raise Unreachable(f"{self.conn.name}: cannot read known_hosts file {f}: {err}") from err
+                    raise Unreachable(
+                        f"{self.conn.name}: cannot read known_hosts file {f}: {err}"
+                    ) from err
         client.set_missing_host_key_policy(_Policy(self.accept_new, record, self.conn.name))
         return c
 
@@ -154,16 +180,21 @@ class Session:
                 f"If the host was really rebuilt, remove its old line from known_hosts."
             ) from err
         except paramiko.AuthenticationException as err:
-            raise Unreachable(f"{self.conn.name}: authentication failed as {self.conn.user}: {err}") from err
+            raise Unreachable(
+                f"{self.conn.name}: authentication failed as {self.conn.user}: {err}"
+            ) from err
         except (OSError, paramiko.SSHException, EOFError) as err:
             if "No authentication methods" in str(err):
                 raise Unreachable(
                     f"{self.conn.name}: authentication failed as {self.conn.user}: no key, agent or "
                     "password to offer (set ansible_ssh_private_key_file, load the key into ssh-agent, "
-                    "or set deployer_ssh_password_env)") from err
+                    "or set deployer_ssh_password_env)"
+                ) from err
             via = f" via {jump}" if jump else ""
-            raise Unreachable(f"{self.conn.name}: cannot connect to {self.conn.address}:{self.conn.port}"
-                              f"{via}: {err or type(err).__name__}") from err
+            raise Unreachable(
+                f"{self.conn.name}: cannot connect to {self.conn.address}:{self.conn.port}"
+                f"{via}: {err or type(err).__name__}"
+            ) from err
         transport = c.client.get_transport()
         assert transport is not None
         transport.set_keepalive(KEEPALIVE)
@@ -189,7 +220,9 @@ class Session:
         self._fabric = self._gateway = None
 
     # -- commands --------------------------------------------------------------------------
-    def run(self, script: str, *, stdin: str = "", timeout: float = 300.0, counted: bool = True) -> Result:
+    def run(
+        self, script: str, *, stdin: str = "", timeout: float = 300.0, counted: bool = True
+    ) -> Result:
         """Run a script with the login shell; stdin carries secrets; bounded by timeout.
 
         counted=False: housekeeping (lock heartbeats) left out of the command counts.
@@ -199,8 +232,9 @@ class Session:
         out, err, code = self.collect(chan, timeout, started)
         return Result(self.conn.name, script, code, out, err, time.monotonic() - started)
 
-    def start(self, script: str, *, stdin: str = "", keep_stdin_open: bool = False,
-              counted: bool = True) -> paramiko.Channel:
+    def start(
+        self, script: str, *, stdin: str = "", keep_stdin_open: bool = False, counted: bool = True
+    ) -> paramiko.Channel:
         try:
             chan = self.transport.open_session(timeout=self.connect_timeout)
             chan.exec_command(script)
@@ -209,12 +243,16 @@ class Session:
             if not keep_stdin_open:
                 chan.shutdown_write()
         except (paramiko.SSHException, OSError, EOFError) as err:
-            raise Unreachable(f"{self.conn.name}: connection failed while running a command: {err}") from err
+            raise Unreachable(
+                f"{self.conn.name}: connection failed while running a command: {err}"
+            ) from err
         if counted:
             self.commands += 1
         return chan
 
-    def collect(self, chan: paramiko.Channel, timeout: float, started: float) -> tuple[str, str, int]:
+    def collect(
+        self, chan: paramiko.Channel, timeout: float, started: float
+    ) -> tuple[str, str, int]:
         out, err = bytearray(), bytearray()
         deadline = started + timeout
         while True:
@@ -226,7 +264,9 @@ class Session:
                 break
             if time.monotonic() > deadline:
                 chan.close()
-                raise RemoteError(f"{self.conn.name}: a remote command timed out after {timeout:.0f}s")
+                raise RemoteError(
+                    f"{self.conn.name}: a remote command timed out after {timeout:.0f}s"
+                )
             select.select([chan], [], [], 0.2)
         code = chan.recv_exit_status()
         chan.close()
@@ -235,8 +275,9 @@ class Session:
     # -- probes ----------------------------------------------------------------------------
     def _tunnel(self, address: str, port: int, timeout: float) -> paramiko.Channel:
         try:
-            chan = self.transport.open_channel("direct-tcpip", (address, port), ("127.0.0.1", 0),
-                                               timeout=timeout)
+            chan = self.transport.open_channel(
+                "direct-tcpip", (address, port), ("127.0.0.1", 0), timeout=timeout
+            )
         except (paramiko.ChannelException, paramiko.SSHException, OSError, EOFError) as err:
             raise ConnectionRefusedError(f"{address}:{port}: {err}") from err
         chan.settimeout(timeout)
@@ -248,13 +289,17 @@ class Session:
         self._tunnel(address, port, timeout).close()
         return time.monotonic() - t0
 
-    def probe_http(self, address: str, port: int, path: str, timeout: float = 3.0) -> tuple[int, float]:
+    def probe_http(
+        self, address: str, port: int, path: str, timeout: float = 3.0
+    ) -> tuple[int, float]:
         """(HTTP status, seconds) of GET path on address:port from the host's side."""
         t0 = time.monotonic()
         chan = self._tunnel(address, port, timeout)
         try:
-            chan.sendall(f"GET {path} HTTP/1.0\r\nHost: {address}\r\nUser-Agent: deployer\r\n"
-                         "Connection: close\r\n\r\n".encode())
+            chan.sendall(
+                f"GET {path} HTTP/1.0\r\nHost: {address}\r\nUser-Agent: deployer\r\n"
+                "Connection: close\r\n\r\n".encode()
+            )
             head = b""
             while b"\r\n" not in head and len(head) < 4096:
                 chunk = chan.recv(1024)

@@ -151,10 +151,24 @@ def render(report: HealthReport) -> str:
     """The whole page as one string."""
     c = report.counts()
     title = f"deployer health: {len(report.hosts)} hosts, " + ", ".join(
-        f"{n} {v}" for v, n in c.items() if n)
-    options = "".join(f'<option value="{i}"{" selected" if i == 1 else ""}>{html.escape(n)}</option>'
-                      for i, n in enumerate(["host", "verdict", "reasons", "SSH latency", "Docker",
-                                             "disk", "memory", "load", "clock"]))
+        f"{n} {v}" for v, n in c.items() if n
+    )
+    options = "".join(
+        f'<option value="{i}"{" selected" if i == 1 else ""}>{html.escape(n)}</option>'
+        for i, n in enumerate(
+            [
+                "host",
+                "verdict",
+                "reasons",
+                "SSH latency",
+                "Docker",
+                "disk",
+                "memory",
+                "load",
+                "clock",
+            ]
+        )
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">

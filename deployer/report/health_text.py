@@ -47,25 +47,51 @@ def _uptime(h: HostHealth) -> str:
     if h.uptime_s is None:
         return "-"
     s = int(h.uptime_s)
-    return f"{s // 86400}d{s % 86400 // 3600}h" if s >= 86400 else f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return (
+        f"{s // 86400}d{s % 86400 // 3600}h" if s >= 86400 else f"{s // 3600}h{s % 3600 // 60:02d}m"
+    )
 
 
 def table(report: HealthReport) -> RenderableType:
     t = Table(show_edge=False, header_style="bold", pad_edge=False)
-    for col in ("HOST", "VERDICT", "SSH", "DOCKER", "DISK", "MEMORY", "LOAD", "UPTIME", "CONTAINERS"):
+    for col in (
+        "HOST",
+        "VERDICT",
+        "SSH",
+        "DOCKER",
+        "DISK",
+        "MEMORY",
+        "LOAD",
+        "UPTIME",
+        "CONTAINERS",
+    ):
         t.add_column(col, no_wrap=True)
     for h in report.hosts:
-        cells = (_latency(h), h.engine_version or "-", _disk(h), _mem(h), _load(h), _uptime(h), _containers(h))
-        t.add_row(Text(visible(h.name)), Text(h.verdict.upper(), style=STYLE[h.verdict]),
-                  *(Text(visible(c)) for c in cells))
+        cells = (
+            _latency(h),
+            h.engine_version or "-",
+            _disk(h),
+            _mem(h),
+            _load(h),
+            _uptime(h),
+            _containers(h),
+        )
+        t.add_row(
+            Text(visible(h.name)),
+            Text(h.verdict.upper(), style=STYLE[h.verdict]),
+            *(Text(visible(c)) for c in cells),
+        )
     reasons = Text()
     for h in report.hosts:
         for f in h.findings:
             reasons.append(f"  {visible(h.name)}: ", style="bold")
             reasons.append(f"{visible(f.text)}\n", style=LEVEL_STYLE[f.level])
     c = report.counts()
-    summary = Text(", ".join(f"{n} {v}" for v, n in c.items() if n) + f"  ({report.took_s:.1f}s, "
-                   f"{report.generated_at})", style="dim")
+    summary = Text(
+        ", ".join(f"{n} {v}" for v, n in c.items() if n) + f"  ({report.took_s:.1f}s, "
+        f"{report.generated_at})",
+        style="dim",
+    )
     parts: list[RenderableType] = [t]
     if reasons.plain:
         parts.append(Text("\nreasons:", style="bold"))
@@ -77,7 +103,12 @@ def table(report: HealthReport) -> RenderableType:
 def render(report: HealthReport, *, color: bool = False, width: int = 120) -> str:
     """The table as text (ANSI colours only when asked)."""
     buf = io.StringIO()
-    console = Console(file=buf, force_terminal=color, no_color=not color, width=width,
-                      color_system="standard" if color else None)
+    console = Console(
+        file=buf,
+        force_terminal=color,
+        no_color=not color,
+        width=width,
+        color_system="standard" if color else None,
+    )
     console.print(table(report))
     return buf.getvalue()

@@ -33,9 +33,13 @@ class Board:
         with self.lock:
             rows = list(self.rows.items())
         for host, (at, message) in rows:
-            style = ("red" if any(b in message for b in BAD) else
-                     "green" if "healthy (" in message or message.startswith("plan") and "noop" in message
-                     else "")
+            style = (
+                "red"
+                if any(b in message for b in BAD)
+                else "green"
+                if "healthy (" in message or message.startswith("plan") and "noop" in message
+                else ""
+            )
             table.add_row(Text(visible(host)), f"{at:5.1f}s", Text(visible(message), style=style))
         elapsed = time.monotonic() - self.start
         table.caption = f"{elapsed:.1f}s, Ctrl-C: finish the hosts in flight and stop"

@@ -9,13 +9,22 @@ from rich.text import Text
 from deployer.engine.outcomes import ContainerOutcome, HostOutcome, RunReport
 from deployer.report.safe import visible
 
-STYLE = {"ok": "green", "changed": "yellow", "failed": "bold red", "unreachable": "bold magenta",
-         "skipped": "dim"}
+STYLE = {
+    "ok": "green",
+    "changed": "yellow",
+    "failed": "bold red",
+    "unreachable": "bold magenta",
+    "skipped": "dim",
+}
 
 
 def _container_line(c: ContainerOutcome, check: bool, diff: bool) -> str:
-    verb = {"noop": "unchanged", "create": "created", "replace": "replaced",
-            "rollback": "rolled back"}.get(c.action, c.action)
+    verb = {
+        "noop": "unchanged",
+        "create": "created",
+        "replace": "replaced",
+        "rollback": "rolled back",
+    }.get(c.action, c.action)
     if check and c.action in ("create", "replace"):
         verb = f"would be {verb}"
     if c.action == "rollback" and c.error:
@@ -30,19 +39,29 @@ def _container_line(c: ContainerOutcome, check: bool, diff: bool) -> str:
     if diff and c.action != "noop" and c.changes:
         text += "".join(f"\n      ~ {visible(line)}" for line in c.changes)
     if c.logs:
-        text += "\n      last log lines:" + "".join(f"\n        | {visible(ln)}" for ln in c.logs[-10:])
+        text += "\n      last log lines:" + "".join(
+            f"\n        | {visible(ln)}" for ln in c.logs[-10:]
+        )
     return text
 
 
 def recap_table(report: RunReport, diff: bool = False) -> Table:
     title = "check (nothing was changed)" if report.check else "recap"
-    table = Table(title=Text(f"{title}: {visible(report.playbook)} in {report.took:.1f}s"), show_lines=False,
-                  title_justify="left")
+    table = Table(
+        title=Text(f"{title}: {visible(report.playbook)} in {report.took:.1f}s"),
+        show_lines=False,
+        title_justify="left",
+    )
     for col in ("host", "status", "containers", "took", "cmds"):
         table.add_column(col, no_wrap=col != "containers")
     for h in report.hosts:
-        table.add_row(Text(visible(h.name)), Text(h.status, style=STYLE[h.status]),
-                      Text(_details(h, report.check, diff)), f"{h.took:.1f}s", str(h.commands))
+        table.add_row(
+            Text(visible(h.name)),
+            Text(h.status, style=STYLE[h.status]),
+            Text(_details(h, report.check, diff)),
+            f"{h.took:.1f}s",
+            str(h.commands),
+        )
     return table
 
 
@@ -58,8 +77,10 @@ def _said(h: HostOutcome, lines: list[str]) -> bool:
     "NAME: [what failed: ]ERROR", and its line shows that ERROR."""
     if visible(h.reason) in " ".join(lines):
         return True
-    return any(c.error and h.reason.startswith(f"{c.name}: ") and h.reason.endswith(c.error)
-               for c in h.containers)
+    return any(
+        c.error and h.reason.startswith(f"{c.name}: ") and h.reason.endswith(c.error)
+        for c in h.containers
+    )
 
 
 def summary_line(report: RunReport) -> str:

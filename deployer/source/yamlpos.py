@@ -104,7 +104,9 @@ def load_text(text: str, file: str, problems: Problems) -> Doc | None:
         mark = _mark(err.problem_mark or err.context_mark)
         what = " ".join(x for x in (err.context, err.problem) if x)
         if "nesting depth" in what:  # PyYAML >= 6.0.4 has a depth limit of its own
-            problems.add(file, mark, (), f"YAML is nested too deeply (more than {MAX_DEPTH} levels)")
+            problems.add(
+                file, mark, (), f"YAML is nested too deeply (more than {MAX_DEPTH} levels)"
+            )
         else:
             problems.add(file, mark, (), f"YAML syntax error: {what}")
     except yaml.YAMLError as err:

@@ -80,7 +80,9 @@ class Prober(Protocol):
 
     def probe_tcp(self, address: str, port: int, timeout: float = 3.0) -> float: ...
 
-    def probe_http(self, address: str, port: int, path: str, timeout: float = 3.0) -> tuple[int, float]: ...
+    def probe_http(
+        self, address: str, port: int, path: str, timeout: float = 3.0
+    ) -> tuple[int, float]: ...
 
 
 class Observer(Prober, Protocol):
@@ -104,20 +106,43 @@ class Engine(Protocol):
     @property
     def connections(self) -> int: ...
 
-    def prepare(self, images: Sequence[str], registry: RegistryAuth | None, *, lock: LockRequest | None,
-                pull: bool, specs: Sequence[ContainerSpec], nonce: str) -> Prepared: ...
+    def prepare(
+        self,
+        images: Sequence[str],
+        registry: RegistryAuth | None,
+        *,
+        lock: LockRequest | None,
+        pull: bool,
+        specs: Sequence[ContainerSpec],
+        nonce: str,
+    ) -> Prepared: ...
 
-    def replace(self, spec: ContainerSpec, current: Observed | None, deployed_at: str, deployed_by: str,
-                attempt: Attempt) -> Started: ...
+    def replace(
+        self,
+        spec: ContainerSpec,
+        current: Observed | None,
+        deployed_at: str,
+        deployed_by: str,
+        attempt: Attempt,
+    ) -> Started: ...
 
     def gate(self, spec: ContainerSpec, started: Started, attempt: Attempt) -> GateResult: ...
 
-    def restore(self, spec: ContainerSpec, attempt: Attempt, failed_id: str | None,
-                previous: Observed | None) -> Restored: ...
+    def restore(
+        self,
+        spec: ContainerSpec,
+        attempt: Attempt,
+        failed_id: str | None,
+        previous: Observed | None,
+    ) -> Restored: ...
 
-    def swap(self, spec: ContainerSpec, live: Observed | None, target: Observed, attempt: Attempt) -> GateResult: ...
+    def swap(
+        self, spec: ContainerSpec, live: Observed | None, target: Observed, attempt: Attempt
+    ) -> GateResult: ...
 
-    def finalize(self, prune: Sequence[str], audit: Sequence[str], unlock_token: str | None) -> str | None:
+    def finalize(
+        self, prune: Sequence[str], audit: Sequence[str], unlock_token: str | None
+    ) -> str | None:
         """Remove `prune`, append `audit`, release our lock. None, or what failed."""
         ...
 

@@ -16,18 +16,27 @@ SETTLE_SECONDS = 3.0  # no health check: running this long without a restart cou
 RESTORE_CHECK_SECONDS = 15.0
 
 
-
 def decide(attempt: Attempt) -> str:
     """The shell test that takes the decision from the attempt's host guard."""
     return hostguard.decide_line(attempt.state_dir, attempt.id)
 
 
-def guard_lines(attempt: Attempt, spec: ContainerSpec, previous_id: str | None,
-                undo_target: str | None = None) -> list[str]:
-    seconds = hostguard.deadline(spec.stop_timeout, spec.health.timeout,
-                                 SETTLE_SECONDS if spec.health.kind == "none" else 0)
-    return hostguard.start_lines(attempt.state_dir, attempt.id, spec.name, previous_id, seconds, attempt.audit,
-                                 undo_target=undo_target, stop_timeout=spec.stop_timeout)
+def guard_lines(
+    attempt: Attempt, spec: ContainerSpec, previous_id: str | None, undo_target: str | None = None
+) -> list[str]:
+    seconds = hostguard.deadline(
+        spec.stop_timeout, spec.health.timeout, SETTLE_SECONDS if spec.health.kind == "none" else 0
+    )
+    return hostguard.start_lines(
+        attempt.state_dir,
+        attempt.id,
+        spec.name,
+        previous_id,
+        seconds,
+        attempt.audit,
+        undo_target=undo_target,
+        stop_timeout=spec.stop_timeout,
+    )
 
 
 def container_ip(session: Session, container_id: str) -> str:
@@ -38,7 +47,9 @@ def container_ip(session: Session, container_id: str) -> str:
 def probe_once(session: Session, health: HealthSpec, address: str, port: int) -> tuple[bool, str]:
     try:
         if health.kind == "http":
-            status, took = session.probe_http(address, port, health.path, timeout=min(5.0, health.timeout))
+            status, took = session.probe_http(
+                address, port, health.path, timeout=min(5.0, health.timeout)
+            )
             ok = status == health.status
             return ok, f"HTTP {status} on {health.path} in {took * 1000:.0f} ms"
         took = session.probe_tcp(address, port, timeout=min(5.0, health.timeout))
@@ -47,8 +58,13 @@ def probe_once(session: Session, health: HealthSpec, address: str, port: int) ->
         return False, f"{'HTTP' if health.kind == 'http' else 'TCP'} {err}"
 
 
-def gate(session: Session, spec: ContainerSpec, container_id: str, decide: str = "",
-         ip: str | None = None) -> GateResult:
+def gate(
+    session: Session,
+    spec: ContainerSpec,
+    container_id: str,
+    decide: str = "",
+    ip: str | None = None,
+) -> GateResult:
     """Wait until the container is healthy, or say why it is not.
 
     decide: the shell test that takes the decision from the host's guard; passing the gate
@@ -56,18 +72,38 @@ def gate(session: Session, spec: ContainerSpec, container_id: str, decide: str =
     """
     health = spec.health
     if health.kind in ("docker", "none"):
-        script = cmd.state_gate_script(container_id, health.kind == "docker", health.timeout,
-                                       health.interval, SETTLE_SECONDS, decide)
+        script = cmd.state_gate_script(
+            container_id,
+            health.kind == "docker",
+            health.timeout,
+            health.interval,
+            SETTLE_SECONDS,
+            decide,
+        )
         res = session.run(script, timeout=health.timeout + 30)
         last = (res.stdout.strip().splitlines() or ["no answer"])[-1]
         if res.ok:
-            return GateResult(True, "docker health: healthy" if health.kind == "docker" else
-                              f"running {SETTLE_SECONDS:.0f}s without restarts")
-        return GateResult(False, {"UNHEALTHY": "docker health: unhealthy", "LATE": LATE,
-                                  "TIMEOUT": f"not healthy after {health.timeout:.0f}s"}.get(
-                                      last, last.lower().replace("exited ", "container exited: ")))
-    return _probe_gate(session, spec, container_id, decide,
-                       container_ip(session, container_id) if ip is None else ip)
+            return GateResult(
+                True,
+                "docker health: healthy"
+                if health.kind == "docker"
+                else f"running {SETTLE_SECONDS:.0f}s without restarts",
+            )
+        return GateResult(
+            False,
+            {
+                "UNHEALTHY": "docker health: unhealthy",
+                "LATE": LATE,
+                "TIMEOUT": f"not healthy after {health.timeout:.0f}s",
+            }.get(last, last.lower().replace("exited ", "container exited: ")),
+        )
+    return _probe_gate(
+        session,
+        spec,
+        container_id,
+        decide,
+        container_ip(session, container_id) if ip is None else ip,
+    )
 
 
 def _confirm(watcher: Channel, session: Session, detail: str) -> GateResult:
@@ -85,10 +121,14 @@ def _confirm(watcher: Channel, session: Session, detail: str) -> GateResult:
         return GateResult(False, LATE)
     if "STOPPED" in words:
         return GateResult(False, "container stopped during the health gate")
-    return GateResult(False, f"container exited (code {words[0] if words else '?'}) before turning healthy")
+    return GateResult(
+        False, f"container exited (code {words[0] if words else '?'}) before turning healthy"
+    )
 
 
-def _probe_gate(session: Session, spec: ContainerSpec, container_id: str, decide: str, ip: str) -> GateResult:
+def _probe_gate(
+    session: Session, spec: ContainerSpec, container_id: str, decide: str, ip: str
+) -> GateResult:
     health = spec.health
     address, port = probe_target(spec, None, ip)
     watcher = session.start(cmd.watch_script(container_id, decide), keep_stdin_open=True)
@@ -97,8 +137,14 @@ def _probe_gate(session: Session, spec: ContainerSpec, container_id: str, decide
     try:
         while True:
             if watcher.recv_ready() or watcher.exit_status_ready():
-                code = watcher.recv(1024).decode(errors="replace").strip() if watcher.recv_ready() else "?"
-                return GateResult(False, f"container exited (code {code or '?'}) before turning healthy")
+                code = (
+                    watcher.recv(1024).decode(errors="replace").strip()
+                    if watcher.recv_ready()
+                    else "?"
+                )
+                return GateResult(
+                    False, f"container exited (code {code or '?'}) before turning healthy"
+                )
             ok, detail = probe_once(session, health, address, port)
             if ok:
                 return _confirm(watcher, session, detail) if decide else GateResult(True, detail)
@@ -113,16 +159,30 @@ def _probe_gate(session: Session, spec: ContainerSpec, container_id: str, decide
             pass
 
 
-def restore(session: Session, spec: ContainerSpec, attempt: Attempt, failed_id: str | None,
-            previous: Observed | None) -> Restored:
+def restore(
+    session: Session,
+    spec: ContainerSpec,
+    attempt: Attempt,
+    failed_id: str | None,
+    previous: Observed | None,
+) -> Restored:
     """Remove what the attempt started, bring back the previous one. (its last logs, what happened)"""
-    res = session.run(cmd.restore_script(spec.name, attempt.id, failed_id, previous.id if previous else None,
-                                         decide=decide(attempt)))
+    res = session.run(
+        cmd.restore_script(
+            spec.name,
+            attempt.id,
+            failed_id,
+            previous.id if previous else None,
+            decide=decide(attempt),
+        )
+    )
     logs = res.stdout.split(cmd.MARK_CONTAINERS)[0].strip().splitlines()[-20:] if failed_id else []
     if previous is None:
         return Restored(logs, "removed the failed container (nothing ran before)")
     if not res.ok:
-        return Restored(logs, f"ROLLBACK FAILED: could not restart the previous container: {res.stderr.strip()}")
+        return Restored(
+            logs, f"ROLLBACK FAILED: could not restart the previous container: {res.stderr.strip()}"
+        )
     if spec.health.kind in ("http", "tcp"):
         address, port = probe_target(spec, previous.ports, cmd.parse_addr(res.stdout))
         deadline = time.monotonic() + RESTORE_CHECK_SECONDS
@@ -131,35 +191,57 @@ def restore(session: Session, spec: ContainerSpec, attempt: Attempt, failed_id: 
             if ok:
                 return Restored(logs, f"rolled back to {previous.image}; it answers ({detail})")
             if time.monotonic() > deadline:
-                return Restored(logs, f"rolled back to {previous.image}, but it does not answer: {detail}")
+                return Restored(
+                    logs, f"rolled back to {previous.image}, but it does not answer: {detail}"
+                )
             time.sleep(0.5)
     return Restored(logs, f"rolled back to {previous.image}")
 
 
-def replace(session: Session, spec: ContainerSpec, current_c: Observed | None, deployed_at: str,
-            deployed_by: str, attempt: Attempt) -> Started:
+def replace(
+    session: Session,
+    spec: ContainerSpec,
+    current_c: Observed | None,
+    deployed_at: str,
+    deployed_by: str,
+    attempt: Attempt,
+) -> Started:
     """Start the new version, guarded on the host."""
     current = current_c.id if current_c else None
-    script = cmd.replace_script(spec, current, deployed_at, deployed_by, attempt=attempt.id,
-                                guard=guard_lines(attempt, spec, current))
+    script = cmd.replace_script(
+        spec,
+        current,
+        deployed_at,
+        deployed_by,
+        attempt=attempt.id,
+        guard=guard_lines(attempt, spec, current),
+    )
     res = session.run(script, stdin=cmd.secrets_stdin(spec), timeout=spec.stop_timeout + 120)
     if res.ok:
         lines = [ln for ln in res.stdout.strip().splitlines() if not ln.startswith(cmd.MARK_ADDR)]
         if lines:
             return Started(lines[-1].strip(), cmd.parse_addr(res.stdout))
         raise RemoteError(f"{session.conn.name}: docker run printed no container id")
-    return Started(None, "", (res.stderr.strip() or res.stdout.strip() or f"exit {res.exited}")[-800:])
+    return Started(
+        None, "", (res.stderr.strip() or res.stdout.strip() or f"exit {res.exited}")[-800:]
+    )
 
 
-def swap(session: Session, spec: ContainerSpec, live: Observed | None, target: Observed,
-         attempt: Attempt) -> GateResult:
+def swap(
+    session: Session, spec: ContainerSpec, live: Observed | None, target: Observed, attempt: Attempt
+) -> GateResult:
     """Rollback: bring the retained `target` back under the name, through the same health gate,
     guarded on the host like a replace.
     """
     guard = guard_lines(attempt, spec, live.id if live else None, undo_target=target.id)
-    res = session.run(cmd.swap_script(spec.name, live.id if live else None, target.id, spec.stop_timeout, guard))
-    result = (gate(session, spec, target.id, decide(attempt), cmd.parse_addr(res.stdout)) if res.ok
-              else GateResult(False, res.stderr.strip()[-400:]))
+    res = session.run(
+        cmd.swap_script(spec.name, live.id if live else None, target.id, spec.stop_timeout, guard)
+    )
+    result = (
+        gate(session, spec, target.id, decide(attempt), cmd.parse_addr(res.stdout))
+        if res.ok
+        else GateResult(False, res.stderr.strip()[-400:])
+    )
     if result.ok or live is None or result.detail == LATE:
         return result
     session.run(hostguard.stand_down_script(attempt.state_dir, attempt.id))

@@ -30,7 +30,9 @@ PREPARE_TIMEOUT = 600.0  # login + pulls; a lock wait adds to it
 class SshEngine:
     """An `Engine` over one SSH connection, opened on first use and kept for the run."""
 
-    def __init__(self, conn: HostConn, *, accept_new_host_keys: bool = False, session: Session | None = None):
+    def __init__(
+        self, conn: HostConn, *, accept_new_host_keys: bool = False, session: Session | None = None
+    ):
         self.conn = conn
         self.session = session or Session(conn, accept_new_host_keys=accept_new_host_keys)
 
@@ -42,12 +44,30 @@ class SshEngine:
     def connections(self) -> int:
         return self.session.connections
 
-    def prepare(self, images: Sequence[str], registry: RegistryAuth | None, *, lock: LockRequest | None,
-                pull: bool, specs: Sequence[ContainerSpec], nonce: str) -> Prepared:
-        stdin = registry.password.reveal() + "\n" if (registry and registry.password and pull) else ""
-        script = cmd.prepare_script(images, registry, state_dir=self.conn.state_dir,
-                                    lock_info=lock.info if lock else None, lock_prio=lock.prio if lock else "",
-                                    lock_wait=lock.wait if lock else 0, pull=pull, secrets_of=specs, nonce=nonce)
+    def prepare(
+        self,
+        images: Sequence[str],
+        registry: RegistryAuth | None,
+        *,
+        lock: LockRequest | None,
+        pull: bool,
+        specs: Sequence[ContainerSpec],
+        nonce: str,
+    ) -> Prepared:
+        stdin = (
+            registry.password.reveal() + "\n" if (registry and registry.password and pull) else ""
+        )
+        script = cmd.prepare_script(
+            images,
+            registry,
+            state_dir=self.conn.state_dir,
+            lock_info=lock.info if lock else None,
+            lock_prio=lock.prio if lock else "",
+            lock_wait=lock.wait if lock else 0,
+            pull=pull,
+            secrets_of=specs,
+            nonce=nonce,
+        )
         wait = (lock.wait + locking.YIELD_SECONDS) if lock else 0
         res = self.session.run(script, stdin=stdin, timeout=PREPARE_TIMEOUT + wait)
         if res.exited == cmd.EXIT_LOCKED:
@@ -60,27 +80,44 @@ class SshEngine:
             return Prepared("error", message=res.stderr.strip()[-400:])
         return Prepared("ok", parse_facts(res.stdout))
 
-    def replace(self, spec: ContainerSpec, current: Observed | None, deployed_at: str, deployed_by: str,
-                attempt: Attempt) -> Started:
+    def replace(
+        self,
+        spec: ContainerSpec,
+        current: Observed | None,
+        deployed_at: str,
+        deployed_by: str,
+        attempt: Attempt,
+    ) -> Started:
         return ct.replace(self.session, spec, current, deployed_at, deployed_by, attempt)
 
     def gate(self, spec: ContainerSpec, started: Started, attempt: Attempt) -> GateResult:
         assert started.id is not None
         return ct.gate(self.session, spec, started.id, ct.decide(attempt), started.address)
 
-    def restore(self, spec: ContainerSpec, attempt: Attempt, failed_id: str | None,
-                previous: Observed | None) -> Restored:
+    def restore(
+        self,
+        spec: ContainerSpec,
+        attempt: Attempt,
+        failed_id: str | None,
+        previous: Observed | None,
+    ) -> Restored:
         return ct.restore(self.session, spec, attempt, failed_id, previous)
 
-    def swap(self, spec: ContainerSpec, live: Observed | None, target: Observed, attempt: Attempt) -> GateResult:
+    def swap(
+        self, spec: ContainerSpec, live: Observed | None, target: Observed, attempt: Attempt
+    ) -> GateResult:
         return ct.swap(self.session, spec, live, target, attempt)
 
-    def finalize(self, prune: Sequence[str], audit: Sequence[str], unlock_token: str | None) -> str | None:
+    def finalize(
+        self, prune: Sequence[str], audit: Sequence[str], unlock_token: str | None
+    ) -> str | None:
         res = self.session.run(cmd.finalize_script(self.conn.state_dir, prune, audit, unlock_token))
         return None if res.ok else (res.stderr.strip() or f"exit {res.exited}")
 
     def heartbeat(self, token: str) -> None:
-        self.session.run(locking.heartbeat_script(self.conn.state_dir, token), timeout=10, counted=False)
+        self.session.run(
+            locking.heartbeat_script(self.conn.state_dir, token), timeout=10, counted=False
+        )
 
     # -- what a health report needs --------------------------------------------------------
     def health_facts(self, timeout: float) -> HealthRaw:
@@ -97,7 +134,9 @@ class SshEngine:
     def probe_tcp(self, address: str, port: int, timeout: float = 3.0) -> float:
         return self.session.probe_tcp(address, port, timeout)
 
-    def probe_http(self, address: str, port: int, path: str, timeout: float = 3.0) -> tuple[int, float]:
+    def probe_http(
+        self, address: str, port: int, path: str, timeout: float = 3.0
+    ) -> tuple[int, float]:
         return self.session.probe_http(address, port, path, timeout)
 
     def close(self) -> None:

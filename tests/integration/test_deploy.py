@@ -50,15 +50,24 @@ class Run:
         return {h["name"]: h for h in self.json()["hosts"]}
 
     def __repr__(self) -> str:
-        return (f"$ {' '.join(self.argv[2:])}\nexit {self.code}\n--- stdout\n{self.stdout[-4000:]}"
-                f"\n--- stderr\n{self.stderr[-4000:]}")
+        return (
+            f"$ {' '.join(self.argv[2:])}\nexit {self.code}\n--- stdout\n{self.stdout[-4000:]}"
+            f"\n--- stderr\n{self.stderr[-4000:]}"
+        )
 
 
 def cli_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     home.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SSH_AUTH_SOCK", "DOCKER_"))}
-    env.update({"HOME": str(home), "XDG_STATE_HOME": str(home / "state"), "PYTHONPATH": str(REPO),
-                "NO_COLOR": "1", "COLUMNS": "200"})
+    env.update(
+        {
+            "HOME": str(home),
+            "XDG_STATE_HOME": str(home / "state"),
+            "PYTHONPATH": str(REPO),
+            "NO_COLOR": "1",
+            "COLUMNS": "200",
+        }
+    )
     env.update(extra or {})
     return env
 
@@ -70,13 +79,22 @@ def deployer(env: dict[str, str], *args: str, timeout: float = 120) -> Run:
 
 
 def start_deployer(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "deployer", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    return subprocess.Popen(
+        [sys.executable, "-m", "deployer", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
 
 
-def deploy(lab, env: dict[str, str], playbook: str, *args: str, inventory: Path | None = None) -> Run:
-    return deployer(env, "deploy", str(PLAYBOOKS / playbook), "-i", str(inventory or lab.inventory),
-                     *args)
+def deploy(
+    lab, env: dict[str, str], playbook: str, *args: str, inventory: Path | None = None
+) -> Run:
+    return deployer(
+        env, "deploy", str(PLAYBOOKS / playbook), "-i", str(inventory or lab.inventory), *args
+    )
 
 
 def image(lab, kind: str) -> str:
@@ -104,8 +122,12 @@ def has_image(lab, host: str, ref: str) -> bool:
 
 def page(lab, host: str, port: int = 8080) -> str:
     addr = lab.host(host).address
-    proc = subprocess.run(["curl", "-sS", "--max-time", "3", f"http://{addr}:{port}/"],
-                          capture_output=True, text=True, timeout=10)
+    proc = subprocess.run(
+        ["curl", "-sS", "--max-time", "3", f"http://{addr}:{port}/"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
     return proc.stdout if proc.returncode == 0 else f"(curl failed: {proc.stderr.strip()})"
 
 
@@ -183,8 +205,17 @@ def test_first_deploy_noop_rollout_audit_and_rollback(clean_lab, env):
     assert audit_text.code == 0, audit_text
     assert f"{image(lab, 'v1')} -> {image(lab, 'v2')} [ok] by" in audit_text.stdout, audit_text
 
-    back = deployer(env, "rollback", str(PLAYBOOKS / "web.yml"), "-i", str(lab.inventory),
-                    "-e", f"image={image(lab, 'v2')}", "-o", "json")
+    back = deployer(
+        env,
+        "rollback",
+        str(PLAYBOOKS / "web.yml"),
+        "-i",
+        str(lab.inventory),
+        "-e",
+        f"image={image(lab, 'v2')}",
+        "-o",
+        "json",
+    )
     assert back.code == 0, back
     for v in back.hosts().values():
         assert v["status"] == "changed", back
@@ -195,14 +226,28 @@ def test_first_deploy_noop_rollout_audit_and_rollback(clean_lab, env):
 
     # --to a version that is not retained: every host fails, nothing changes.
     before = ids(lab, WEB)
-    missing = deployer(env, "rollback", str(PLAYBOOKS / "web.yml"), "-i", str(lab.inventory),
-                       "--to", "no-such-tag", "-o", "json")
+    missing = deployer(
+        env,
+        "rollback",
+        str(PLAYBOOKS / "web.yml"),
+        "-i",
+        str(lab.inventory),
+        "--to",
+        "no-such-tag",
+        "-o",
+        "json",
+    )
     assert missing.code == 3, missing
     for v in missing.hosts().values():
-        assert v["status"] == "failed" and "no retained version matching 'no-such-tag'" in v["reason"]
+        assert (
+            v["status"] == "failed" and "no retained version matching 'no-such-tag'" in v["reason"]
+        )
     assert ids(lab, WEB) == before
     for h in WEB:
-        assert lab.sh(h, "test -e /var/lib/deployer/lock && echo held || echo free").stdout.strip() == "free"
+        assert (
+            lab.sh(h, "test -e /var/lib/deployer/lock && echo held || echo free").stdout.strip()
+            == "free"
+        )
 
 
 # ---------------------------------------------------------------- changes that replace
@@ -223,8 +268,9 @@ def test_changed_port_or_env_replaces(clean_lab, env):
     assert serves(lab, "h1", "v1", port=8081)
     assert "curl failed" in page(lab, "h1", 8080)
 
-    env_change = deploy(lab, env, "web.yml", "--limit", "h1", "-e", "port=8081", "-e", "greeting=bye",
-                        "-o", "json")
+    env_change = deploy(
+        lab, env, "web.yml", "--limit", "h1", "-e", "port=8081", "-e", "greeting=bye", "-o", "json"
+    )
     assert env_change.code == 0, env_change
     c = env_change.hosts()["h1"]["containers"][0]
     assert c["action"] == "replace" and "env: GREETING changed" in c["changes"], c
@@ -241,8 +287,19 @@ def test_never_healthy_rolls_back_while_an_overlapping_deploy_is_refused(clean_l
     old = container_id(lab, "h1")
     lock_dir = host_fs(lab, "h1", "var_lib_deployer") / "lock"
 
-    slow = start_deployer(env, "deploy", str(PLAYBOOKS / "web.yml"), "-i", str(lab.inventory),
-                          "--limit", "h1", "-e", f"image={image(lab, 'unhealthy')}", "-o", "json")
+    slow = start_deployer(
+        env,
+        "deploy",
+        str(PLAYBOOKS / "web.yml"),
+        "-i",
+        str(lab.inventory),
+        "--limit",
+        "h1",
+        "-e",
+        f"image={image(lab, 'unhealthy')}",
+        "-o",
+        "json",
+    )
     try:
         deadline = time.monotonic() + 30
         while not (lock_dir / "info").exists() and time.monotonic() < deadline:
@@ -276,8 +333,9 @@ def test_crash_image_rolls_back_with_its_logs(clean_lab, env):
     lab = clean_lab
     assert (r := deploy(lab, env, "web.yml", "--limit", "h1")).code == 0, r
     old = container_id(lab, "h1")
-    crash = deploy(lab, env, "web.yml", "--limit", "h1", "-e", f"image={image(lab, 'crash')}",
-                   "-o", "json")
+    crash = deploy(
+        lab, env, "web.yml", "--limit", "h1", "-e", f"image={image(lab, 'crash')}", "-o", "json"
+    )
     assert crash.code == 3, crash
     h1 = crash.hosts()["h1"]
     assert h1["status"] == "failed" and "rolled back" in h1["reason"], h1
@@ -373,8 +431,15 @@ def test_check_changes_nothing_and_pulls_nothing(clean_lab, env):
 def test_lock_held_refuses_then_status_and_release(clean_lab, env):
     lab = clean_lab
     state = "/var/lib/deployer"
-    info = json.dumps({"who": "alice@elsewhere", "pid": 4242, "since": "2024-01-01T00:00:00+00:00",
-                       "playbook": "other.yml", "play": "other"})
+    info = json.dumps(
+        {
+            "who": "alice@elsewhere",
+            "pid": 4242,
+            "since": "2024-01-01T00:00:00+00:00",
+            "playbook": "other.yml",
+            "play": "other",
+        }
+    )
     lab.sh("h1", f"mkdir -p {state}/lock && printf '%s\\n' '{info}' > {state}/lock/info")
     res = deploy(lab, env, "web.yml", "--limit", "h1,h2")
     assert res.code == 6, res

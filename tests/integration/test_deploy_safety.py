@@ -48,8 +48,11 @@ def inventory_with_known_hosts(lab, tmp_path: Path, lines: list[str]) -> tuple[P
 
 def lab_known_hosts(lab) -> dict[str, str]:
     """address -> its known_hosts line, from the lab's own file."""
-    return {line.split()[0]: line for line in (lab.dir / "known_hosts").read_text().splitlines()
-            if line.strip()}
+    return {
+        line.split()[0]: line
+        for line in (lab.dir / "known_hosts").read_text().splitlines()
+        if line.strip()
+    }
 
 
 # ---------------------------------------------------------------- host keys
@@ -137,10 +140,12 @@ def test_secret_reaches_the_container_and_nothing_else(clean_lab, tmp_path):
     playbook = str(PLAYBOOKS / "secrets.yml")
     with PsSampler() as sampler:
         first = run_sampled(env, sampler, "deploy", playbook, "-i", inv, "-o", "json")
-        forced = run_sampled(env, sampler, "deploy", playbook, "-i", inv, "--limit", "h1",
-                             "--force", "--diff")
-        checked = run_sampled(env, sampler, "deploy", playbook, "-i", inv, "--limit", "h1",
-                              "--check", "--diff")
+        forced = run_sampled(
+            env, sampler, "deploy", playbook, "-i", inv, "--limit", "h1", "--force", "--diff"
+        )
+        checked = run_sampled(
+            env, sampler, "deploy", playbook, "-i", inv, "--limit", "h1", "--check", "--diff"
+        )
     assert first.code == 0, first
     assert forced.code == 0, forced
     assert checked.code == 0, checked
@@ -150,7 +155,9 @@ def test_secret_reaches_the_container_and_nothing_else(clean_lab, tmp_path):
     leaks: list[str] = []
     for i, sample in enumerate(sampler.samples):
         if secret in sample:
-            leaks.append(f"ps sample {i}: " + next(ln for ln in sample.splitlines() if secret in ln))
+            leaks.append(
+                f"ps sample {i}: " + next(ln for ln in sample.splitlines() if secret in ln)
+            )
     for name, run in (("first", first), ("forced", forced), ("checked", checked)):
         if secret in run.stdout or secret in run.stderr:
             leaks.append(f"CLI output of the {name} run")
@@ -184,11 +191,28 @@ def test_changed_secret_value_replaces_without_showing_it(clean_lab, tmp_path):
     old, new = f"old-{uuid.uuid4().hex}", f"new-{uuid.uuid4().hex}"
     playbook = str(PLAYBOOKS / "secrets.yml")
     inv = str(lab.inventory)
-    first = deployer(cli_env(tmp_path / "home", {"DEPLOYER_TEST_SECRET": old}),
-                     "deploy", playbook, "-i", inv, "--limit", "h1")
+    first = deployer(
+        cli_env(tmp_path / "home", {"DEPLOYER_TEST_SECRET": old}),
+        "deploy",
+        playbook,
+        "-i",
+        inv,
+        "--limit",
+        "h1",
+    )
     assert first.code == 0, first
-    res = deployer(cli_env(tmp_path / "home", {"DEPLOYER_TEST_SECRET": new}),
-                   "deploy", playbook, "-i", inv, "--limit", "h1", "--diff", "-o", "json")
+    res = deployer(
+        cli_env(tmp_path / "home", {"DEPLOYER_TEST_SECRET": new}),
+        "deploy",
+        playbook,
+        "-i",
+        inv,
+        "--limit",
+        "h1",
+        "--diff",
+        "-o",
+        "json",
+    )
     assert res.code == 0, res
     c = res.hosts()["h1"]["containers"][0]
     assert c["action"] == "replace", c

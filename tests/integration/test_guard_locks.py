@@ -10,20 +10,27 @@ import json
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
-from test_deploy import (  # noqa: F401
+from test_deploy import (
     PLAYBOOKS,
+    cli_env,
     container_id,
     deploy,
     deployer,
-    env,
     image,
     serves,
     start_deployer,
 )
 
 pytestmark = pytest.mark.lab
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return cli_env(tmp_path / "home")
+
 
 UNHEALTHY = "image={{lab_image_unhealthy}}"
 
@@ -33,7 +40,9 @@ def names(lab, host: str) -> list[str]:
 
 
 def running(lab, host: str, name: str = "web") -> bool:
-    return lab.docker(host, "inspect", "--format", "{{.State.Running}}", name).stdout.strip() == "true"
+    return (
+        lab.docker(host, "inspect", "--format", "{{.State.Running}}", name).stdout.strip() == "true"
+    )
 
 
 def wait_for_line(proc: subprocess.Popen[str], text: str, seconds: float = 90) -> str:
@@ -65,7 +74,9 @@ def until(check, seconds: float, what: str) -> None:  # type: ignore[no-untyped-
 # ---------------------------------------------------------------- item 1: probes
 
 
-def test_tcp_check_on_a_published_port_probes_the_application_not_docker_proxy(clean_lab, env) -> None:  # noqa: F811
+def test_tcp_check_on_a_published_port_probes_the_application_not_docker_proxy(
+    clean_lab, env
+) -> None:
     lab = clean_lab
     res = deploy(lab, env, "tcp_sleep.yml", "-o", "json")
     assert res.code == 3, res  # nothing listens on 80 in the container: never healthy
@@ -74,7 +85,9 @@ def test_tcp_check_on_a_published_port_probes_the_application_not_docker_proxy(c
     assert "not healthy" in h1["containers"][0]["error"], h1
     assert names(lab, "h1") == []  # the failed first version was removed
     # the same check passes when the application listens
-    ok = deploy(lab, env, "tcp_sleep.yml", "-e", '{"command": "httpd -f -p 80 -h /www"}', "-o", "json")
+    ok = deploy(
+        lab, env, "tcp_sleep.yml", "-e", '{"command": "httpd -f -p 80 -h /www"}', "-o", "json"
+    )
     assert ok.code == 0, ok
     assert "TCP 80 open" in ok.hosts()["h1"]["containers"][0]["health_detail"], ok
 
@@ -82,7 +95,7 @@ def test_tcp_check_on_a_published_port_probes_the_application_not_docker_proxy(c
 # ---------------------------------------------------------------- item 8: failed start
 
 
-def test_a_failed_first_start_leaves_no_created_container(clean_lab, env) -> None:  # noqa: F811
+def test_a_failed_first_start_leaves_no_created_container(clean_lab, env) -> None:
     lab = clean_lab
     squat = lab.docker("h1", "run", "-d", "--name", "squatter", "-p", "8080:80", image(lab, "v1"))
     assert squat.returncode == 0, squat.stderr
@@ -99,12 +112,23 @@ def test_a_failed_first_start_leaves_no_created_container(clean_lab, env) -> Non
 # ---------------------------------------------------------------- item 2: lock release
 
 
-def test_lock_release_refuses_a_live_run_and_restore_never_removes_by_name(clean_lab, env) -> None:  # noqa: F811
+def test_lock_release_refuses_a_live_run_and_restore_never_removes_by_name(clean_lab, env) -> None:
     lab = clean_lab
     assert (r := deploy(lab, env, "web.yml", "--limit", "h1")).code == 0, r
     old = container_id(lab, "h1")
-    first = start_deployer(env, "deploy", str(PLAYBOOKS / "slow_gate.yml"), "-i", str(lab.inventory),
-                           "--limit", "h1", "-e", UNHEALTHY, "-o", "json")
+    first = start_deployer(
+        env,
+        "deploy",
+        str(PLAYBOOKS / "slow_gate.yml"),
+        "-i",
+        str(lab.inventory),
+        "--limit",
+        "h1",
+        "-e",
+        UNHEALTHY,
+        "-o",
+        "json",
+    )
     try:
         wait_for_line(first, "waiting for health")
         refused = deployer(env, "lock", "release", "-i", str(lab.inventory), "--limit", "h1")
@@ -114,7 +138,9 @@ def test_lock_release_refuses_a_live_run_and_restore_never_removes_by_name(clean
         assert lab.sh("h1", "test -d /var/lib/deployer/lock && echo held").stdout.strip() == "held"
         # Forced anyway, and a second run deploys v1 meanwhile: the first run's restore must
         # not remove the second run's container by name.
-        forced = deployer(env, "lock", "release", "-i", str(lab.inventory), "--limit", "h1", "--force")
+        forced = deployer(
+            env, "lock", "release", "-i", str(lab.inventory), "--limit", "h1", "--force"
+        )
         assert forced.code == 0 and "released" in forced.stdout, forced
         second = deploy(lab, env, "web.yml", "--limit", "h1", "-o", "json")
         assert second.code == 0, second
@@ -126,27 +152,41 @@ def test_lock_release_refuses_a_live_run_and_restore_never_removes_by_name(clean
     assert container_id(lab, "h1") not in (None, old)  # the second run's container, alive
 
 
-def test_a_lock_left_by_a_dead_run_is_named_dead_and_released_without_force(clean_lab, env) -> None:  # noqa: F811
+def test_a_lock_left_by_a_dead_run_is_named_dead_and_released_without_force(clean_lab, env) -> None:
     lab = clean_lab
-    lab.sh("h1", "mkdir -p /var/lib/deployer/lock && echo '{\"who\": \"x@y\", \"run\": \"r0\", "
-           "\"host\": \"elsewhere\", \"pid\": 1}' > /var/lib/deployer/lock/info && "
-           "touch -d '10 minutes ago' /var/lib/deployer/lock/info")
+    lab.sh(
+        "h1",
+        'mkdir -p /var/lib/deployer/lock && echo \'{"who": "x@y", "run": "r0", '
+        '"host": "elsewhere", "pid": 1}\' > /var/lib/deployer/lock/info && '
+        "touch -d '10 minutes ago' /var/lib/deployer/lock/info",
+    )
     status = deployer(env, "lock", "status", "-i", str(lab.inventory), "--limit", "h1")
     assert "holder DEAD" in status.stdout and "no heartbeat for 10m" in status.stdout, status
     rel = deployer(env, "lock", "release", "-i", str(lab.inventory), "--limit", "h1")
     assert rel.code == 0 and "released" in rel.stdout, rel
-    assert lab.sh("h1", "test -e /var/lib/deployer/lock && echo held || echo free").stdout.strip() == "free"
+    assert (
+        lab.sh("h1", "test -e /var/lib/deployer/lock && echo held || echo free").stdout.strip()
+        == "free"
+    )
 
 
 # ---------------------------------------------------------------- item 3: overlapping runs
 
 
-def test_two_overlapping_runs_one_proceeds_the_other_exits_6_untouched(clean_lab, env) -> None:  # noqa: F811
+def test_two_overlapping_runs_one_proceeds_the_other_exits_6_untouched(clean_lab, env) -> None:
     lab = clean_lab
     assert (r := deploy(lab, env, "web.yml")).code == 0, r
     for round_, version in enumerate(["v2", "v1", "v2"]):
-        args = ("deploy", str(PLAYBOOKS / "web.yml"), "-i", str(lab.inventory), "-e",
-                f"image={image(lab, version)}", "-o", "json")
+        args = (
+            "deploy",
+            str(PLAYBOOKS / "web.yml"),
+            "-i",
+            str(lab.inventory),
+            "-e",
+            f"image={image(lab, version)}",
+            "-o",
+            "json",
+        )
         procs = [start_deployer(env, *args), start_deployer(env, *args)]
         results = [(p.wait(timeout=120), p.communicate()) for p in procs]
         codes = sorted(code for code, _ in results)
@@ -156,12 +196,26 @@ def test_two_overlapping_runs_one_proceeds_the_other_exits_6_untouched(clean_lab
         assert {h["status"] for h in loser["hosts"]} == {"skipped"}, loser["hosts"]
         for host in ("h1", "h2", "h3"):
             assert serves(lab, host, version), (round_, host)
-            assert lab.sh(host, "test -e /var/lib/deployer/lock && echo held || echo free").stdout.strip() == "free"
+            assert (
+                lab.sh(
+                    host, "test -e /var/lib/deployer/lock && echo held || echo free"
+                ).stdout.strip()
+                == "free"
+            )
 
 
-def test_two_overlapping_runs_with_lock_wait_run_one_after_the_other(clean_lab, env) -> None:  # noqa: F811
+def test_two_overlapping_runs_with_lock_wait_run_one_after_the_other(clean_lab, env) -> None:
     lab = clean_lab
-    args = ("deploy", str(PLAYBOOKS / "web.yml"), "-i", str(lab.inventory), "--lock-wait", "60", "-o", "json")
+    args = (
+        "deploy",
+        str(PLAYBOOKS / "web.yml"),
+        "-i",
+        str(lab.inventory),
+        "--lock-wait",
+        "60",
+        "-o",
+        "json",
+    )
     procs = [start_deployer(env, *args), start_deployer(env, *args)]
     t0 = time.monotonic()
     results = [(p.wait(timeout=150), p.communicate()) for p in procs]
@@ -178,17 +232,42 @@ def test_two_overlapping_runs_with_lock_wait_run_one_after_the_other(clean_lab, 
 def _cut_ssh(lab, host: str, cut: bool) -> None:
     netns = lab.host(host).netns
     op = "-I" if cut else "-D"
-    subprocess.run(["nsenter", f"--net=/var/run/netns/{netns}", "iptables", op, "INPUT", "-p", "tcp",
-                    "--dport", "22", "-j", "DROP"], check=True)
+    subprocess.run(
+        [
+            "nsenter",
+            f"--net=/var/run/netns/{netns}",
+            "iptables",
+            op,
+            "INPUT",
+            "-p",
+            "tcp",
+            "--dport",
+            "22",
+            "-j",
+            "DROP",
+        ],
+        check=True,
+    )
 
 
 @pytest.mark.parametrize("fault", ["kill -9", "connection cut"])
-def test_the_host_guard_restores_the_old_version_when_the_controller_is_gone(clean_lab, env, fault) -> None:  # noqa: F811
+def test_the_host_guard_restores_the_old_version_when_the_controller_is_gone(
+    clean_lab, env, fault
+) -> None:
     lab = clean_lab
     assert (r := deploy(lab, env, "web.yml", "--limit", "h1")).code == 0, r
     old = container_id(lab, "h1")
-    proc = start_deployer(env, "deploy", str(PLAYBOOKS / "web.yml"), "-i", str(lab.inventory),
-                          "--limit", "h1", "-e", UNHEALTHY)
+    proc = start_deployer(
+        env,
+        "deploy",
+        str(PLAYBOOKS / "web.yml"),
+        "-i",
+        str(lab.inventory),
+        "--limit",
+        "h1",
+        "-e",
+        UNHEALTHY,
+    )
     cut = False
     try:
         wait_for_line(proc, "waiting for health")
@@ -200,8 +279,13 @@ def test_the_host_guard_restores_the_old_version_when_the_controller_is_gone(cle
             _cut_ssh(lab, "h1", True)
             cut = True
         # Nobody confirms the new version: the guard on the host puts the old one back.
-        until(lambda: container_id(lab, "h1") == old and running(lab, "h1") and serves(lab, "h1", "v1"),
-              90, "the old version back")
+        until(
+            lambda: (
+                container_id(lab, "h1") == old and running(lab, "h1") and serves(lab, "h1", "v1")
+            ),
+            90,
+            "the old version back",
+        )
         assert names(lab, "h1") == ["web"], names(lab, "h1")  # the unconfirmed one is gone
     finally:
         if cut:

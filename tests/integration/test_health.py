@@ -49,9 +49,16 @@ def conns(inv: list[str], **extra_vars: object) -> list[HostConn]:
     return out
 
 
-def spec(image: str, health: HealthSpec | None = None, restart: str = "unless-stopped") -> ContainerSpec:
-    return ContainerSpec(name="web", image=image, ports=(PortSpec(80, host_port=8080),), restart=restart,
-                         health=health or HealthSpec(kind="http", port=80, path="/healthz"))
+def spec(
+    image: str, health: HealthSpec | None = None, restart: str = "unless-stopped"
+) -> ContainerSpec:
+    return ContainerSpec(
+        name="web",
+        image=image,
+        ports=(PortSpec(80, host_port=8080),),
+        restart=restart,
+        health=health or HealthSpec(kind="http", port=80, path="/healthz"),
+    )
 
 
 def run_managed(lab, host: str, s: ContainerSpec) -> None:  # type: ignore[no-untyped-def]
@@ -62,7 +69,9 @@ def run_managed(lab, host: str, s: ContainerSpec) -> None:  # type: ignore[no-un
 def wait_docker_health(lab, host: str, name: str = "web", want: str = "healthy") -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        got = lab.docker(host, "inspect", "--format", "{{.State.Health.Status}}", name).stdout.strip()
+        got = lab.docker(
+            host, "inspect", "--format", "{{.State.Health.Status}}", name
+        ).stdout.strip()
         if got == want:
             return
         time.sleep(0.2)
@@ -82,8 +91,12 @@ def has(host: HostHealth, pattern: str) -> bool:
 
 
 def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "deployer", "health", *args], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "deployer", "health", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_stopped_crash_loop_and_failing_http(clean_lab, quiet_inv: list[str]) -> None:  # type: ignore[no-untyped-def]
@@ -95,17 +108,29 @@ def test_stopped_crash_loop_and_failing_http(clean_lab, quiet_inv: list[str]) ->
     run_managed(clean_lab, "h3", bad_http)
     assert clean_lab.docker("h1", "stop", "-t", "1", "web").returncode == 0
     deadline = time.monotonic() + 20
-    while int(clean_lab.docker("h2", "inspect", "--format", "{{.RestartCount}}", "web").stdout or 0) < 5:
+    while (
+        int(clean_lab.docker("h2", "inspect", "--format", "{{.RestartCount}}", "web").stdout or 0)
+        < 5
+    ):
         assert time.monotonic() < deadline, "the crash image never restarted 5 times"
         time.sleep(0.2)
     wait_docker_health(clean_lab, "h3")
     book = playbook(hosts, {"h1": spec(v1), "h2": spec(crash, restart="always"), "h3": bad_http})
     r = by_name(gather(hosts, book))
     assert r["h1"].verdict == "unhealthy" and has(r["h1"], r"^web: exited$"), r["h1"].reasons
-    assert r["h2"].verdict != "healthy" and has(r["h2"], r"^web: \d+ restarts in 10 min$"), r["h2"].reasons
-    assert r["h3"].verdict == "unhealthy" and has(r["h3"], r"^web: HTTP 404 on /nope \(wants 200\)"), r["h3"].reasons
+    assert r["h2"].verdict != "healthy" and has(r["h2"], r"^web: \d+ restarts in 10 min$"), r[
+        "h2"
+    ].reasons
+    assert r["h3"].verdict == "unhealthy" and has(
+        r["h3"], r"^web: HTTP 404 on /nope \(wants 200\)"
+    ), r["h3"].reasons
     web3 = r["h3"].containers[0]
-    assert web3.digest and web3.digest.startswith("sha256:") and web3.ports and web3.health == "healthy"
+    assert (
+        web3.digest
+        and web3.digest.startswith("sha256:")
+        and web3.ports
+        and web3.health == "healthy"
+    )
 
 
 def test_closed_port_drift_and_port_taken(clean_lab, quiet_inv: list[str]) -> None:  # type: ignore[no-untyped-def]
@@ -116,26 +141,37 @@ def test_closed_port_drift_and_port_taken(clean_lab, quiet_inv: list[str]) -> No
     run_managed(clean_lab, "h2", spec(v1))
     assert clean_lab.docker("h2", "rm", "-f", "web").returncode == 0  # someone by hand:
     assert clean_lab.docker("h2", "run", "-d", "--name", "web", "-p", "8080:80", v2).returncode == 0
-    assert clean_lab.docker("h3", "run", "-d", "--name", "squatter", "-p", "8080:80", v1).returncode == 0
+    assert (
+        clean_lab.docker("h3", "run", "-d", "--name", "squatter", "-p", "8080:80", v1).returncode
+        == 0
+    )
     book = playbook(hosts, {"h1": closed, "h2": spec(v1), "h3": spec(v1)})
     r = by_name(gather(hosts, book))
-    assert r["h1"].verdict == "unhealthy" and has(r["h1"], r"^web: TCP port 81 closed"), r["h1"].reasons
+    assert r["h1"].verdict == "unhealthy" and has(r["h1"], r"^web: TCP port 81 closed"), r[
+        "h1"
+    ].reasons
     assert r["h2"].verdict == "degraded", r["h2"].reasons
-    assert has(r["h2"], r"^web runs web:v2, playbook wants v1$") and has(r["h2"], "not started by deployer")
+    assert has(r["h2"], r"^web runs web:v2, playbook wants v1$") and has(
+        r["h2"], "not started by deployer"
+    )
     assert r["h3"].verdict == "unhealthy" and has(r["h3"], r"^web: missing"), r["h3"].reasons
     assert has(r["h3"], r"^web: port 8080 is taken by container squatter")
 
 
-def test_cli_json_schema_low_disk_threshold_and_playbook(clean_lab, quiet_inv: list[str], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_json_schema_low_disk_threshold_and_playbook(
+    clean_lab, quiet_inv: list[str], tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     v1 = lab_var(clean_lab, "lab_image_v1")
     for h in WEB:
         run_managed(clean_lab, h, spec(v1))
     for h in WEB:
         wait_docker_health(clean_lab, h)
     book = tmp_path / "web.yml"
-    book.write_text("- name: web\n  hosts: web\n  containers:\n    - name: web\n"
-                    "      image: \"{{ lab_image_v1 }}\"\n      ports: [\"8080:80\"]\n"
-                    "      health:\n        http: {port: 80, path: /healthz}\n")
+    book.write_text(
+        "- name: web\n  hosts: web\n  containers:\n    - name: web\n"
+        '      image: "{{ lab_image_v1 }}"\n      ports: ["8080:80"]\n'
+        "      health:\n        http: {port: 80, path: /healthz}\n"
+    )
     inv = [a for i in quiet_inv for a in ("-i", i)]
     started = time.monotonic()
     proc = cli(*inv, str(book), "-o", "json")
@@ -173,14 +209,30 @@ def test_html_renders_in_headless_chromium(clean_lab, quiet_inv: list[str], tmp_
     profile = tempfile.mkdtemp(prefix="deployer-chromium-")
     try:
         dom = subprocess.run(
-            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
-            capture_output=True, text=True, timeout=60).stdout
+            [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                "--dump-dom",
+                page.as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
     finally:
         shutil.rmtree(profile, ignore_errors=True)
     assert 'data-rendered="yes"' in dom, dom[:2000]
-    cards = dict(re.findall(r'<div class="host [^"]*" data-host="([^"]+)" data-verdict="([a-z]+)"', dom))
+    cards = dict(
+        re.findall(r'<div class="host [^"]*" data-host="([^"]+)" data-verdict="([a-z]+)"', dom)
+    )
     assert cards == {"h1": "unhealthy", "h2": "healthy", "h3": "healthy"}, dom[:3000]
     assert "web: exited" in dom
 

@@ -17,10 +17,28 @@ pytestmark = pytest.mark.lab
 def test_watch_rewrites_the_report_each_round_and_stops_on_ctrl_c(lab, tmp_path: Path) -> None:
     out = tmp_path / "health.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "deployer", "health", "-i", str(lab.inventory), "--limit", "web",
-         "-e", "deployer_health_load_warn=1000",
-         "--output", "json", "--out", str(out), "--watch", "0.5"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "deployer",
+            "health",
+            "-i",
+            str(lab.inventory),
+            "--limit",
+            "web",
+            "-e",
+            "deployer_health_load_warn=1000",
+            "--output",
+            "json",
+            "--out",
+            str(out),
+            "--watch",
+            "0.5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     stamps: list[str] = []
     deadline = time.monotonic() + 60
     assert proc.stderr is not None

@@ -37,9 +37,21 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def ssh_base(lab, known_hosts: Path) -> list[str]:
-    return ["ssh", "-i", str(lab.dir / "id_ed25519"),
-            "-o", f"UserKnownHostsFile={known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
-            "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
+    return [
+        "ssh",
+        "-i",
+        str(lab.dir / "id_ed25519"),
+        "-o",
+        f"UserKnownHostsFile={known_hosts}",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ConnectTimeout=5",
+    ]
 
 
 def ssh_argv(lab, name: str, known_hosts: Path, jump_known_hosts: Path | None = None) -> list[str]:
@@ -48,7 +60,9 @@ def ssh_argv(lab, name: str, known_hosts: Path, jump_known_hosts: Path | None = 
     argv = ssh_base(lab, known_hosts)
     if host.role == "private":
         jump = ssh_base(lab, jump_known_hosts or lab.dir / "known_hosts")
-        proxy = " ".join(shlex.quote(a) for a in jump) + f" -W %h:%p root@{lab.host('bastion').address}"
+        proxy = (
+            " ".join(shlex.quote(a) for a in jump) + f" -W %h:%p root@{lab.host('bastion').address}"
+        )
         argv += ["-o", f"ProxyCommand={proxy}"]
     return [*argv, f"root@{host.address}"]
 
@@ -74,7 +88,9 @@ def curl_until(url: str, want: str, timeout: float = 15) -> str:
         if proc.returncode == 0 and want in body:
             return body
         time.sleep(0.2)
-    raise AssertionError(f"{url} never answered with {want!r}; last body {body!r}, stderr {proc.stderr!r}")
+    raise AssertionError(
+        f"{url} never answered with {want!r}; last body {body!r}, stderr {proc.stderr!r}"
+    )
 
 
 def image_ref_parts(ref: str) -> tuple[str, str, str]:
@@ -89,7 +105,9 @@ def image_ref_parts(ref: str) -> tuple[str, str, str]:
 @pytest.mark.parametrize("name", ALL_HOSTS)
 def test_ssh_with_strict_host_key_checking(lab, name: str) -> None:
     host = lab.host(name)
-    proc = run([*ssh_argv(lab, name, lab.dir / "known_hosts"), "ip -4 -o addr show dev eth0; id -u"])
+    proc = run(
+        [*ssh_argv(lab, name, lab.dir / "known_hosts"), "ip -4 -o addr show dev eth0; id -u"]
+    )
     assert proc.returncode == 0, proc.stderr
     # The session really runs on that host: its own namespace with its own address.
     assert f" {host.address}/24 " in proc.stdout, proc.stdout
@@ -105,12 +123,17 @@ def test_every_host_has_its_own_host_key(lab) -> None:
 
 @pytest.mark.parametrize("name", ALL_HOSTS)
 def test_ssh_refused_with_a_wrong_host_key(lab, name: str, tmp_path: Path) -> None:
-    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "k")]).check_returncode()
+    run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "k")]
+    ).check_returncode()
     kind, key = (tmp_path / "k.pub").read_text().split()[:2]
     known = tmp_path / "known_hosts"
     # Right keys for everyone else (the bastion, when jumping), a wrong one for this host.
-    lines = [ln for ln in (lab.dir / "known_hosts").read_text().splitlines()
-             if ln.split()[0] != lab.host(name).address]
+    lines = [
+        ln
+        for ln in (lab.dir / "known_hosts").read_text().splitlines()
+        if ln.split()[0] != lab.host(name).address
+    ]
     known.write_text("\n".join([*lines, f"{lab.host(name).address} {kind} {key}"]) + "\n")
     proc = run([*ssh_argv(lab, name, known), "echo SHOULD-NOT-RUN"])
     assert proc.returncode == 255
@@ -143,7 +166,10 @@ def test_each_host_has_its_own_engine(clean_lab) -> None:
         assert name not in lab.sh(other, "docker ps -a --format '{{.Names}}'").stdout.split()
     # And the engines are really different daemons, each with its own data. (Not checked: the
     # engine ID, which dockerd 20.10 derives from the shared /etc/docker/key.json.)
-    roots = {lab.docker(h, "info", "--format", "{{.DockerRootDir}}").stdout.strip() for h in ("h1", "h2", "h3", "p1")}
+    roots = {
+        lab.docker(h, "info", "--format", "{{.DockerRootDir}}").stdout.strip()
+        for h in ("h1", "h2", "h3", "p1")
+    }
     assert len(roots) == 4 and "" not in roots
 
 
@@ -157,7 +183,9 @@ def test_two_hosts_publish_the_same_port(clean_lab) -> None:
         other = "v2" if version == "v1" else "v1"
         assert f"deployer demo {other}" not in body
     # h3 publishes nothing.
-    proc = run(["curl", "-sS", "--max-time", "2", f"http://{lab.host('h3').address}:8080/"], timeout=10)
+    proc = run(
+        ["curl", "-sS", "--max-time", "2", f"http://{lab.host('h3').address}:8080/"], timeout=10
+    )
     assert proc.returncode != 0
 
 
@@ -184,14 +212,19 @@ def test_private_host_unreachable_directly(lab) -> None:
 def test_private_host_through_the_bastion(clean_lab) -> None:
     lab = clean_lab
     p1 = lab.host("p1")
-    out = lab.sh("p1", "ip -4 -o addr show dev eth0; docker info --format '{{.ServerVersion}}'").stdout
+    out = lab.sh(
+        "p1", "ip -4 -o addr show dev eth0; docker info --format '{{.ServerVersion}}'"
+    ).stdout
     assert f" {p1.address}/24 " in out
     assert out.split()[-1][0].isdigit(), out
     image = lab.layout.image("v1")
     lab.docker("p1", "rmi", "-f", image)
     try:
-        proc = lab.sh("p1", f"docker pull -q {shlex.quote(image)} && docker image inspect -f ok {shlex.quote(image)}",
-                      check=False)
+        proc = lab.sh(
+            "p1",
+            f"docker pull -q {shlex.quote(image)} && docker image inspect -f ok {shlex.quote(image)}",
+            check=False,
+        )
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.strip().endswith("ok")
     finally:
@@ -206,14 +239,18 @@ def test_tls_registry_needs_login_and_login_leaves_nothing(clean_lab) -> None:
     reg = lab.layout.registry_tls
     image = lab.layout.image("v2", reg)
     lab.docker("h1", "rmi", "-f", image)
-    anon = lab.sh("h1", f"c=$(mktemp -d); DOCKER_CONFIG=$c docker pull {shlex.quote(image)}; "
-                        "rc=$?; rm -rf \"$c\"; exit $rc", check=False)
+    anon = lab.sh(
+        "h1",
+        f"c=$(mktemp -d); DOCKER_CONFIG=$c docker pull {shlex.quote(image)}; "
+        'rc=$?; rm -rf "$c"; exit $rc',
+        check=False,
+    )
     assert anon.returncode != 0
     assert "no basic auth credentials" in anon.stderr, anon.stderr
 
     password = (lab.dir / "registry-password").read_text().strip()
     script = (
-        "set -e; export DOCKER_CONFIG=$(mktemp -d); echo \"CFG=$DOCKER_CONFIG\"; "
+        'set -e; export DOCKER_CONFIG=$(mktemp -d); echo "CFG=$DOCKER_CONFIG"; '
         "trap 'rm -rf \"$DOCKER_CONFIG\"' EXIT; "
         f"docker login -u {REGISTRY_USER} --password-stdin {reg} >/dev/null; "
         f"docker pull -q {shlex.quote(image)} >/dev/null; docker image inspect -f pulled {shlex.quote(image)}"
@@ -224,10 +261,15 @@ def test_tls_registry_needs_login_and_login_leaves_nothing(clean_lab) -> None:
         proc = run([*lab.ssh_argv("h1"), script], input=password + "\n")
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.strip().endswith("pulled"), proc.stdout
-        cfg = next(ln for ln in proc.stdout.splitlines() if ln.startswith("CFG=")).removeprefix("CFG=")
+        cfg = next(ln for ln in proc.stdout.splitlines() if ln.startswith("CFG=")).removeprefix(
+            "CFG="
+        )
         assert cfg.startswith("/tmp/")
-        left = lab.sh("h1", f"test -e {shlex.quote(cfg)} && echo LEFT; "
-                            f"grep -rl {shlex.quote(reg)} ~/.docker /tmp 2>/dev/null; true").stdout
+        left = lab.sh(
+            "h1",
+            f"test -e {shlex.quote(cfg)} && echo LEFT; "
+            f"grep -rl {shlex.quote(reg)} ~/.docker /tmp 2>/dev/null; true",
+        ).stdout
         assert left.strip() == "", f"credentials left behind: {left!r}"
         # The session's /tmp is h1's own: nothing of it on the controller either.
         assert not Path(cfg).exists()
@@ -242,13 +284,19 @@ def test_tls_registry_api_needs_the_password(lab) -> None:
     status, _ = http_get(url, context=ctx)
     assert status == 401
     password = (lab.dir / "registry-password").read_text().strip()
-    req = urllib.request.Request(url, headers={
-        "Authorization": "Basic " + base64.b64encode(f"{REGISTRY_USER}:{password}".encode()).decode()})
+    req = urllib.request.Request(
+        url,
+        headers={
+            "Authorization": "Basic "
+            + base64.b64encode(f"{REGISTRY_USER}:{password}".encode()).decode()
+        },
+    )
     status, body = http_get(req, context=ctx)  # type: ignore[arg-type]
     assert status == 200
     assert {"v1", "v2"} <= set(json.loads(body)["tags"])
-    bad = urllib.request.Request(url, headers={
-        "Authorization": "Basic " + base64.b64encode(b"deployer:wrong").decode()})
+    bad = urllib.request.Request(
+        url, headers={"Authorization": "Basic " + base64.b64encode(b"deployer:wrong").decode()}
+    )
     assert http_get(bad, context=ctx)[0] == 401  # type: ignore[arg-type]
 
 
@@ -259,8 +307,16 @@ def test_inventory_parses_and_names_existing_images(lab) -> None:
     doc = yaml.safe_load(lab.inventory.read_text())
     allg = doc["all"]
     v = allg["vars"]
-    for key in ("lab_registry", "lab_registry_tls", "lab_registry_user", "lab_registry_password_file",
-                "lab_image_v1", "lab_image_v2", "lab_image_unhealthy", "lab_image_crash"):
+    for key in (
+        "lab_registry",
+        "lab_registry_tls",
+        "lab_registry_user",
+        "lab_registry_password_file",
+        "lab_image_v1",
+        "lab_image_v2",
+        "lab_image_unhealthy",
+        "lab_image_crash",
+    ):
         assert v.get(key), key
     groups = allg["children"]
     assert set(groups["web"]["hosts"]) == {"h1", "h2", "h3"}
@@ -289,7 +345,10 @@ def test_inventory_parses_and_names_existing_images(lab) -> None:
 def test_each_host_has_its_own_tmp_and_state_dir(lab) -> None:
     marker = f"lab-test-{uuid.uuid4().hex}"
     try:
-        lab.sh("h1", f"echo hi > /tmp/{marker} && mkdir -p /var/lib/deployer && echo hi > /var/lib/deployer/{marker}")
+        lab.sh(
+            "h1",
+            f"echo hi > /tmp/{marker} && mkdir -p /var/lib/deployer && echo hi > /var/lib/deployer/{marker}",
+        )
         assert lab.sh("h1", f"cat /tmp/{marker} /var/lib/deployer/{marker}").stdout == "hi\nhi\n"
         for other in ("h2", "h3", "p1"):
             out = lab.sh(other, f"ls /tmp/{marker} /var/lib/deployer/{marker} 2>&1; true").stdout
@@ -303,7 +362,9 @@ def test_each_host_has_its_own_tmp_and_state_dir(lab) -> None:
 # ---------------------------------------------------------------- a second lab: up, up, status, down
 
 
-def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
     return run([sys.executable, "-m", "deployer", *args], timeout=timeout, cwd=REPO, env=env)
 
 
@@ -331,10 +392,17 @@ def pid_alive(pid: int) -> bool:
 
 def td_leftovers(folder: Path) -> list[str]:
     netns_dir = Path("/var/run/netns")
-    left = [f"netns {p.name}" for p in netns_dir.iterdir() if p.name.startswith("dltd-")] if netns_dir.exists() else []
+    left = (
+        [f"netns {p.name}" for p in netns_dir.iterdir() if p.name.startswith("dltd-")]
+        if netns_dir.exists()
+        else []
+    )
     links = run(["ip", "-o", "link", "show"]).stdout
-    left += [f"link {ln.split(':', 2)[1].strip()}" for ln in links.splitlines()
-             if ln.split(":", 2)[1].strip().startswith("dltd")]
+    left += [
+        f"link {ln.split(':', 2)[1].strip()}"
+        for ln in links.splitlines()
+        if ln.split(":", 2)[1].strip().startswith("dltd")
+    ]
     left += [f"process {p}" for p in mentions([str(folder), "/run/deployer-lab-td"])]
     left += [f"path {p}" for p in (Path("/run/deployer-lab-td"), folder) if p.exists()]
     return left
@@ -344,7 +412,11 @@ def td_leftovers(folder: Path) -> list[str]:
 def td_dir() -> Iterator[Path]:
     folder = Path(f"/var/tmp/deployer-test-lab-td-{uuid.uuid4().hex[:6]}")
     yield folder
-    if folder.exists() or Path("/run/deployer-lab-td").exists() or Path("/var/run/netns/dltd-h1").exists():
+    if (
+        folder.exists()
+        or Path("/run/deployer-lab-td").exists()
+        or Path("/var/run/netns/dltd-h1").exists()
+    ):
         cli("lab", "down", "--name", "td", "--dir", str(folder))
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -369,7 +441,9 @@ def test_second_lab_up_twice_status_down(lab, td_dir: Path) -> None:
     assert up2.returncode == 0, up2.stderr
     pids2 = json.loads((td_dir / "state.json").read_text())["pids"]
     assert set(pids2) == set(pids1)
-    assert not [k for k, p in pids1.items() if pid_alive(p)], "the second up left the first lab's processes"
+    assert not [k for k, p in pids1.items() if pid_alive(p)], (
+        "the second up left the first lab's processes"
+    )
     assert all(pid_alive(p) for p in pids2.values())
     assert (td_dir / "known_hosts").read_text() != keys1, "host keys were not made anew"
     netns = sorted(p.name for p in Path("/var/run/netns").iterdir() if p.name.startswith("dltd-"))
@@ -377,9 +451,23 @@ def test_second_lab_up_twice_status_down(lab, td_dir: Path) -> None:
 
     # The new lab works: strict ssh to its host with its known_hosts, its engine answers.
     h1 = td.hosts()[0]
-    ssh = run(["ssh", "-i", str(td.key_file), "-o", f"UserKnownHostsFile={td.known_hosts}",
-               "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
-               f"root@{h1.address}", "docker info --format '{{.ServerVersion}}'"])
+    ssh = run(
+        [
+            "ssh",
+            "-i",
+            str(td.key_file),
+            "-o",
+            f"UserKnownHostsFile={td.known_hosts}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=5",
+            f"root@{h1.address}",
+            "docker info --format '{{.ServerVersion}}'",
+        ]
+    )
     assert ssh.returncode == 0, ssh.stderr
     # And the session lab is untouched.
     assert lab.sh("h1", "true").returncode == 0
@@ -409,8 +497,24 @@ def test_lab_up_as_non_root_fails_clearly() -> None:
     # capabilities on this machine, while it can still read the installed package.
     folder = Path(f"/var/tmp/deployer-test-lab-nobody-{uuid.uuid4().hex[:6]}")
     started = time.monotonic()
-    proc = run(["unshare", "--user", sys.executable, "-m", "deployer", "lab", "up", "--name", "td",
-                "--hosts", "1", "--dir", str(folder)], timeout=60)
+    proc = run(
+        [
+            "unshare",
+            "--user",
+            sys.executable,
+            "-m",
+            "deployer",
+            "lab",
+            "up",
+            "--name",
+            "td",
+            "--hosts",
+            "1",
+            "--dir",
+            str(folder),
+        ],
+        timeout=60,
+    )
     assert time.monotonic() - started < 10
     assert proc.returncode == 1, (proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr, proc.stderr
@@ -431,7 +535,9 @@ def test_lab_up_with_a_missing_program_names_it(tmp_path: Path) -> None:
             (bin_dir / prog).symlink_to(real)
     folder = Path(f"/var/tmp/deployer-test-lab-nodockerd-{uuid.uuid4().hex[:6]}")
     env = {**os.environ, "PATH": str(bin_dir)}
-    proc = cli("lab", "up", "--name", "td", "--hosts", "1", "--dir", str(folder), env=env, timeout=60)
+    proc = cli(
+        "lab", "up", "--name", "td", "--hosts", "1", "--dir", str(folder), env=env, timeout=60
+    )
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr, proc.stderr
     assert "missing system programs: dockerd." in proc.stderr, proc.stderr

@@ -27,22 +27,48 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "deployer", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "deployer", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
 
 
 def ssh(layout: Layout, host: str, script: str) -> subprocess.CompletedProcess[str]:
     address = next(h.address for h in layout.hosts() if h.name == host)
-    return subprocess.run(["ssh", "-i", str(layout.key_file), "-o", f"UserKnownHostsFile={layout.known_hosts}",
-                           "-o", "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes",
-                           "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", f"root@{address}", script],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [
+            "ssh",
+            "-i",
+            str(layout.key_file),
+            "-o",
+            f"UserKnownHostsFile={layout.known_hosts}",
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=5",
+            f"root@{address}",
+            script,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def everything_of(layout: Layout) -> list[str]:
     """What of this lab exists on the machine: processes, namespaces, links, routes, files."""
     found = labmod.leftovers(layout)
-    found += [f"process {p}" for p in sorted(pids_matching([layout.prefix + "-", f"deployer-lab-{layout.name}/"]))]
+    found += [
+        f"process {p}"
+        for p in sorted(pids_matching([layout.prefix + "-", f"deployer-lab-{layout.name}/"]))
+    ]
     if layout.certs_d.exists():
         found.append(f"path {layout.certs_d}")
     return found
@@ -73,7 +99,9 @@ def test_a_lab_under_tmp_works(tmp_lab: Layout) -> None:
     health = cli("health", "-i", str(folder / "lab.yml"), "--limit", "h1:p1", "-o", "json")
     doc = json.loads(health.stdout)
     reached = {h["name"]: (h["reachable"], bool(h["engine_version"])) for h in doc["hosts"]}
-    assert reached == {"h1": (True, True), "p1": (True, True)}, doc  # (degraded is fine: a busy machine)
+    assert reached == {"h1": (True, True), "p1": (True, True)}, (
+        doc
+    )  # (degraded is fine: a busy machine)
     # The host's /tmp is still its own: what it writes there is not in the machine's /tmp
     marker = f"hy-{uuid.uuid4().hex}"
     assert ssh(tmp_lab, "h1", f"echo hi > /tmp/{marker} && cat /tmp/{marker}").stdout == "hi\n"
@@ -108,13 +136,17 @@ def _running(layout: Layout) -> dict[str, int]:
     return {k: p for k, p in pids.items() if alive(p)}
 
 
-@pytest.mark.parametrize("where, error", [
-    ("images", LabError("injected: the image build failed")),
-    ("second engine", LabError("injected: the second engine would not start")),
-    ("images", KeyboardInterrupt()),
-])
-def test_a_failed_up_leaves_nothing_running(failing_lab: Layout, monkeypatch: pytest.MonkeyPatch,
-                                            where: str, error: BaseException) -> None:
+@pytest.mark.parametrize(
+    "where, error",
+    [
+        ("images", LabError("injected: the image build failed")),
+        ("second engine", LabError("injected: the second engine would not start")),
+        ("images", KeyboardInterrupt()),
+    ],
+)
+def test_a_failed_up_leaves_nothing_running(
+    failing_lab: Layout, monkeypatch: pytest.MonkeyPatch, where: str, error: BaseException
+) -> None:
     seen: dict[str, int] = {}
     inventory = failing_lab.dir / "lab.yml"
 
@@ -127,7 +159,9 @@ def test_a_failed_up_leaves_nothing_running(failing_lab: Layout, monkeypatch: py
 
     def fail_second_engine(layout: Layout, host: object) -> int:
         if engines:
-            seen.update({f"sshd {i}": p for i, p in enumerate(pids_matching([f"{layout.dir}/hosts/"]))})
+            seen.update(
+                {f"sshd {i}": p for i, p in enumerate(pids_matching([f"{layout.dir}/hosts/"]))}
+            )
             seen.update({f"dockerd {i}": p for i, p in enumerate(engines)})
             raise error
         engines.append(real_dockerd(layout, host))  # type: ignore[arg-type]
@@ -142,13 +176,18 @@ def test_a_failed_up_leaves_nothing_running(failing_lab: Layout, monkeypatch: py
     if isinstance(error, LabError):
         assert "injected" in str(raised.value)
     # the failure came late enough for something to be running
-    assert seen and (where != "images" or {"registry/plain", "registry/tls", "h1/dockerd"} <= set(seen)), seen
+    assert seen and (
+        where != "images" or {"registry/plain", "registry/tls", "h1/dockerd"} <= set(seen)
+    ), seen
     assert [k for k, pid in seen.items() if alive(pid)] == []
     assert everything_of(failing_lab) == []
     assert not Path(f"/var/run/netns/{failing_lab.prefix}-h1").exists()
-    assert not any(line.split(":", 2)[1].strip().split("@")[0].startswith(failing_lab.prefix)
-                   for line in subprocess.run(["ip", "-o", "link", "show"], capture_output=True,
-                                              text=True).stdout.splitlines())
+    assert not any(
+        line.split(":", 2)[1].strip().split("@")[0].startswith(failing_lab.prefix)
+        for line in subprocess.run(
+            ["ip", "-o", "link", "show"], capture_output=True, text=True
+        ).stdout.splitlines()
+    )
     assert not failing_lab.dir.exists() and not inventory.exists()
     assert not net.lab_netns(failing_lab)
 
@@ -164,14 +203,32 @@ def test_lab_up_stopped_by_sigterm_leaves_nothing(failing_lab: Layout) -> None:
     import signal
     import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "deployer", "lab", "up", "--name", "hyf", "--hosts", "2",
-                             "--dir", str(failing_lab.dir)], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "deployer",
+            "lab",
+            "up",
+            "--name",
+            "hyf",
+            "--hosts",
+            "2",
+            "--dir",
+            str(failing_lab.dir),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         engines: set[int] = set()
         while time.monotonic() < deadline and not engines:  # stop it once engines run
-            engines = {p for p in pids_matching([f"deployer-lab-{failing_lab.name}/"]) if _is_dockerd(p)}
+            engines = {
+                p for p in pids_matching([f"deployer-lab-{failing_lab.name}/"]) if _is_dockerd(p)
+            }
             time.sleep(0.1)
         assert engines, "no engine ever started"
         proc.send_signal(signal.SIGTERM)

@@ -15,8 +15,19 @@ def test_docker_run_failing_after_the_stop_restores_the_previous_version(clean_l
     # Something else on the host holds the port the new version wants.
     squat = lab.docker("h1", "run", "-d", "--name", "squatter", "-p", "8081:80", image(lab, "v1"))
     assert squat.returncode == 0, squat.stderr
-    res = deploy(lab, env, "web.yml", "--limit", "h1", "-e", "port=8081",
-                 "-e", f"image={image(lab, 'v2')}", "-o", "json")
+    res = deploy(
+        lab,
+        env,
+        "web.yml",
+        "--limit",
+        "h1",
+        "-e",
+        "port=8081",
+        "-e",
+        f"image={image(lab, 'v2')}",
+        "-o",
+        "json",
+    )
     assert res.code == 3, res
     h1 = res.hosts()["h1"]
     assert h1["status"] == "failed"

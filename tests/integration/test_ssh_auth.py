@@ -22,8 +22,13 @@ def _inventory_without_key(lab, tmp_path: Path) -> Path:  # type: ignore[no-unty
 
 
 def _lock_status(inv: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "deployer", "lock", "status", "-i", str(inv),
-                           "--limit", "web"], capture_output=True, text=True, timeout=60, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "deployer", "lock", "status", "-i", str(inv), "--limit", "web"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
 
 
 def test_ssh_agent_is_used_when_no_key_file_is_given(lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -44,8 +49,9 @@ def test_ssh_agent_is_used_when_no_key_file_is_given(lab, tmp_path: Path) -> Non
         assert without.returncode == 4, without
         assert "authentication failed" in without.stdout + without.stderr
         env = {**base, "SSH_AUTH_SOCK": str(sock)}
-        subprocess.run(["ssh-add", "-q", str(lab.dir / "id_ed25519")], env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["ssh-add", "-q", str(lab.dir / "id_ed25519")], env=env, check=True, capture_output=True
+        )
         with_agent = _lock_status(inv, env)
         assert with_agent.returncode == 0, with_agent
         assert with_agent.stdout.count(": free") == len(lab.web_hosts()), with_agent.stdout
@@ -74,15 +80,47 @@ def test_password_from_the_environment_logs_in_and_deploys(clean_lab, tmp_path: 
     env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
     env.update(HOME=str(home), XDG_STATE_HOME=str(home / "state"))
     playbook = Path(__file__).parent / "playbooks" / "web.yml"
-    wrong = subprocess.run([sys.executable, "-m", "deployer", "deploy", str(playbook), "-i", str(inv),
-                            "--limit", "h1", "--no-summary"], capture_output=True, text=True,
-                           timeout=120, env={**env, "LAB_SSH_PASSWORD": "not-the-password"})
+    wrong = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deployer",
+            "deploy",
+            str(playbook),
+            "-i",
+            str(inv),
+            "--limit",
+            "h1",
+            "--no-summary",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**env, "LAB_SSH_PASSWORD": "not-the-password"},
+    )
     assert wrong.returncode == 4, wrong
     assert "authentication failed as labpw" in wrong.stdout + wrong.stderr
     assert lab.docker("h1", "ps", "-aq").stdout.strip() == ""
-    ok = subprocess.run([sys.executable, "-m", "deployer", "deploy", str(playbook), "-i", str(inv),
-                         "--limit", "h1", "--no-summary", "-o", "json"], capture_output=True, text=True,
-                        timeout=120, env={**env, "LAB_SSH_PASSWORD": password})
+    ok = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deployer",
+            "deploy",
+            str(playbook),
+            "-i",
+            str(inv),
+            "--limit",
+            "h1",
+            "--no-summary",
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**env, "LAB_SSH_PASSWORD": password},
+    )
     assert ok.returncode == 0, ok
     assert password not in ok.stdout + ok.stderr
     assert lab.docker("h1", "ps", "--format", "{{.Names}}").stdout.split() == ["web"]

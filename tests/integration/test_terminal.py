@@ -14,11 +14,24 @@ pytestmark = pytest.mark.lab
 
 def test_live_board_on_a_terminal_plain_lines_in_a_pipe(clean_lab, env) -> None:  # noqa: F811
     lab = clean_lab
-    argv = [sys.executable, "-m", "deployer", "deploy", str(PLAYBOOKS / "web.yml"), "-i",
-            str(lab.inventory), "--no-summary"]
+    argv = [
+        sys.executable,
+        "-m",
+        "deployer",
+        "deploy",
+        str(PLAYBOOKS / "web.yml"),
+        "-i",
+        str(lab.inventory),
+        "--no-summary",
+    ]
     # `script` gives the command a real pseudo-terminal, as an operator's shell would.
-    tty = subprocess.run(["script", "-qec", shlex.join(argv), "/dev/null"], capture_output=True,
-                         text=True, timeout=120, env={**env, "TERM": "xterm", "COLUMNS": "120"})
+    tty = subprocess.run(
+        ["script", "-qec", shlex.join(argv), "/dev/null"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**env, "TERM": "xterm", "COLUMNS": "120"},
+    )
     assert tty.returncode == 0, tty.stdout
     screen = tty.stdout
     assert "\x1b[" in screen  # drawn with terminal control sequences

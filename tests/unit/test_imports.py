@@ -78,8 +78,9 @@ def module_names(root: Path) -> dict[str, Path]:
     return out
 
 
-def _imported(node: ast.Import | ast.ImportFrom, here: str, is_package: bool,
-              known: set[str]) -> Iterator[tuple[str, str | None, str]]:  # fmt: skip
+def _imported(
+    node: ast.Import | ast.ImportFrom, here: str, is_package: bool, known: set[str]
+) -> Iterator[tuple[str, str | None, str]]:
     """(module imported, the name bound to it or to a member, what that name stands for)."""
     if isinstance(node, ast.Import):
         for alias in node.names:
@@ -228,8 +229,9 @@ def _cycle_through(start: str, members: set[str], graph: dict[str, dict[str, Use
     return [start, start]
 
 
-def _circles(graph: dict[str, dict[str, Use]], at: dict[tuple[str, str], str],
-             what: str) -> list[str]:  # fmt: skip
+def _circles(
+    graph: dict[str, dict[str, Use]], at: dict[tuple[str, str], str], what: str
+) -> list[str]:
     """One line per circle of GRAPH: a shortest loop, where each step is written (AT)."""
     out = []
     for part in _components(graph):
@@ -268,8 +270,9 @@ def room_circles(mods: dict[str, Module]) -> list[str]:
     return _circles(graph, at, "rooms")
 
 
-def _imports_where(mods: dict[str, Module], importer: Iterable[str] | None,
-                   bad: object) -> list[str]:  # fmt: skip
+def _imports_where(
+    mods: dict[str, Module], importer: Iterable[str] | None, bad: object
+) -> list[str]:
     """'path:line: module imports target' for each import of a module in IMPORTER (None: any)
     whose target BAD(module, target) refuses."""
     rooms = None if importer is None else tuple(importer)
@@ -311,8 +314,9 @@ def cli_imported_from_outside(mods: dict[str, Module]) -> list[str]:
     return _imports_where(
         mods,
         None,
-        lambda name, target: within(target, ["deployer.cli"])
-        and not within(name, ["deployer.cli", ENTRY_POINT]),
+        lambda name, target: (
+            within(target, ["deployer.cli"]) and not within(name, ["deployer.cli", ENTRY_POINT])
+        ),
     )
 
 
@@ -351,15 +355,13 @@ RULES = {
     "config, inventory, template, source, plan and model import nothing from docker, remote, "
     "engine, targets, health, report or cli": lower_rooms_import_upper,
     "source, template, inventory, config: each imports none of the rooms after it (source "
-    "imports neither inventory nor config, inventory nothing of config)":
-        reading_rooms_import_later,
+    "imports neither inventory nor config, inventory nothing of config)": reading_rooms_import_later,
     "plan imports only deployer.model and the standard library": plan_imports_beyond_model,
-    "nothing outside deployer.cli (and deployer/__main__.py) imports deployer.cli":
-        cli_imported_from_outside,
+    "nothing outside deployer.cli (and deployer/__main__.py) imports deployer.cli": cli_imported_from_outside,
     "only deployer.remote and deployer.lab import paramiko or fabric": ssh_library_outside_remote,
     "nothing outside deployer.cli (and deployer/__main__.py) calls sys.exit": exits_outside_cli,
     "deployer.engine and deployer.health never call print() or click.echo": engine_or_health_prints,
-}  # fmt: skip
+}
 
 
 # -- the real package ---------------------------------------------------------------------------
@@ -407,15 +409,19 @@ def test_every_runtime_dependency_is_imported(package: dict[str, Module]) -> Non
 def test_an_unused_dependency_is_caught(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text(
         '[project]\ndependencies = ["PyYAML>=6", "docker>=7", "pydantic[email]>=2.6",'
-        ' "typing-extensions; python_version < \'3.12\'"]\n'
+        " \"typing-extensions; python_version < '3.12'\"]\n"
     )
-    mods = _fake(tmp_path, {
-        "__init__.py": "import yaml\n",
-        "sdk.py": "import importlib.util\nimportlib.util.find_spec('docker')\n",
-    })  # fmt: skip
+    mods = _fake(
+        tmp_path,
+        {
+            "__init__.py": "import yaml\n",
+            "sdk.py": "import importlib.util\nimportlib.util.find_spec('docker')\n",
+        },
+    )
     deps = runtime_dependencies(tmp_path / "pyproject.toml")
     assert unused_dependencies(mods, deps) == [
-        "pydantic (module pydantic)", "typing-extensions (module typing_extensions)"
+        "pydantic (module pydantic)",
+        "typing-extensions (module typing_extensions)",
     ]
 
 
@@ -427,7 +433,7 @@ BAD = {
     "model.py": "from deployer.remote.ssh import Session\n",
     "config/__init__.py": "from deployer.config.a import A\n",
     "config/a.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-                   "    from deployer.config.b import B\nA = 1\n",
+    "    from deployer.config.b import B\nA = 1\n",
     "config/b.py": "def f():\n    from . import a\n    import paramiko\n",
     "config/c.py": "from deployer.inventory import load\n",  # allowed, but closes a room circle
     "inventory/__init__.py": "from deployer.config.a import A\n",
@@ -440,12 +446,12 @@ BAD = {
     "remote/ssh.py": "import fabric\nimport paramiko.client\n",
     "engine/__init__.py": "",
     "engine/run.py": "from sys import exit as leave\nimport click as c\n"
-                     "def go():\n    print('x')\n    c.echo('y')\n    leave(1)\n",
+    "def go():\n    print('x')\n    c.echo('y')\n    leave(1)\n",
     "health/__init__.py": "from ..cli import helpers\n",
     "cli/__init__.py": "import sys\nsys.exit(0)\n",
     "cli/helpers.py": "import click\nclick.echo('fine here')\n",
     "lab/__init__.py": "import paramiko\n",
-}  # fmt: skip
+}
 
 
 def _fake(tmp_path: Path, files: dict[str, str]) -> dict[str, Module]:
@@ -489,13 +495,16 @@ def test_rules_catch_violations(tmp_path: Path) -> None:
 
 
 def test_a_longer_circle_is_reported_whole(tmp_path: Path) -> None:
-    mods = _fake(tmp_path, {
-        "__init__.py": "",
-        "a.py": "import deployer.b\n",
-        "b.py": "from deployer import c\n",
-        "c.py": "from . import a\n",
-        "d.py": "import deployer.a\n",  # leads into the circle, not part of it
-    })  # fmt: skip
+    mods = _fake(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "a.py": "import deployer.b\n",
+            "b.py": "from deployer import c\n",
+            "c.py": "from . import a\n",
+            "d.py": "import deployer.a\n",  # leads into the circle, not part of it
+        },
+    )
     assert import_circles(mods) == [
         "deployer.a -> deployer.b -> deployer.c -> deployer.a  "
         "[deployer/a.py:1, deployer/b.py:1, deployer/c.py:1] "
@@ -504,28 +513,31 @@ def test_a_longer_circle_is_reported_whole(tmp_path: Path) -> None:
 
 
 def test_a_clean_package_passes(tmp_path: Path) -> None:
-    mods = _fake(tmp_path, {
-        "__init__.py": "",
-        "__main__.py": "import sys\nfrom deployer.cli import main\nsys.exit(main())\n",
-        "model.py": "import dataclasses\n",
-        "plan/__init__.py": "from __future__ import annotations\nimport json\n"
-                            "from deployer.model import M\nfrom . import rules\n",
-        "plan/rules.py": "from deployer import model\n",
-        "config/__init__.py": "from deployer.config.a import A\n",
-        "config/a.py": "import yaml\nfrom deployer.model import M\n"
-                       "from deployer.inventory import I\nfrom deployer.template.render import R\n"
-                       "from deployer.source import files\n",
-        "inventory/__init__.py": "from deployer.inventory.load import I\n",
-        "inventory/load.py": "from deployer.source.problems import P\nfrom deployer import model\n"
-                             "from deployer.template import render\n",
-        "template/render.py": "import jinja2\nfrom deployer.source.ints import n\n",
-        "source/__init__.py": "",
-        "source/files.py": "from deployer.source.problems import P\nfrom deployer import errors\n",
-        "source/problems.py": "from deployer.errors import ConfigError\n",
-        "errors.py": "",
-        "engine/__init__.py": "def f(console):\n    console.print('a rich console is no print')\n",
-        "remote/ssh.py": "import paramiko\n",
-        "cli/__init__.py": "import sys, click\nfrom deployer.engine import f\n"
-                           "click.echo('x')\nsys.exit(0)\n",
-    })  # fmt: skip
+    mods = _fake(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "__main__.py": "import sys\nfrom deployer.cli import main\nsys.exit(main())\n",
+            "model.py": "import dataclasses\n",
+            "plan/__init__.py": "from __future__ import annotations\nimport json\n"
+            "from deployer.model import M\nfrom . import rules\n",
+            "plan/rules.py": "from deployer import model\n",
+            "config/__init__.py": "from deployer.config.a import A\n",
+            "config/a.py": "import yaml\nfrom deployer.model import M\n"
+            "from deployer.inventory import I\nfrom deployer.template.render import R\n"
+            "from deployer.source import files\n",
+            "inventory/__init__.py": "from deployer.inventory.load import I\n",
+            "inventory/load.py": "from deployer.source.problems import P\nfrom deployer import model\n"
+            "from deployer.template import render\n",
+            "template/render.py": "import jinja2\nfrom deployer.source.ints import n\n",
+            "source/__init__.py": "",
+            "source/files.py": "from deployer.source.problems import P\nfrom deployer import errors\n",
+            "source/problems.py": "from deployer.errors import ConfigError\n",
+            "errors.py": "",
+            "engine/__init__.py": "def f(console):\n    console.print('a rich console is no print')\n",
+            "remote/ssh.py": "import paramiko\n",
+            "cli/__init__.py": "import sys, click\nfrom deployer.engine import f\n"
+            "click.echo('x')\nsys.exit(0)\n",
+        },
+    )
     assert {rule: RULES[rule](mods) for rule in RULES} == {rule: [] for rule in RULES}

@@ -10,12 +10,30 @@ import pytest
 from deployer.config import dockersdk
 
 REFS = [
-    "nginx", "nginx:1.25", "ns/app:tag", "localhost:5000/app", "localhost:5000/app:1",
-    "reg.example.com:443/a/b/c:v1.2", "app@sha256:" + "a" * 64, "reg:5000/app:1@sha256:" + "b" * 64,
-    "a:b:c", "", ":", "x/", "[::1]:5000/app:tag",
+    "nginx",
+    "nginx:1.25",
+    "ns/app:tag",
+    "localhost:5000/app",
+    "localhost:5000/app:1",
+    "reg.example.com:443/a/b/c:v1.2",
+    "app@sha256:" + "a" * 64,
+    "reg:5000/app:1@sha256:" + "b" * 64,
+    "a:b:c",
+    "",
+    ":",
+    "x/",
+    "[::1]:5000/app:tag",
 ]
-PORTS = ["80", "8080:80", "127.0.0.1:8080:80", "1000-1010:2000-2010", "53/udp", "[::1]:80:80",
-         "0.0.0.0::80", "8000-8001:80"]
+PORTS = [
+    "80",
+    "8080:80",
+    "127.0.0.1:8080:80",
+    "1000-1010:2000-2010",
+    "53/udp",
+    "[::1]:80:80",
+    "0.0.0.0::80",
+    "8000-8001:80",
+]
 
 
 @pytest.mark.parametrize("ref", REFS)

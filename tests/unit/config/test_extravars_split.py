@@ -23,7 +23,7 @@ RECORDED_FROM_ANSIBLE: list[tuple[str, dict[str, str]]] = [
     ("a={% if x %}1{% else %}2{% endif %}", {"a": "{% if x %}1{% else %}2{% endif %}"}),
     ("a='it''s'", {"a": "it''s"}),
     ('a="x  y"', {"a": "x  y"}),
-    ("a={{ \"it's\" }} b=c", {"a": "{{ \"it's\" }}", "b": "c"}),
+    ('a={{ "it\'s" }} b=c', {"a": '{{ "it\'s" }}', "b": "c"}),
     ("a={# note #}x", {"a": "{# note #}x"}),
     ("path=C:\\\\dir", {"path": "C:\\dir"}),
     ('a="b\\"c"', {"a": 'b"c'}),
@@ -38,18 +38,26 @@ RECORDED_FROM_ANSIBLE: list[tuple[str, dict[str, str]]] = [
 ]
 
 
-@pytest.mark.parametrize("item, want", RECORDED_FROM_ANSIBLE, ids=[c[0] for c in RECORDED_FROM_ANSIBLE])
+@pytest.mark.parametrize(
+    "item, want", RECORDED_FROM_ANSIBLE, ids=[c[0] for c in RECORDED_FROM_ANSIBLE]
+)
 def test_split_as_ansible_does(item: str, want: dict[str, str]) -> None:
     assert parse_extra_vars([item]) == want
 
 
-@pytest.mark.parametrize("item, message", [
-    ('a="open', "no closing quotation"),
-    ("a={{ x", "unclosed {{ }}"),
-    ("a={% if x", "unclosed {% %}"),
-    ("k=  v", "expected key=value or @file.yml, got 'v'"),  # Ansible silently takes 'v' as _raw_params
-    ("1a=2", "expected key=value"),
-])
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ('a="open', "no closing quotation"),
+        ("a={{ x", "unclosed {{ }}"),
+        ("a={% if x", "unclosed {% %}"),
+        (
+            "k=  v",
+            "expected key=value or @file.yml, got 'v'",
+        ),  # Ansible silently takes 'v' as _raw_params
+        ("1a=2", "expected key=value"),
+    ],
+)
 def test_bad_items_are_input_errors(item: str, message: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse_extra_vars([item])
@@ -61,7 +69,12 @@ def test_a_template_with_spaces_reaches_the_playbook(tmp_path) -> None:
     from deployer.inventory import load_inventory
 
     (tmp_path / "inv.yml").write_text("all:\n  hosts:\n    h1: {lab_image_v1: 'reg:5000/web:v1'}\n")
-    (tmp_path / "site.yml").write_text("- hosts: all\n  containers:\n    - {name: web, image: '{{ image }}'}\n")
-    book = load_playbook(str(tmp_path / "site.yml"), load_inventory([str(tmp_path / "inv.yml")]),
-                         ["image={{ lab_image_v1 }}"])
+    (tmp_path / "site.yml").write_text(
+        "- hosts: all\n  containers:\n    - {name: web, image: '{{ image }}'}\n"
+    )
+    book = load_playbook(
+        str(tmp_path / "site.yml"),
+        load_inventory([str(tmp_path / "inv.yml")]),
+        ["image={{ lab_image_v1 }}"],
+    )
     assert book.plays[0].containers["h1"][0].image == "reg:5000/web:v1"

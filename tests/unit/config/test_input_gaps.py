@@ -122,9 +122,14 @@ def test_a_fifo_is_refused_without_waiting(tmp_path: Path, what: str) -> None:
     args = {
         "playbook": [str(fifo), "-i", str(tmp_path / "inv.yml")],
         "inventory": [str(tmp_path / "play.yml"), "-i", str(fifo)],
-        "extra-vars file": [str(tmp_path / "play.yml"), "-i", str(tmp_path / "inv.yml"),
-                            "-e", f"@{fifo}"],
-    }[what]  # fmt: skip
+        "extra-vars file": [
+            str(tmp_path / "play.yml"),
+            "-i",
+            str(tmp_path / "inv.yml"),
+            "-e",
+            f"@{fifo}",
+        ],
+    }[what]
     done: list[Result] = []
     thread = threading.Thread(
         target=lambda: done.append(CliRunner().invoke(main, ["validate", *args])), daemon=True

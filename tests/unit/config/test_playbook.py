@@ -74,8 +74,11 @@ def test_a_full_play_maps_to_the_model(
     (app,) = play.containers["h2"]
     assert app.image == "reg.example.com/app:v2"  # -e beats inventory vars
     assert [p.to_docker() for p in app.ports] == [
-        "8081:80/tcp", "127.0.0.1::9000/tcp", "5000:6000/udp", "5001:6001/udp",
-    ]  # fmt: skip
+        "8081:80/tcp",
+        "127.0.0.1::9000/tcp",
+        "5000:6000/udp",
+        "5001:6001/udp",
+    ]
     assert app.env == (("A", "x; $(rm -rf /) 'q'"), ("N", "3"))
     assert app.secret_env[0][0] == "DB_PASSWORD" and app.secret_env[0][1].reveal() == "p@ss 'w0rd'"
     assert app.secret_env[0][1].source == "env:DB_PW" and "w0rd" not in repr(book)
@@ -86,9 +89,19 @@ def test_a_full_play_maps_to_the_model(
         30,
         3,
     )
-    assert (app.health.kind, app.health.path, app.health.status, app.health.timeout, app.health.interval) == (
-        "http", "/health", 204, 120.0, 0.5,
-    )  # fmt: skip
+    assert (
+        app.health.kind,
+        app.health.path,
+        app.health.status,
+        app.health.timeout,
+        app.health.interval,
+    ) == (
+        "http",
+        "/health",
+        204,
+        120.0,
+        0.5,
+    )
 
 
 def test_defaults(write: Write, inv: Inventory) -> None:
@@ -96,8 +109,13 @@ def test_defaults(write: Write, inv: Inventory) -> None:
     (play,) = load_playbook(path, inv).plays
     (db,) = play.containers["d1"]
     assert (db.restart, db.stop_timeout, db.retain, db.health.kind, play.serial, play.registry) == (
-        "unless-stopped", 10, 1, "none", (), None,
-    )  # fmt: skip
+        "unless-stopped",
+        10,
+        1,
+        "none",
+        (),
+        None,
+    )
 
 
 def test_syntax_error_position(write: Write, inv: Inventory) -> None:
@@ -107,7 +125,8 @@ def test_syntax_error_position(write: Write, inv: Inventory) -> None:
 
 def test_unknown_keys_with_did_you_mean(write: Write, inv: Inventory) -> None:
     path, probs = problems(
-        write, inv,
+        write,
+        inv,
         """
         - hosts: web
           serail: 2
@@ -117,7 +136,7 @@ def test_unknown_keys_with_did_you_mean(write: Write, inv: Inventory) -> None:
               enviroment: {A: 1}
               health: {http: {port: 80, paht: /}}
         """,
-    )  # fmt: skip
+    )
     assert f"{path}:2:3: plays[0].serail: unknown key 'serail' (did you mean 'serial'?)" in probs
     assert (
         f"{path}:6:7: plays[0].containers[0].enviroment: unknown key 'enviroment' (did you mean 'environment'?)"
@@ -131,7 +150,8 @@ def test_unknown_keys_with_did_you_mean(write: Write, inv: Inventory) -> None:
 
 def test_wrong_types(write: Write, inv: Inventory) -> None:
     path, probs = problems(
-        write, inv,
+        write,
+        inv,
         """
         - hosts: web
           vars: [1]
@@ -144,7 +164,7 @@ def test_wrong_types(write: Write, inv: Inventory) -> None:
               command: {a: 1}
         - just a string
         """,
-    )  # fmt: skip
+    )
     assert has_problem(probs, f"{path}:2:9: plays[0].vars: vars must be a mapping")
     assert has_problem(probs, f"{path}:6:14: plays[0].containers[0].ports: ports must be a list")
     assert has_problem(probs, f"{path}:7:12: plays[0].containers[0].env: env must be a mapping")
@@ -194,7 +214,8 @@ def test_invalid_image_references(write: Write, inv: Inventory, image: str) -> N
 
 def test_duplicate_names_and_ports_on_a_host(write: Write, inv: Inventory) -> None:
     path, probs = problems(
-        write, inv,
+        write,
+        inv,
         """
         - hosts: web
           containers:
@@ -206,7 +227,7 @@ def test_duplicate_names_and_ports_on_a_host(write: Write, inv: Inventory) -> No
             - {name: other, image: nginx, ports: ["8080:82"]}
             - {name: udp, image: nginx, ports: ["8080:82/udp"]}
         """,
-    )  # fmt: skip
+    )
     assert has_problem(
         probs,
         f"{path}:4:14: plays[0].containers[1].name: two containers named 'web' on one host (the other on line 3)",
@@ -237,9 +258,10 @@ def test_patterns_that_match_nothing(write: Write, inv: Inventory) -> None:
 
 def test_undefined_variables_per_host(write: Write, inv: Inventory) -> None:
     path, probs = problems(
-        write, inv,
+        write,
+        inv,
         "- hosts: all\n  containers:\n    - name: web\n      image: 'nginx:{{ tga }}'\n      ports: ['{{ http_port }}:80']\n",
-    )  # fmt: skip
+    )
     assert (
         f"{path}:4:14: plays[0].containers[0].image: undefined variable 'tga' (did you mean 'tag'?) (on hosts h1, h2, d1)"
         in probs
@@ -252,7 +274,8 @@ def test_undefined_variables_per_host(write: Write, inv: Inventory) -> None:
 
 def test_bad_durations_percentages_serial(write: Write, inv: Inventory) -> None:
     path, probs = problems(
-        write, inv,
+        write,
+        inv,
         """
         - hosts: web
           serial: [0, "150%"]
@@ -262,7 +285,7 @@ def test_bad_durations_percentages_serial(write: Write, inv: Inventory) -> None:
               image: nginx
               health: {tcp: {port: 80}, timeout: 10 minutes, interval: -1s}
         """,
-    )  # fmt: skip
+    )
     assert has_problem(probs, f"{path}:2:11: plays[0].serial: invalid serial 0")
     assert has_problem(probs, f"{path}:3:24: plays[0].max_fail_percentage: invalid percentage 'x%'")
     assert has_problem(
@@ -279,7 +302,8 @@ def test_secrets_missing_inline_multiline(
     monkeypatch.delenv("NOPE_UNSET", raising=False)
     monkeypatch.setenv("MULTI", "a\nb")
     path, probs = problems(
-        write, inv,
+        write,
+        inv,
         """
         - hosts: web
           registry: {username: u, password: hunter2}
@@ -295,7 +319,7 @@ def test_secrets_missing_inline_multiline(
           registry: {username: u, password_env: NOPE_UNSET}
           containers: [{name: db, image: postgres}]
         """,
-    )  # fmt: skip
+    )
     assert has_problem(
         probs, f"{path}:2:27: plays[0].registry.password: never put a password in a playbook"
     )
@@ -317,7 +341,8 @@ def test_secrets_missing_inline_multiline(
 
 def test_names_env_restart_health_rules(write: Write, inv: Inventory) -> None:
     path, probs = problems(
-        write, inv,
+        write,
+        inv,
         """
         - hosts: web
           containers:
@@ -327,7 +352,7 @@ def test_names_env_restart_health_rules(write: Write, inv: Inventory) -> None:
               restart: sometimes
               health: {http: {port: 80}, tcp: {port: 80}}
         """,
-    )  # fmt: skip
+    )
     assert has_problem(
         probs, f"{path}:3:13: plays[0].containers[0].name: container name '-bad' is invalid"
     )
@@ -341,10 +366,11 @@ def test_names_env_restart_health_rules(write: Write, inv: Inventory) -> None:
 
 def test_all_problems_reported_together(write: Write, inv: Inventory) -> None:
     _, probs = problems(
-        write, inv,
+        write,
+        inv,
         "- hosts: nope\n  bogus: 1\n  containers:\n    - {name: x!, image: UP, ports: [':1']}\n",
         extra_vars=["bad item"],
-    )  # fmt: skip
+    )
     assert len(probs) >= 5
 
 
@@ -358,8 +384,12 @@ def test_limit(write: Write, inv: Inventory) -> None:
 def test_extra_vars(write: Write) -> None:
     f = write("x.yml", "a: 1\nb: [2]\n")
     assert parse_extra_vars(["x=1 y='two words'", f"@{f}", '{"c": 3}']) == {
-        "x": "1", "y": "two words", "a": 1, "b": [2], "c": 3,
-    }  # fmt: skip
+        "x": "1",
+        "y": "two words",
+        "a": 1,
+        "b": [2],
+        "c": 3,
+    }
     assert has_problem(problems_of(lambda: parse_extra_vars(["novalue"])), "expected key=value")
     assert has_problem(problems_of(lambda: parse_extra_vars(["@/no/file.yml"])), "cannot read")
 

@@ -33,7 +33,9 @@ def _problems(write: Write, inventory: list[str], extra: list[str], play: str = 
 
 
 def test_yaml_inventory_positions(write: Write) -> None:
-    inv = write("inv.yml", """
+    inv = write(
+        "inv.yml",
+        """
         all:
           vars:
             deployer_health_disk_warn: 98
@@ -42,7 +44,8 @@ def test_yaml_inventory_positions(write: Write) -> None:
               deployer_health_load_warn: lots
             h2:
               deployer_health_dsk_warn: 3
-        """)  # fmt: skip
+        """,
+    )
     assert _problems(write, [inv], []) == [
         f"{inv}:6:7: deployer_health_load_warn: must be a number, not 'lots' (on host h1)",
         f"{inv}:3:5: deployer_health_disk_warn: deployer_health_disk_crit (97) is below "
@@ -53,8 +56,10 @@ def test_yaml_inventory_positions(write: Write) -> None:
 
 
 def test_ini_inventory_and_vars_files_positions(write: Write) -> None:
-    inv = write("inv.ini", "[web]\nw1 deployer_health_mem_warn=-3\nw2\n"
-                           "[web:vars]\ndeployer_health_restarts_warn=x\n")  # fmt: skip
+    inv = write(
+        "inv.ini",
+        "[web]\nw1 deployer_health_mem_warn=-3\nw2\n[web:vars]\ndeployer_health_restarts_warn=x\n",
+    )
     gv = write("host_vars/w2.yml", "a: 1\ndeployer_health_load_warn: [1]\n")
     assert _problems(write, [inv], []) == [
         f"{inv}:2:1: deployer_health_mem_warn: must not be negative, got -3 (on host w1)",
@@ -66,9 +71,11 @@ def test_ini_inventory_and_vars_files_positions(write: Write) -> None:
 def test_extra_vars_are_named_as_given(write: Write) -> None:
     inv = write("inv.ini", "h1 deployer_health_load_warn=oops\n")
     efile = write("e.yml", "x: 1\ndeployer_health_mem_warn: low\n")
-    got = _problems(write, [inv], [
-        "deployer_health_load_warn=abc", f"@{efile}", '{"deployer_health_disk_crit": "high"}'
-    ])  # fmt: skip
+    got = _problems(
+        write,
+        [inv],
+        ["deployer_health_load_warn=abc", f"@{efile}", '{"deployer_health_disk_crit": "high"}'],
+    )
     assert got == [
         '-e {"deployer_health_disk_crit": "high"}:1:2: deployer_health_disk_crit: '
         "must be a number, not 'high' (on host h1)",
@@ -86,7 +93,9 @@ def test_a_good_extra_var_overrides_a_bad_one(write: Write) -> None:
 
 def test_play_vars_set_thresholds_for_the_play_hosts(write: Write) -> None:
     inv = load_inventory([write("inv.ini", "h1 deployer_health_clock_warn=1\nh2\n")])
-    two_plays = PLAY + """
+    two_plays = (
+        PLAY
+        + """
 - hosts: h2
   vars:
     deployer_health_clock_warn: 7
@@ -94,10 +103,12 @@ def test_play_vars_set_thresholds_for_the_play_hosts(write: Write) -> None:
     - name: api
       image: nginx:1
 """
+    )
     book = load_playbook(write("pb.yml", two_plays), inv, ["deployer_health_load_warn=1.5"])
     first, second = book.plays
     assert [from_vars(h.name, h.vars) for h in first.hosts] == [
-        Thresholds(clock_warn=9, load_warn=1.5), Thresholds(clock_warn=9, load_warn=1.5)
+        Thresholds(clock_warn=9, load_warn=1.5),
+        Thresholds(clock_warn=9, load_warn=1.5),
     ]  # the play's vars win over the inventory's, -e over both
     assert from_vars("h2", second.hosts[0].vars) == Thresholds(clock_warn=7, load_warn=1.5)
     assert inv.host_conn("h1").vars["deployer_health_clock_warn"] == 1  # the inventory's own
@@ -120,9 +131,13 @@ def test_validate_reports_a_bad_threshold_exit_5(write: Write) -> None:
     assert f"error: {inv}:4:7: deployer_health_load_warn: must be a number, not 'lots'" in (
         result.output
     )
-    result = CliRunner().invoke(main, ["validate", book, "-i", inv, "-e", "deployer_health_load_warn=x"])
+    result = CliRunner().invoke(
+        main, ["validate", book, "-i", inv, "-e", "deployer_health_load_warn=x"]
+    )
     assert result.exit_code == 5 and "error: -e deployer_health_load_warn=x:1:1: " in result.output
-    ok = CliRunner().invoke(main, ["validate", book, "-i", inv, "-e", "deployer_health_load_warn=3"])
+    ok = CliRunner().invoke(
+        main, ["validate", book, "-i", inv, "-e", "deployer_health_load_warn=3"]
+    )
     assert ok.exit_code == 0, ok.output
 
 

@@ -29,8 +29,13 @@ HOSTILE = [
 
 
 def spec(**kw) -> ContainerSpec:
-    base = dict(name="web", image="reg:5000/demo/web:v1", ports=(PortSpec(80, "tcp", 8080),),
-                env=(("A", "1"),), stop_timeout=2)
+    base = dict(
+        name="web",
+        image="reg:5000/demo/web:v1",
+        ports=(PortSpec(80, "tcp", 8080),),
+        env=(("A", "1"),),
+        stop_timeout=2,
+    )
     base.update(kw)
     return ContainerSpec(**base)
 
@@ -66,31 +71,60 @@ def test_sh_round_trips_hostile_values_through_a_real_shell(value, tmp_path):
 
 
 def test_run_argv_exact():
-    s = spec(volumes=("/srv/data:/data:ro",), command=("httpd", "-f"), labels=(("team", "web"),),
-             restart="always")
+    s = spec(
+        volumes=("/srv/data:/data:ro",),
+        command=("httpd", "-f"),
+        labels=(("team", "web"),),
+        restart="always",
+    )
     argv = c.run_argv(s, None, AT, BY)
     public = json.dumps(c.spec_public(s), sort_keys=True, separators=(",", ":"))
     assert argv == [
-        "docker", "run", "-d", "--name", "web",
-        "--label", "team=web",
-        "--label", "deployer.managed=true",
-        "--label", "deployer.name=web",
-        "--label", f"deployer.spec-hash={c.spec_hash(s)}",
-        "--label", f"deployer.spec={public}",
-        "--label", "deployer.image=reg:5000/demo/web:v1",
-        "--label", f"deployer.deployed-at={AT}",
-        "--label", f"deployer.deployed-by={BY}",
-        "-p", "8080:80/tcp",
-        "-e", "A=1",
-        "-v", "/srv/data:/data:ro",
-        "--restart", "always", "--stop-timeout", "2",
+        "docker",
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--label",
+        "team=web",
+        "--label",
+        "deployer.managed=true",
+        "--label",
+        "deployer.name=web",
+        "--label",
+        f"deployer.spec-hash={c.spec_hash(s)}",
+        "--label",
+        f"deployer.spec={public}",
+        "--label",
+        "deployer.image=reg:5000/demo/web:v1",
+        "--label",
+        f"deployer.deployed-at={AT}",
+        "--label",
+        f"deployer.deployed-by={BY}",
+        "-p",
+        "8080:80/tcp",
+        "-e",
+        "A=1",
+        "-v",
+        "/srv/data:/data:ro",
+        "--restart",
+        "always",
+        "--stop-timeout",
+        "2",
         "reg:5000/demo/web:v1",
-        "httpd", "-f",
+        "httpd",
+        "-f",
     ]
 
 
 def test_run_argv_ports_forms():
-    s = spec(ports=(PortSpec(80), PortSpec(53, "udp", 5353, "127.0.0.1"), PortSpec(443, "tcp", None, "10.0.0.1")))
+    s = spec(
+        ports=(
+            PortSpec(80),
+            PortSpec(53, "udp", 5353, "127.0.0.1"),
+            PortSpec(443, "tcp", None, "10.0.0.1"),
+        )
+    )
     argv = c.run_argv(s, None, AT, BY)
     ps = [argv[i + 1] for i, a in enumerate(argv) if a == "-p"]
     assert ps == ["80/tcp", "127.0.0.1:5353:53/udp", "10.0.0.1::443/tcp"]
@@ -110,8 +144,12 @@ def test_no_command_means_the_image_is_last():
 
 @pytest.mark.parametrize("value", HOSTILE)
 def test_hostile_values_stay_single_arguments(value):
-    s = spec(env=(("V", value),), labels=(("note", value),), volumes=(f"/srv/{value}:/data",),
-             command=("sh", "-c", value))
+    s = spec(
+        env=(("V", value),),
+        labels=(("note", value),),
+        volumes=(f"/srv/{value}:/data",),
+        command=("sh", "-c", value),
+    )
     argv = c.run_argv(s, None, AT, BY)
     assert argv[argv.index("-e") + 1] == f"V={value}"
     assert argv[argv.index("-v") + 1] == f"/srv/{value}:/data"
@@ -130,7 +168,9 @@ def test_hostile_values_stay_single_arguments(value):
 
 
 def secret_spec(value: str = SECRET) -> ContainerSpec:
-    return spec(secret_env=(("API_TOKEN", Secret("env:TOKEN", value)), ("DB", Secret("file:/x", "pw2"))))
+    return spec(
+        secret_env=(("API_TOKEN", Secret("env:TOKEN", value)), ("DB", Secret("file:/x", "pw2")))
+    )
 
 
 def test_secrets_travel_on_stdin_only():
@@ -146,7 +186,9 @@ def test_secrets_travel_on_stdin_only():
 
 
 def test_replace_script_with_secrets_exact():
-    script = c.replace_script(secret_spec(), "abcdef0123456789", AT, BY, attempt="a1", guard=["GUARD"])
+    script = c.replace_script(
+        secret_spec(), "abcdef0123456789", AT, BY, attempt="a1", guard=["GUARD"]
+    )
     undo = '{ docker rm -f "$new" >/dev/null 2>&1; exit 1; }'
     create = c.run_argv(secret_spec(), c.ENV_FILE, AT, BY, attempt="a1", create_as="web")
     assert script.splitlines() == [
@@ -172,8 +214,10 @@ def test_spec_hash_label_is_no_oracle_for_secret_values():
     a, b = c.spec_hash(secret_spec("one")), c.spec_hash(secret_spec("two"))
     assert a == b
     labels = label_args(c.run_argv(secret_spec("one"), c.ENV_FILE, AT, BY, attempt="x"))
-    hashed = [hashlib.sha256(json.dumps(x).encode()).hexdigest() for x in
-              (sorted([("API_TOKEN", "one"), ("DB", "pw2")]), "one")]
+    hashed = [
+        hashlib.sha256(json.dumps(x).encode()).hexdigest()
+        for x in (sorted([("API_TOKEN", "one"), ("DB", "pw2")]), "one")
+    ]
     for value in labels.values():
         assert "one" not in value and not any(h[:16] in value for h in hashed)
     assert c.spec_hash(secret_spec("one")) != c.spec_hash(spec())  # the names still count
@@ -189,8 +233,10 @@ def test_registry_password_never_in_the_prepare_script():
     auth = RegistryAuth("reg:5443", "deployer", Secret("file:/pw", "hunter2-registry"))
     script = c.prepare_script(["reg:5443/a:1"], auth, state_dir="/var/lib/deployer", lock_info=None)
     assert "hunter2-registry" not in script
-    assert ('docker --config "$D" login -u deployer --password-stdin reg:5443 >/dev/null 2>"$D/err" '
-            '|| { cat "$D/err" >&2; exit 76; }') in script.splitlines()
+    assert (
+        'docker --config "$D" login -u deployer --password-stdin reg:5443 >/dev/null 2>"$D/err" '
+        '|| { cat "$D/err" >&2; exit 76; }'
+    ) in script.splitlines()
 
 
 # ---------------------------------------------------------------- prepare / restore / swap / finalize
@@ -198,8 +244,14 @@ def test_registry_password_never_in_the_prepare_script():
 
 def test_prepare_script_exact():
     auth = RegistryAuth("reg:5443", "u", Secret("env:X", "pw"))
-    script = c.prepare_script(["r/a:1", "r/a:1", "r/b"], auth, state_dir="/var/lib/deployer",
-                              lock_info='{"who": "x"}', lock_prio="p1", lock_wait=2)
+    script = c.prepare_script(
+        ["r/a:1", "r/a:1", "r/b"],
+        auth,
+        state_dir="/var/lib/deployer",
+        lock_info='{"who": "x"}',
+        lock_prio="p1",
+        lock_wait=2,
+    )
     inspect = shlex.quote(c.INSPECT_FORMAT)
     image = shlex.quote(c.IMAGE_FORMAT)
     assert script.splitlines() == [
@@ -225,7 +277,9 @@ def test_prepare_script_exact():
 
 
 def test_prepare_script_check_mode_takes_no_lock_and_pulls_nothing():
-    script = c.prepare_script(["r/a:1"], None, state_dir="/var/lib/deployer", lock_info=None, pull=False)
+    script = c.prepare_script(
+        ["r/a:1"], None, state_dir="/var/lib/deployer", lock_info=None, pull=False
+    )
     assert "lock" not in script and " pull " not in script and "login" not in script
     assert "echo --deployer-containers--" in script and "r/a:1" in script
 
@@ -264,8 +318,10 @@ def test_restore_script_exact():
         "docker start old1 >/dev/null || exit 1",
         c.addr_line("old1"),
     ]
-    assert c.restore_script("web", None, None, None).splitlines() == ["echo --deployer-containers--"]
-    assert "docker rm -f \"$cur\"" not in c.restore_script("web", "a1", None, "old1")
+    assert c.restore_script("web", None, None, None).splitlines() == [
+        "echo --deployer-containers--"
+    ]
+    assert 'docker rm -f "$cur"' not in c.restore_script("web", "a1", None, "old1")
 
 
 def test_swap_script_exact():
@@ -278,7 +334,10 @@ def test_swap_script_exact():
         "{{.IPAddress}} {{end}}' old1 2>/dev/null)",
     ]
     assert c.swap_script("web", None, "old1", 5).splitlines() == [
-        "docker rename old1 web || exit 1", "docker start old1 >/dev/null || exit 1", c.addr_line("old1")]
+        "docker rename old1 web || exit 1",
+        "docker start old1 >/dev/null || exit 1",
+        c.addr_line("old1"),
+    ]
     assert c.parse_addr("x\n--deployer-addr-- 172.18.0.3 10.0.0.2 \n") == "172.18.0.3"
     assert c.parse_addr("--deployer-addr-- \n") == ""
 
@@ -306,10 +365,14 @@ def test_finalize_releases_only_our_own_lock(tmp_path):
 
 
 def test_watch_script():
-    assert c.watch_script("abc") == "docker wait abc & w=$!\nread -r line || line=\nkill $w 2>/dev/null\nexit 0\n"
+    assert (
+        c.watch_script("abc")
+        == "docker wait abc & w=$!\nread -r line || line=\nkill $w 2>/dev/null\nexit 0\n"
+    )
     assert c.watch_script("abc", "D").splitlines()[-2] == (
         'if [ "$line" = ok ]; then if ! [ "$(docker inspect --format \'{{.State.Running}}\' abc)" = true ]; '
-        "then echo STOPPED; elif D; then echo CONFIRMED; else echo LATE; fi; fi")
+        "then echo STOPPED; elif D; then echo CONFIRMED; else echo LATE; fi; fi"
+    )
 
 
 def _fake_docker(tmp_path, answer: str):
@@ -322,18 +385,26 @@ def _fake_docker(tmp_path, answer: str):
     return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
 
 
-@pytest.mark.parametrize(("answer", "want_health", "code", "last"), [
-    ("running 0 healthy", True, 0, "HEALTHY"),
-    ("running 0 unhealthy", True, 1, "UNHEALTHY"),
-    ("exited 0", True, 1, "EXITED exited restarts=0"),
-    ("running 0 starting", True, 1, "TIMEOUT"),
-    ("running 0", False, 0, "RUNNING"),
-])
+@pytest.mark.parametrize(
+    ("answer", "want_health", "code", "last"),
+    [
+        ("running 0 healthy", True, 0, "HEALTHY"),
+        ("running 0 unhealthy", True, 1, "UNHEALTHY"),
+        ("exited 0", True, 1, "EXITED exited restarts=0"),
+        ("running 0 starting", True, 1, "TIMEOUT"),
+        ("running 0", False, 0, "RUNNING"),
+    ],
+)
 def test_state_gate_script_on_a_real_shell(tmp_path, answer, want_health, code, last):
     script = c.state_gate_script("abc", want_health, 1, 0.2, 1)
     t0 = time.monotonic()
-    proc = subprocess.run(["sh", "-c", script], env=_fake_docker(tmp_path, answer),
-                          capture_output=True, text=True, timeout=20)
+    proc = subprocess.run(
+        ["sh", "-c", script],
+        env=_fake_docker(tmp_path, answer),
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
     assert (proc.returncode, proc.stdout.strip().splitlines()[-1]) == (code, last)
     assert time.monotonic() - t0 < 5  # bounded by the clock, not by a count of steps
 
@@ -351,9 +422,14 @@ def test_spec_label_is_compact_sorted_json_without_secret_values():
     s = secret_spec()
     labels = label_args(c.run_argv(s, c.ENV_FILE, AT, BY))
     assert json.loads(labels[c.LABEL_SPEC]) == c.spec_public(s)
-    assert labels[c.LABEL_SPEC] == json.dumps(c.spec_public(s), sort_keys=True, separators=(",", ":"))
+    assert labels[c.LABEL_SPEC] == json.dumps(
+        c.spec_public(s), sort_keys=True, separators=(",", ":")
+    )
 
 
 def test_audit_tail_script_quotes_the_state_dir():
-    assert c.audit_tail_script("/var/lib/deployer", 20) == "tail -n 20 /var/lib/deployer/audit.log 2>/dev/null || true\n"
+    assert (
+        c.audit_tail_script("/var/lib/deployer", 20)
+        == "tail -n 20 /var/lib/deployer/audit.log 2>/dev/null || true\n"
+    )
     assert "'/srv/my state;id/audit.log'" in c.audit_tail_script("/srv/my state;id", 5)

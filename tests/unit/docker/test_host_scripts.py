@@ -27,17 +27,24 @@ def fake_docker(tmp_path: Path, answer: str = "") -> dict[str, str]:
     bin_dir.mkdir(exist_ok=True)
     log = tmp_path / "docker.log"
     (bin_dir / "docker").write_text(
-        f"#!/bin/sh\necho \"$*\" >> {shlex.quote(str(log))}\n"
-        f'case "$1" in inspect) printf \'%s\\n\' {shlex.quote(answer)};; esac\nexit 0\n')
+        f'#!/bin/sh\necho "$*" >> {shlex.quote(str(log))}\n'
+        f"case \"$1\" in inspect) printf '%s\\n' {shlex.quote(answer)};; esac\nexit 0\n"
+    )
     (bin_dir / "docker").chmod(0o755)
     return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
 
 
-def sh(script: str, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["sh", "-c", script], capture_output=True, text=True, env=env, timeout=timeout)
+def sh(
+    script: str, env: dict[str, str] | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["sh", "-c", script], capture_output=True, text=True, env=env, timeout=timeout
+    )
 
 
-def acquire(state: Path, prio: str, wait: float = 0, info: str = '{"run": "x"}') -> subprocess.CompletedProcess[str]:
+def acquire(
+    state: Path, prio: str, wait: float = 0, info: str = '{"run": "x"}'
+) -> subprocess.CompletedProcess[str]:
     return sh("\n".join(locking.acquire_lines(str(state), info, prio, wait)) + "\n")
 
 
@@ -108,8 +115,14 @@ def test_heartbeat_and_release_touch_only_our_own_lock(tmp_path):
 def run_guard(tmp_path: Path, seconds: int, *, decide_first: bool) -> tuple[list[str], Path]:
     state = tmp_path / "state"
     env = fake_docker(tmp_path, "/other")
-    lines = guard.start_lines(str(state), "att1", "web", "old1", seconds,
-                              {"container": "web", "host": "h1", "note": "it's $(x)"})
+    lines = guard.start_lines(
+        str(state),
+        "att1",
+        "web",
+        "old1",
+        seconds,
+        {"container": "web", "host": "h1", "note": "it's $(x)"},
+    )
     if decide_first:
         lines.append(guard.decide_line(str(state), "att1"))
     assert sh("\n".join(lines) + "\n", env).returncode == 0
@@ -140,8 +153,13 @@ def test_the_guard_runs_detached_from_the_command_that_started_it(tmp_path):
     state = tmp_path / "state"
     lines = guard.start_lines(str(state), "att2", "web", None, 30, {})
     t0 = time.monotonic()
-    res = subprocess.run(["sh", "-c", "\n".join(lines)], capture_output=True, text=True, timeout=10,
-                         env=fake_docker(tmp_path))
+    res = subprocess.run(
+        ["sh", "-c", "\n".join(lines)],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        env=fake_docker(tmp_path),
+    )
     assert res.returncode == 0 and time.monotonic() - t0 < 5
     assert sh(guard.decide_line(str(state), "att2")).returncode == 0  # the controller decides
     assert sh(guard.decide_line(str(state), "att2")).returncode != 0  # and nobody else can
@@ -151,13 +169,20 @@ def test_the_guard_runs_detached_from_the_command_that_started_it(tmp_path):
 
 
 def test_secret_digests_are_salted_by_the_run_and_match_the_planner(tmp_path):
-    s = ContainerSpec(name="web", image="i", secret_env=(("API_TOKEN", Secret("env:T", "v=1 two")),
-                                                         ("DB", Secret("env:D", "pw"))))
+    s = ContainerSpec(
+        name="web",
+        image="i",
+        secret_env=(("API_TOKEN", Secret("env:T", "v=1 two")), ("DB", Secret("env:D", "pw"))),
+    )
     env = fake_docker(tmp_path, "PATH=/bin\nAPI_TOKEN=v=1 two\nDB=other\nAPI_TOKEN_X=no")
     out = sh("\n".join(c.secret_digest_lines([s], "nonce1")) + "\n", env).stdout
     facts = parse_facts(out)
-    assert facts.secrets == {"web": {"API_TOKEN": c.secret_digest("nonce1", "v=1 two"),
-                                     "DB": c.secret_digest("nonce1", "other")}}
+    assert facts.secrets == {
+        "web": {
+            "API_TOKEN": c.secret_digest("nonce1", "v=1 two"),
+            "DB": c.secret_digest("nonce1", "other"),
+        }
+    }
     assert "v=1 two" not in "\n".join(c.secret_digest_lines([s], "nonce1"))
     assert c.secret_digest("nonce2", "pw") != c.secret_digest("nonce1", "pw")
 
@@ -167,8 +192,9 @@ def test_secret_digests_are_salted_by_the_run_and_match_the_planner(tmp_path):
 
 def test_probes_go_to_the_container_not_to_the_published_port():
     """Item 1: docker-proxy accepts on the published port even when nothing listens."""
-    s = ContainerSpec(name="web", image="i", ports=(PortSpec(80, "tcp", 18200),),
-                      health=HealthSpec("tcp", 80))
+    s = ContainerSpec(
+        name="web", image="i", ports=(PortSpec(80, "tcp", 18200),), health=HealthSpec("tcp", 80)
+    )
     assert probe_target(s, None, "172.17.0.2") == ("172.17.0.2", 80)
     assert probe_target(s, None, "") == ("127.0.0.1", 18200)  # no address of its own (host network)
 

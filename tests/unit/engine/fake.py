@@ -65,8 +65,16 @@ class FakeHost:
 
     def run_as(self, spec: ContainerSpec) -> Box:
         """Put a container of `spec` on the host, running, as an earlier deploy would have."""
-        box = Box(f"c{next(_ids):04d}", spec.name, spec.name, spec.image, spec_hash(spec), spec_public(spec),
-                  running=True, ever_ran=True)
+        box = Box(
+            f"c{next(_ids):04d}",
+            spec.name,
+            spec.name,
+            spec.image,
+            spec_hash(spec),
+            spec_public(spec),
+            running=True,
+            ever_ran=True,
+        )
         self.boxes[box.id] = box
         return box
 
@@ -98,14 +106,26 @@ class FakeEngine:
             hook()
 
     # -- the protocol ---------------------------------------------------------------------
-    def prepare(self, images: Sequence[str], registry: RegistryAuth | None, *, lock: LockRequest | None,
-                pull: bool, specs: Sequence[ContainerSpec], nonce: str) -> Prepared:
+    def prepare(
+        self,
+        images: Sequence[str],
+        registry: RegistryAuth | None,
+        *,
+        lock: LockRequest | None,
+        pull: bool,
+        specs: Sequence[ContainerSpec],
+        nonce: str,
+    ) -> Prepared:
         self._step("prepare")
         if lock is not None:
             held = self.host.lock
             if held is not None:
                 return Prepared("locked", message=held["info"])
-            self.host.lock = {"info": lock.info, "prio": lock.prio, "run": json.loads(lock.info)["run"]}
+            self.host.lock = {
+                "info": lock.info,
+                "prio": lock.prio,
+                "run": json.loads(lock.info)["run"],
+            }
         if pull and "login" in self.host.fail:
             return Prepared("login", message="unauthorized")
         if pull and "pull" in self.host.fail:
@@ -113,22 +133,47 @@ class FakeEngine:
         return Prepared("ok", self._facts(images))
 
     def _facts(self, images: Sequence[str]) -> Facts:
-        containers = [Observed(id=b.id, name=b.name, image=b.image, image_id=f"sha256:{b.image}", labels={},
-                               logical=b.logical, managed=True, spec_hash=b.spec_hash, spec=b.spec,
-                               status="running" if b.running else ("exited" if b.ever_ran else "created"),
-                               running=b.running, created=f"{b.created:08d}",
-                               started_at="2024-01-01T00:00:00Z" if b.ever_ran else "0001-01-01T00:00:00Z",
-                               ip="10.0.0.2")
-                      for b in self.host.boxes.values()]
+        containers = [
+            Observed(
+                id=b.id,
+                name=b.name,
+                image=b.image,
+                image_id=f"sha256:{b.image}",
+                labels={},
+                logical=b.logical,
+                managed=True,
+                spec_hash=b.spec_hash,
+                spec=b.spec,
+                status="running" if b.running else ("exited" if b.ever_ran else "created"),
+                running=b.running,
+                created=f"{b.created:08d}",
+                started_at="2024-01-01T00:00:00Z" if b.ever_ran else "0001-01-01T00:00:00Z",
+                ip="10.0.0.2",
+            )
+            for b in self.host.boxes.values()
+        ]
         imgs = {image_key(i): ImageInfo(f"sha256:{i}") for i in images}
         by_id = {info.id: info for info in imgs.values()}
         return Facts(containers, imgs, by_id)
 
-    def replace(self, spec: ContainerSpec, current: Observed | None, deployed_at: str, deployed_by: str,
-                attempt: Attempt) -> Started:
+    def replace(
+        self,
+        spec: ContainerSpec,
+        current: Observed | None,
+        deployed_at: str,
+        deployed_by: str,
+        attempt: Attempt,
+    ) -> Started:
         self._step("replace")
-        new = Box(f"n{next(_ids):04d}", f"{spec.name}_next", spec.name, spec.image, spec_hash(spec),
-                  spec_public(spec), attempt=attempt.id)
+        new = Box(
+            f"n{next(_ids):04d}",
+            f"{spec.name}_next",
+            spec.name,
+            spec.image,
+            spec_hash(spec),
+            spec_public(spec),
+            attempt=attempt.id,
+        )
         self.host.boxes[new.id] = new
         if current is not None:
             old = self.host.boxes[current.id]
@@ -151,11 +196,18 @@ class FakeEngine:
 
             return GateResult(False, LATE)
         if "unhealthy" in self.host.fail:
-            return GateResult(False, f"not healthy after {spec.health.timeout:.0f}s: connection refused")
+            return GateResult(
+                False, f"not healthy after {spec.health.timeout:.0f}s: connection refused"
+            )
         return GateResult(True, "HTTP 200 on / in 1 ms")
 
-    def restore(self, spec: ContainerSpec, attempt: Attempt, failed_id: str | None,
-                previous: Observed | None) -> Restored:
+    def restore(
+        self,
+        spec: ContainerSpec,
+        attempt: Attempt,
+        failed_id: str | None,
+        previous: Observed | None,
+    ) -> Restored:
         self._step("restore")
         if "restore-raises" in self.host.fail:
             raise RemoteError(f"{self.conn.name}: connection lost")
@@ -171,7 +223,9 @@ class FakeEngine:
         old.name, old.running = spec.name, True
         return Restored(["last log line"], f"rolled back to {previous.image}")
 
-    def swap(self, spec: ContainerSpec, live: Observed | None, target: Observed, attempt: Attempt) -> GateResult:
+    def swap(
+        self, spec: ContainerSpec, live: Observed | None, target: Observed, attempt: Attempt
+    ) -> GateResult:
         self._step("swap")
         if live is not None:
             cur = self.host.boxes[live.id]
@@ -180,7 +234,9 @@ class FakeEngine:
         back.name, back.running = spec.name, True
         return GateResult(True, "HTTP 200 on / in 1 ms")
 
-    def finalize(self, prune: Sequence[str], audit: Sequence[str], unlock_token: str | None) -> str | None:
+    def finalize(
+        self, prune: Sequence[str], audit: Sequence[str], unlock_token: str | None
+    ) -> str | None:
         self._step("finalize")
         if "finalize" in self.host.fail:
             return "No space left on device"

@@ -13,23 +13,26 @@ def sizes(hosts: list[str], serial: tuple[int | str, ...]) -> list[int]:
     return [len(b) for b in batches(hosts, serial)]
 
 
-@pytest.mark.parametrize("serial,expected", [
-    ((), [10]),  # no serial: every host at once
-    ((1,), [1] * 10),
-    ((3,), [3, 3, 3, 1]),
-    ((10,), [10]),
-    ((25,), [10]),  # larger than the play: one batch
-    (("30%",), [3, 3, 3, 1]),
-    (("50%",), [5, 5]),
-    (("100%",), [10]),
-    (("1%",), [1] * 10),  # a percentage rounds down, but never below one host
-    (("15%",), [1] * 10),  # 1.5 hosts -> 1
-    (("33.5%",), [3, 3, 3, 1]),
-    ((1, 2, 3), [1, 2, 3, 3, 1]),  # the last size repeats until the hosts run out
-    ((1, "20%", "50%"), [1, 2, 5, 2]),  # percentages of the whole play, not of what is left
-    ((2, 100), [2, 8]),
-    ((1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1), [1] * 10),  # more sizes than needed
-])
+@pytest.mark.parametrize(
+    "serial,expected",
+    [
+        ((), [10]),  # no serial: every host at once
+        ((1,), [1] * 10),
+        ((3,), [3, 3, 3, 1]),
+        ((10,), [10]),
+        ((25,), [10]),  # larger than the play: one batch
+        (("30%",), [3, 3, 3, 1]),
+        (("50%",), [5, 5]),
+        (("100%",), [10]),
+        (("1%",), [1] * 10),  # a percentage rounds down, but never below one host
+        (("15%",), [1] * 10),  # 1.5 hosts -> 1
+        (("33.5%",), [3, 3, 3, 1]),
+        ((1, 2, 3), [1, 2, 3, 3, 1]),  # the last size repeats until the hosts run out
+        ((1, "20%", "50%"), [1, 2, 5, 2]),  # percentages of the whole play, not of what is left
+        ((2, 100), [2, 8]),
+        ((1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1), [1] * 10),  # more sizes than needed
+    ],
+)
 def test_batch_sizes(serial, expected):
     assert sizes(H, serial) == expected
 

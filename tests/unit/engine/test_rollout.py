@@ -25,7 +25,9 @@ def spec(image: str = "reg/web:v2") -> ContainerSpec:
 
 def play(image: str = "reg/web:v2", hosts: tuple[str, ...] = NAMES, **kw: Any) -> Play:
     conns = tuple(HostConn(n, f"10.0.0.{i}") for i, n in enumerate(hosts, 1))
-    return Play(name=kw.pop("name", "web"), hosts=conns, containers={n: (spec(image),) for n in hosts}, **kw)
+    return Play(
+        name=kw.pop("name", "web"), hosts=conns, containers={n: (spec(image),) for n in hosts}, **kw
+    )
 
 
 class Fleet:
@@ -47,7 +49,10 @@ class Fleet:
         return self.hosts[name].live("web")
 
     def images(self) -> dict[str, str | None]:
-        return {n: (b.image if (b := h.live("web")) and b.running else None) for n, h in self.hosts.items()}
+        return {
+            n: (b.image if (b := h.live("web")) and b.running else None)
+            for n, h in self.hosts.items()
+        }
 
     def locks(self) -> dict[str, Any]:
         return {n: h.lock for n, h in self.hosts.items()}
@@ -110,7 +115,9 @@ def test_a_failed_replace_brings_the_previous_version_back(fault: str) -> None:
     h1 = report.hosts[0]
     assert report.exit_code == EXIT_FAILED and h1.status == "failed", h1
     assert fleet.live("h1").id == fleet.v1["h1"] and fleet.live("h1").running  # the same container
-    assert [b.image for b in fleet.hosts["h1"].boxes.values()] == ["reg/web:v1"]  # nothing else left
+    assert [b.image for b in fleet.hosts["h1"].boxes.values()] == [
+        "reg/web:v1"
+    ]  # nothing else left
     assert fleet.hosts["h1"].log[-2:] == ["restore", "finalize"] and fleet.locks()["h1"] is None
     assert fleet.hosts["h1"].audit[-1]["outcome"] == "rolled back"
     assert h1.containers[0].rolled_back and h1.containers[0].health == "failed"
@@ -160,7 +167,11 @@ def test_an_unreachable_host_does_not_stop_the_others() -> None:
 
 
 def other_lock(host: FakeHost, run: str = "other-run") -> None:
-    host.lock = {"info": json.dumps({"who": "alice@elsewhere", "run": run}), "prio": "0", "run": run}
+    host.lock = {
+        "info": json.dumps({"who": "alice@elsewhere", "run": run}),
+        "prio": "0",
+        "run": run,
+    }
 
 
 def test_a_lock_held_elsewhere_changes_nothing_and_gives_ours_back() -> None:
@@ -205,7 +216,10 @@ def test_a_lock_held_in_a_later_play_keeps_the_earlier_plays_work() -> None:
     report = fleet.run(play(hosts=("h1", "h2"), name="first"), play(hosts=("h3",), name="second"))
     assert report.exit_code == EXIT_LOCKED
     assert [(h.name, h.play, h.status) for h in report.hosts] == [
-        ("h1", "first", "changed"), ("h2", "first", "changed"), ("h3", "second", "skipped")]
+        ("h1", "first", "changed"),
+        ("h2", "first", "changed"),
+        ("h3", "second", "skipped"),
+    ]
     assert fleet.images()["h1"] == "reg/web:v2" and fleet.locks()["h1"] is None
 
 

@@ -13,7 +13,9 @@ from click.testing import CliRunner
 from deployer.cli import main
 from deployer.health.model import HostHealth
 
-gathermod = importlib.import_module("deployer.health.gather")  # the package exports a function of that name
+gathermod = importlib.import_module(
+    "deployer.health.gather"
+)  # the package exports a function of that name
 
 SECRET_PLAYBOOK = """\
 - hosts: web
@@ -31,11 +33,14 @@ SECRET_PLAYBOOK = """\
 def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("HX_DEPLOYER_TEST_UNSET_SECRET", raising=False)
     monkeypatch.delenv("HX_DEPLOYER_TEST_UNSET_REGISTRY", raising=False)
-    (tmp_path / "inv.yml").write_text("web:\n  hosts:\n    h1: {ansible_host: 127.0.0.1}\n"
-                                      "    h2: {ansible_host: 127.0.0.1}\n")
+    (tmp_path / "inv.yml").write_text(
+        "web:\n  hosts:\n    h1: {ansible_host: 127.0.0.1}\n    h2: {ansible_host: 127.0.0.1}\n"
+    )
     (tmp_path / "site.yml").write_text(SECRET_PLAYBOOK)
     plain = SECRET_PLAYBOOK.split("      secret_env:")[0]
-    (tmp_path / "plain.yml").write_text("\n".join(ln for ln in plain.splitlines() if "registry" not in ln) + "\n")
+    (tmp_path / "plain.yml").write_text(
+        "\n".join(ln for ln in plain.splitlines() if "registry" not in ln) + "\n"
+    )
     return tmp_path
 
 
@@ -65,7 +70,9 @@ def test_health_with_a_playbook_needs_no_secrets(files: Path, checked: list[Any]
 
 
 def test_deploy_and_validate_still_need_the_secrets(files: Path) -> None:
-    result = CliRunner().invoke(main, ["validate", str(files / "site.yml"), "-i", str(files / "inv.yml")])
+    result = CliRunner().invoke(
+        main, ["validate", str(files / "site.yml"), "-i", str(files / "inv.yml")]
+    )
     assert result.exit_code == 5
     assert "HX_DEPLOYER_TEST_UNSET_SECRET is not set" in result.output
     assert "missing-api-key does not exist" in result.output
@@ -73,7 +80,9 @@ def test_deploy_and_validate_still_need_the_secrets(files: Path) -> None:
 
 
 def test_health_with_a_playbook_still_checks_the_rest(files: Path, checked: list[Any]) -> None:
-    (files / "site.yml").write_text(SECRET_PLAYBOOK.replace("secret_env:", "secret_env:\n        TOKEN: plain"))
+    (files / "site.yml").write_text(
+        SECRET_PLAYBOOK.replace("secret_env:", "secret_env:\n        TOKEN: plain")
+    )
     result = health(files, str(files / "site.yml"))
     assert result.exit_code == 5, result.output
     assert "secret_env TOKEN must be {env: NAME} or {file: PATH}" in result.output
@@ -83,16 +92,22 @@ def test_health_with_a_playbook_still_checks_the_rest(files: Path, checked: list
 @pytest.mark.parametrize("with_playbook", [False, True])
 def test_extra_vars_set_thresholds(files: Path, checked: list[Any], with_playbook: bool) -> None:
     book = [str(files / "plain.yml")] if with_playbook else []
-    result = health(files, *book, "-e", "deployer_health_load_warn=50 deployer_health_disk_warn=80%")
+    result = health(
+        files, *book, "-e", "deployer_health_load_warn=50 deployer_health_disk_warn=80%"
+    )
     assert result.exit_code == 0, result.output
-    assert {(name, t.load_warn, t.disk_warn) for name, t, _ in checked} == {("h1", 50, 80), ("h2", 50, 80)}
+    assert {(name, t.load_warn, t.disk_warn) for name, t, _ in checked} == {
+        ("h1", 50, 80),
+        ("h2", 50, 80),
+    }
     doc = json.loads(result.output)
     assert [h["thresholds"]["load_warn"] for h in doc["hosts"]] == [50, 50]
 
 
 @pytest.mark.parametrize("with_playbook", [False, True])
-def test_a_bad_threshold_from_extra_vars_is_an_input_error(files: Path, checked: list[Any],
-                                                           with_playbook: bool) -> None:
+def test_a_bad_threshold_from_extra_vars_is_an_input_error(
+    files: Path, checked: list[Any], with_playbook: bool
+) -> None:
     book = [str(files / "plain.yml")] if with_playbook else []
     result = health(files, *book, "-e", "deployer_health_load_warn=lots")
     # with a playbook, config reads it, at its -e source: `-e ...:1:1: deployer_health_load_warn: ...`
@@ -111,7 +126,8 @@ def test_deploys_health_summary_takes_thresholds_from_extra_vars(files: Path) ->
     from deployer.cli import deploy
     from deployer.health.gather import thresholds_for
 
-    book = deploy._load(str(files / "plain.yml"), (str(files / "inv.yml"),),
-                        ("deployer_health_load_warn=50",), None)
+    book = deploy._load(
+        str(files / "plain.yml"), (str(files / "inv.yml"),), ("deployer_health_load_warn=50",), None
+    )
     limits = thresholds_for([h for play in book.plays for h in play.hosts])
     assert {n: t.load_warn for n, t in limits.items()} == {"h1": 50, "h2": 50}

@@ -14,32 +14,55 @@ from deployer.report import health_html, health_json, health_text
 
 def host(name: str, verdict: str, *reasons: str) -> HostHealth:
     level = verdict if verdict != "healthy" else "degraded"
-    h = HostHealth(name=name, address="10.0.0.1", verdict=verdict,  # type: ignore[arg-type]
-                   findings=[Finding(level, r) for r in reasons],  # type: ignore[arg-type]
-                   reachable=verdict != "unreachable", ssh_latency_ms=1.5, engine_version="20.10",
-                   disks=[{"path": "/", "mount": "/", "used_pct": 40, "size_kb": 10, "avail_kb": 6}],
-                   mem_available_pct=50.0, load=[0.1, 0.2, 0.3], cpus=2, uptime_s=100.0,
-                   clock_offset_s=0.0)
-    h.containers = [ContainerHealth(name="web", id="x", state="running", health="healthy",
-                                    image="app:1", digest="sha256:ab", ports=["0.0.0.0:8080->80/tcp"],
-                                    probe=ProbeResult("http", "127.0.0.1:8080/", True, "HTTP 200 on / in 1 ms", 200, 1.0))]
+    h = HostHealth(
+        name=name,
+        address="10.0.0.1",
+        verdict=verdict,  # type: ignore[arg-type]
+        findings=[Finding(level, r) for r in reasons],  # type: ignore[arg-type]
+        reachable=verdict != "unreachable",
+        ssh_latency_ms=1.5,
+        engine_version="20.10",
+        disks=[{"path": "/", "mount": "/", "used_pct": 40, "size_kb": 10, "avail_kb": 6}],
+        mem_available_pct=50.0,
+        load=[0.1, 0.2, 0.3],
+        cpus=2,
+        uptime_s=100.0,
+        clock_offset_s=0.0,
+    )
+    h.containers = [
+        ContainerHealth(
+            name="web",
+            id="x",
+            state="running",
+            health="healthy",
+            image="app:1",
+            digest="sha256:ab",
+            ports=["0.0.0.0:8080->80/tcp"],
+            probe=ProbeResult("http", "127.0.0.1:8080/", True, "HTTP 200 on / in 1 ms", 200, 1.0),
+        )
+    ]
     return h
 
 
 def report(*verdicts: str) -> HealthReport:
-    hosts = [host(f"h{i}", v, *([f"reason {i} <b>&"] if v != "healthy" else []))
-             for i, v in enumerate(verdicts, 1)]
+    hosts = [
+        host(f"h{i}", v, *([f"reason {i} <b>&"] if v != "healthy" else []))
+        for i, v in enumerate(verdicts, 1)
+    ]
     return HealthReport(hosts=hosts, generated_at="2024-01-01T00:00:00+00:00")
 
 
-@pytest.mark.parametrize("verdicts, code", [
-    (["healthy", "healthy"], 0),
-    (["healthy", "degraded"], 3),
-    (["unhealthy", "unreachable"], 3),
-    (["degraded", "unreachable"], 4),
-    (["healthy", "unreachable"], 4),
-    ([], 0),
-])
+@pytest.mark.parametrize(
+    "verdicts, code",
+    [
+        (["healthy", "healthy"], 0),
+        (["healthy", "degraded"], 3),
+        (["unhealthy", "unreachable"], 3),
+        (["degraded", "unreachable"], 4),
+        (["healthy", "unreachable"], 4),
+        ([], 0),
+    ],
+)
 def test_exit_codes(verdicts: list[str], code: int) -> None:
     assert report(*verdicts).exit_code == code
 

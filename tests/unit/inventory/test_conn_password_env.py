@@ -24,13 +24,17 @@ def test_password_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert "pa ss" not in repr(conn)
 
 
-def test_missing_env_is_an_error_with_position(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_env_is_an_error_with_position(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("NOPE_PASS", raising=False)
     path = _inv(tmp_path, "deployer_ssh_password_env: NOPE_PASS")
     with pytest.raises(ConfigError) as err:
         load_inventory([path]).host_conn("h1")
     msg = str(err.value)
-    assert f"{path}:5:" in msg and "deployer_ssh_password_env" in msg and "NOPE_PASS is not set" in msg
+    assert (
+        f"{path}:5:" in msg and "deployer_ssh_password_env" in msg and "NOPE_PASS is not set" in msg
+    )
 
 
 def test_inline_password_is_masked(tmp_path: Path) -> None:
@@ -44,11 +48,15 @@ def test_password_never_reaches_a_template(tmp_path: Path) -> None:
 
     inv = load_inventory([_inv(tmp_path, "ansible_password: S3cretPW")])
     pb = tmp_path / "pb.yml"
-    pb.write_text("- hosts: h1\n  containers:\n    - name: web\n      image: nginx\n"
-                  "      env: {P: \"{{ ansible_password }}\"}\n")
+    pb.write_text(
+        "- hosts: h1\n  containers:\n    - name: web\n      image: nginx\n"
+        '      env: {P: "{{ ansible_password }}"}\n'
+    )
     with pytest.raises(ConfigError) as err:
         load_playbook(str(pb), inv)
-    assert f"{pb}:5:" in str(err.value) and "undefined variable 'ansible_password'" in str(err.value)
+    assert f"{pb}:5:" in str(err.value) and "undefined variable 'ansible_password'" in str(
+        err.value
+    )
     assert "S3cretPW" not in str(err.value)
 
 
@@ -57,7 +65,19 @@ def test_hosts_host_masks_the_password(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "deployer", "hosts", "-i",
-                          _inv(tmp_path, "ansible_password: S3cretPW"), "--host", "h1"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deployer",
+            "hosts",
+            "-i",
+            _inv(tmp_path, "ansible_password: S3cretPW"),
+            "--host",
+            "h1",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert json.loads(out)["ansible_password"] == "***" and "S3cretPW" not in out

@@ -14,14 +14,51 @@ from deployer.errors import ConfigError
 from deployer.inventory import load_inventory
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-5, 70000), st.floats(allow_nan=True),
-    st.sampled_from(["web", "all", "h1", "80", "8080:80", "{{ x }}", "{{", "nginx", "30%", "1m", "~x", "a:!b", ""]),
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 70000),
+    st.floats(allow_nan=True),
+    st.sampled_from(
+        [
+            "web",
+            "all",
+            "h1",
+            "80",
+            "8080:80",
+            "{{ x }}",
+            "{{",
+            "nginx",
+            "30%",
+            "1m",
+            "~x",
+            "a:!b",
+            "",
+        ]
+    ),
     st.text(max_size=8),
-)  # fmt: skip
+)
 keys = st.sampled_from(
-    ["hosts", "vars", "children", "name", "image", "ports", "containers", "env", "health",
-     "http", "serial", "registry", "secret_env", "port", "timeout", "h1", "web", "all"]
-)  # fmt: skip
+    [
+        "hosts",
+        "vars",
+        "children",
+        "name",
+        "image",
+        "ports",
+        "containers",
+        "env",
+        "health",
+        "http",
+        "serial",
+        "registry",
+        "secret_env",
+        "port",
+        "timeout",
+        "h1",
+        "web",
+        "all",
+    ]
+)
 documents = st.recursive(
     scalars,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=5),

@@ -140,20 +140,33 @@ def test_host_conn_mapping(write: Write) -> None:
     a, b = inv.host_conn("a"), inv.host_conn("b")
     base = str(Path(path).parent)
     assert (a.address, a.port, a.user, a.jump, a.state_dir) == (
-        "192.0.2.1", 2222, "deploy", "jump@bastion:2200", "/srv/deployer",
-    )  # fmt: skip
+        "192.0.2.1",
+        2222,
+        "deploy",
+        "jump@bastion:2200",
+        "/srv/deployer",
+    )
     assert a.key_file == f"{base}/keys/id" and a.known_hosts == (f"{base}/kh",)
     assert a.password is not None and a.password.reveal() == "pw" and "pw" not in repr(a)
     assert (b.address, b.port, b.user, b.password, b.jump, b.state_dir) == (
-        "b", 22, "root", None, None, "/var/lib/deployer",
-    )  # fmt: skip
+        "b",
+        22,
+        "root",
+        None,
+        None,
+        "/var/lib/deployer",
+    )
 
 
 def test_inventory_reads_no_ssh_config(write: Write, monkeypatch: pytest.MonkeyPatch) -> None:
     """The inventory's jump only: ~/.ssh/config's ProxyJump is the SSH room's business
     (tests/unit/remote/test_ssh_config_jump.py), so config needs no paramiko."""
-    monkeypatch.setenv("HOME", str(Path(write("home/.ssh/config", "ProxyJump admin@gw\n")).parents[1]))
-    inv = load_inventory([write("inv.ini", "p ansible_host=10.1.2.3\nq deployer_ssh_jump=me@gw2\n")])
+    monkeypatch.setenv(
+        "HOME", str(Path(write("home/.ssh/config", "ProxyJump admin@gw\n")).parents[1])
+    )
+    inv = load_inventory(
+        [write("inv.ini", "p ansible_host=10.1.2.3\nq deployer_ssh_jump=me@gw2\n")]
+    )
     assert (inv.host_conn("p").jump, inv.host_conn("q").jump) == (None, "me@gw2")
 
 

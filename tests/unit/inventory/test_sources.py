@@ -61,9 +61,21 @@ def test_ansible_inventory_ignore_replaces_the_default_list(
     monkeypatch.setenv("ANSIBLE_INVENTORY_IGNORE", " .txt, '.orig',\".cfg\"")
     inv = load_inventory([_folder(write)])
     assert sorted(inv.hosts) == [
-        "d1", "l1", "l2", "l3", "l4", "l5", "l6", "l7", "l8", "leg1", "p1", "retry1", "tilde1",
+        "d1",
+        "l1",
+        "l2",
+        "l3",
+        "l4",
+        "l5",
+        "l6",
+        "l7",
+        "l8",
+        "leg1",
+        "p1",
+        "retry1",
+        "tilde1",
         "w1",
-    ]  # fmt: skip
+    ]
     assert inv.host_vars("w1")["ansible_connection"] == "local"
 
 
@@ -141,8 +153,11 @@ def test_hosts_host_prints_mixed_keys_as_ansible_inventory(write: Write) -> None
 
 def test_ini_literal_mappings_keep_their_key_types() -> None:
     assert parse_ini_value("{10: 'ten', 'b': 1, None: 0, 1.5: 2}") == {
-        10: "ten", "b": 1, None: 0, 1.5: 2,
-    }  # fmt: skip
+        10: "ten",
+        "b": 1,
+        None: 0,
+        1.5: 2,
+    }
     assert parse_ini_value("{(1, 2): 'pair', b'x': {3}}") == {"(1, 2)": "pair", "x": [3]}
 
 

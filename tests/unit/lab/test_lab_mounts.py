@@ -33,12 +33,18 @@ def test_a_lab_outside_the_private_folders_binds_directly(_no_mkdir: None) -> No
     layout = make_layout("hy", Path("/var/tmp/hy-lab"), 1)
     h1 = layout.hosts()[0]
     got = binds(services.mount_script(h1, layout.auth_dir))
-    assert got == [(f"{layout.dir}/auth/passwd", "/etc/passwd"), (f"{layout.dir}/auth/shadow", "/etc/shadow"),
-                   (f"{h1.data_dir}/fs/tmp", "/tmp"), (f"{h1.data_dir}/fs/var_lib_deployer", "/var/lib/deployer")]
+    assert got == [
+        (f"{layout.dir}/auth/passwd", "/etc/passwd"),
+        (f"{layout.dir}/auth/shadow", "/etc/shadow"),
+        (f"{h1.data_dir}/fs/tmp", "/tmp"),
+        (f"{h1.data_dir}/fs/var_lib_deployer", "/var/lib/deployer"),
+    ]
 
 
 @pytest.mark.parametrize("folder", ["/tmp/hy-lab", "/tmp/a/b", "/var/lib/deployer/lab"])
-def test_a_lab_under_a_private_folder_stays_visible_to_its_hosts(folder: str, _no_mkdir: None) -> None:
+def test_a_lab_under_a_private_folder_stays_visible_to_its_hosts(
+    folder: str, _no_mkdir: None
+) -> None:
     layout = make_layout("hy", Path(folder), 1)
     h1 = layout.hosts()[0]
     got = binds(services.mount_script(h1, layout.auth_dir))

@@ -24,7 +24,9 @@ def test_addresses_of_a_three_host_lab() -> None:
     o = lo.third_octet
     by_name = {h.name: h for h in lo.hosts()}
     assert list(by_name) == ["h1", "h2", "h3", "bastion", "p1"]
-    assert [by_name[f"h{i}"].address for i in (1, 2, 3)] == [f"10.201.{o}.{10 + i}" for i in (1, 2, 3)]
+    assert [by_name[f"h{i}"].address for i in (1, 2, 3)] == [
+        f"10.201.{o}.{10 + i}" for i in (1, 2, 3)
+    ]
     assert by_name["bastion"].address == f"10.201.{o}.2"
     assert by_name["p1"].address == f"10.202.{o}.2"
     assert lo.gateway == f"10.201.{o}.1"
@@ -57,7 +59,10 @@ def test_every_address_is_unique_and_in_its_subnet(hosts: int) -> None:
 def test_roles_and_engines() -> None:
     hosts = lay("t", 2).hosts()
     assert [(h.name, h.role, h.has_engine) for h in hosts] == [
-        ("h1", "web", True), ("h2", "web", True), ("bastion", "bastion", False), ("p1", "private", True),
+        ("h1", "web", True),
+        ("h2", "web", True),
+        ("bastion", "bastion", False),
+        ("p1", "private", True),
     ]
 
 
@@ -102,7 +107,9 @@ def test_subnet_is_stable_per_name() -> None:
     assert lay("t", 1, "/a").subnet == lay("t", 5, "/b").subnet
 
 
-@pytest.mark.parametrize("a,b", [("t", "td"), ("lab", "labx"), ("l", "lab"), ("t", "tv0"), ("t", "tbr")])
+@pytest.mark.parametrize(
+    "a,b", [("t", "td"), ("lab", "labx"), ("l", "lab"), ("t", "tv0"), ("t", "tbr")]
+)
 def test_a_lab_never_owns_another_labs_links(a: str, b: str) -> None:
     """Names are prefixes of each other; `down` of one must not remove the other's links."""
     la, lb = lay(a, MAX_HOSTS), lay(b, MAX_HOSTS)
@@ -115,7 +122,10 @@ def test_a_lab_never_owns_another_labs_links(a: str, b: str) -> None:
     assert not la.owns_link("eth0") and not la.owns_link("docker0")
 
 
-@pytest.mark.parametrize("name", ["", "T", "Lab", "1ab", "abcdefg", "a-b", "a_b", "a.b", "a/b", "lab ", " lab", "ä", "t\n"])
+@pytest.mark.parametrize(
+    "name",
+    ["", "T", "Lab", "1ab", "abcdefg", "a-b", "a_b", "a.b", "a/b", "lab ", " lab", "ä", "t\n"],
+)
 def test_bad_names_rejected(name: str) -> None:
     with pytest.raises(LabError, match="lab name"):
         make_layout(name, Path("/var/tmp/x"), 1)
@@ -169,12 +179,16 @@ def test_inventory_yaml_content() -> None:
     groups = allg["children"]
     assert set(groups) >= {"web", "private", "bastions"}
     by_name = {h.name: h for h in lo.hosts()}
-    assert groups["web"]["hosts"] == {n: {"ansible_host": by_name[n].address} for n in ("h1", "h2", "h3")}
+    assert groups["web"]["hosts"] == {
+        n: {"ansible_host": by_name[n].address} for n in ("h1", "h2", "h3")
+    }
     assert groups["bastions"]["hosts"] == {"bastion": {"ansible_host": by_name["bastion"].address}}
-    assert groups["private"]["hosts"] == {"p1": {
-        "ansible_host": by_name["p1"].address,
-        "deployer_ssh_jump": f"root@{by_name['bastion'].address}",
-    }}
+    assert groups["private"]["hosts"] == {
+        "p1": {
+            "ansible_host": by_name["p1"].address,
+            "deployer_ssh_jump": f"root@{by_name['bastion'].address}",
+        }
+    }
     # No secret in the inventory: only the path of the password file.
     assert "password:" not in text.replace("password_file:", "")
 
@@ -182,4 +196,3 @@ def test_inventory_yaml_content() -> None:
 def test_inventory_grows_with_hosts() -> None:
     doc = yaml.safe_load(inventory_yaml(lay("t", 7)))
     assert list(doc["all"]["children"]["web"]["hosts"]) == [f"h{i}" for i in range(1, 8)]
-

@@ -5,13 +5,16 @@ import pytest
 from deployer.remote.ssh import Unreachable, parse_jump
 
 
-@pytest.mark.parametrize(("spec", "want"), [
-    ("root@10.0.0.1", ("root", "10.0.0.1", 22)),
-    ("ops@bastion.example.com:2222", ("ops", "bastion.example.com", 2222)),
-    ("u@[::1]:2222", ("u", "::1", 2222)),
-    ("[fe80::1]", ("", "fe80::1", 22)),
-    ("bastion", ("", "bastion", 22)),
-])
+@pytest.mark.parametrize(
+    ("spec", "want"),
+    [
+        ("root@10.0.0.1", ("root", "10.0.0.1", 22)),
+        ("ops@bastion.example.com:2222", ("ops", "bastion.example.com", 2222)),
+        ("u@[::1]:2222", ("u", "::1", 2222)),
+        ("[fe80::1]", ("", "fe80::1", 22)),
+        ("bastion", ("", "bastion", 22)),
+    ],
+)
 def test_parse_jump(spec: str, want: tuple[str, str, int]) -> None:
     assert parse_jump(spec, "h1") == want
 

@@ -27,7 +27,9 @@ BIDI = {0x061C, 0x200E, 0x200F, 0x2028, 0x2029, *range(0x202A, 0x202F), *range(0
 
 def raw_controls(text: str) -> list[str]:
     """Every character a terminal would act on, but newlines."""
-    return [c for c in text if (ord(c) < 0x20 and c != "\n") or 0x7F <= ord(c) < 0xA0 or ord(c) in BIDI]
+    return [
+        c for c in text if (ord(c) < 0x20 and c != "\n") or 0x7F <= ord(c) < 0xA0 or ord(c) in BIDI
+    ]
 
 
 def shown(console: Console) -> str:
@@ -37,7 +39,9 @@ def shown(console: Console) -> str:
 
 
 def plain_console() -> Console:
-    return Console(file=io.StringIO(), force_terminal=False, width=500, highlight=False, soft_wrap=True)
+    return Console(
+        file=io.StringIO(), force_terminal=False, width=500, highlight=False, soft_wrap=True
+    )
 
 
 def test_visible_escapes_c0_del_c1_and_bidi() -> None:
@@ -59,10 +63,19 @@ def test_markup_keeps_rich_from_styling_host_text() -> None:
 
 
 def run_report() -> RunReport:
-    container = ContainerOutcome(name="web" + EVIL, action="replace", new_image="img" + EVIL, health="failed",
-                                 health_detail=EVIL, error="HTTP 500" + EVIL, logs=[EVIL, "ok line"],
-                                 changes=["image: " + EVIL])
-    host = HostOutcome(name="h1", status="failed", reason="web: HTTP 500" + EVIL, containers=[container])
+    container = ContainerOutcome(
+        name="web" + EVIL,
+        action="replace",
+        new_image="img" + EVIL,
+        health="failed",
+        health_detail=EVIL,
+        error="HTTP 500" + EVIL,
+        logs=[EVIL, "ok line"],
+        changes=["image: " + EVIL],
+    )
+    host = HostOutcome(
+        name="h1", status="failed", reason="web: HTTP 500" + EVIL, containers=[container]
+    )
     other = HostOutcome(name="h2", status="unreachable", reason="cannot connect: " + EVIL)
     return RunReport(playbook="site.yml", hosts=[host, other])
 
@@ -92,10 +105,18 @@ def test_live_board_and_progress_lines_escape_host_text() -> None:
 
 def health_report() -> HealthReport:
     probe = ProbeResult("http", "127.0.0.1:80/", False, "HTTP 500: " + EVIL)
-    c = ContainerHealth(name="web" + EVIL, state="running", image="img" + EVIL, ports=[EVIL], probe=probe)
-    h = HostHealth(name="h1", address="10.0.0.1", verdict="unhealthy", engine_version="20.10" + EVIL,
-                   findings=[Finding("unhealthy", "web: " + EVIL)], containers=[c],
-                   disks=[{"path": "/", "mount": EVIL, "used_pct": 3}])
+    c = ContainerHealth(
+        name="web" + EVIL, state="running", image="img" + EVIL, ports=[EVIL], probe=probe
+    )
+    h = HostHealth(
+        name="h1",
+        address="10.0.0.1",
+        verdict="unhealthy",
+        engine_version="20.10" + EVIL,
+        findings=[Finding("unhealthy", "web: " + EVIL)],
+        containers=[c],
+        disks=[{"path": "/", "mount": EVIL, "used_pct": 3}],
+    )
     return HealthReport(hosts=[h], generated_at="2024-01-01T00:00:00+00:00")
 
 
@@ -164,8 +185,12 @@ def _holder() -> Any:
     from deployer.docker import locking
     from deployer.engine.locks import Holder
 
-    state = locking.LockState(held=True, info={"who": "x" + EVIL, "playbook": EVIL, "since": EVIL},
-                              raw="", heartbeat_age=None)
+    state = locking.LockState(
+        held=True,
+        info={"who": "x" + EVIL, "playbook": EVIL, "since": EVIL},
+        raw="",
+        heartbeat_age=None,
+    )
     return Holder(state, alive=False, why="no heartbeat")
 
 
@@ -182,8 +207,18 @@ def test_lock_release_escapes_lock_info(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_audit_escapes_audit_lines(monkeypatch: pytest.MonkeyPatch) -> None:
-    line = json.dumps({"time": "2024", "host": "h1", "container": "web" + EVIL, "action": "replace",
-                       "old_image": EVIL, "new_image": "b", "outcome": "ok" + EVIL, "who": EVIL})
+    line = json.dumps(
+        {
+            "time": "2024",
+            "host": "h1",
+            "container": "web" + EVIL,
+            "action": "replace",
+            "old_image": EVIL,
+            "new_image": "b",
+            "outcome": "ok" + EVIL,
+            "who": EVIL,
+        }
+    )
     out = _cli(monkeypatch, _Result(line + "\n"), "audit")
     assert raw_controls(out) == [], out
     assert out.count("\\x1b]52;c;") >= 4
