@@ -285,23 +285,15 @@ class Rollout:
         self.opts.on_event(run.conn.name, ("would " if self.opts.check else "plan ") + summary)
 
     def _planned(self, action: Action, facts: Facts) -> ContainerOutcome:
-        image = facts.images.get(image_key(action.spec.image))
         cur = action.current
         old = facts.by_id.get(cur.image_id) if cur else None
-        if action.target is not None:
-            t = action.target
-            target = facts.by_id.get(t.image_id)
-            return ContainerOutcome(
-                name=action.spec.name,
-                action=action.kind,
-                changes=list(action.changes),
-                old_image=cur.image if cur else None,
-                old_image_id=cur.image_id if cur else None,
-                old_digest=old.digest if old else None,
-                new_image=t.image,
-                new_image_id=t.image_id,
-                new_digest=target.digest if target else None,
-            )
+        new_id: str | None
+        if action.target is not None:  # rollback: the retained container's own image
+            new_image, new_id = action.target.image, action.target.image_id
+            new = facts.by_id.get(new_id)
+        else:
+            new = facts.images.get(image_key(action.spec.image))
+            new_image, new_id = action.spec.image, (new.id if new else None)
         return ContainerOutcome(
             name=action.spec.name,
             action=action.kind,
@@ -309,9 +301,9 @@ class Rollout:
             old_image=cur.image if cur else None,
             old_image_id=cur.image_id if cur else None,
             old_digest=old.digest if old else None,
-            new_image=action.spec.image,
-            new_image_id=image.id if image else None,
-            new_digest=image.digest if image else None,
+            new_image=new_image,
+            new_image_id=new_id,
+            new_digest=new.digest if new else None,
         )
 
     def _batches(self, play: Play, runs: list[_HostRun]) -> None:
