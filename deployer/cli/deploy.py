@@ -413,11 +413,15 @@ def lock_status(
         if isinstance(res, DeployerError):
             click.echo(f"{host.name}: unreachable: {visible(res)}")
             code = EXIT_UNREACHABLE
-        elif res is None:
-            click.echo(f"{host.name}: free")
         else:
-            hint = "" if res.alive else "; `deployer lock release` frees it"
-            click.echo(f"{host.name}: LOCKED {visible(res.describe())}{hint}")
+            holder, state = res
+            guards = locks.guards_text(state)
+            if holder is None:
+                click.echo(f"{host.name}: free" + (f"; {guards}" if guards else ""))
+            else:
+                hint = "" if holder.alive or guards else "; `deployer lock release` frees it"
+                more = f"; {guards}" if guards else ""
+                click.echo(f"{host.name}: LOCKED {visible(holder.describe())}{more}{hint}")
     sys.exit(code)
 
 
@@ -438,7 +442,7 @@ def lock_release(
     from deployer.engine import locks
 
     def one(s: Any, h: HostConn) -> tuple[str, bool]:
-        holder = locks.read(s, h)
+        holder, state = locks.read(s, h)
         if holder is None:
             return "free", True
         if holder.alive and not force:
@@ -446,6 +450,9 @@ def lock_release(
                 f"REFUSED: held {holder.describe()}; rerun with --force if that run is really gone",
                 False,
             )
+        guards = locks.guards_text(state)
+        if guards and not force:  # the next run would race the guard (it waits for it anyway)
+            return f"REFUSED: {guards}; wait for it, or --force", False
         outcome = locks.release(s, h, holder)
         if outcome == "changed":
             return "not released: another run took the lock meanwhile", False

@@ -47,6 +47,12 @@ EXIT_PULL = 77
 
 TMPDIR = Raw('"$D"')
 ENV_FILE = Raw('"$D/env"')
+SECRET_DIR = [  # a private folder for secrets; removed on exit, and on a signal too
+    "D=$(mktemp -d) || exit 1",
+    "trap 'rm -rf \"$D\"' EXIT",
+    "trap 'exit 1' HUP INT TERM PIPE",
+    'chmod 700 "$D"',
+]
 
 
 def prev_name(name: str, container_id: str) -> str:
@@ -123,7 +129,7 @@ def prepare_script(
     lines = ["set -u"]
     if lock_info is not None:
         lines += locking.acquire_lines(state_dir, lock_info, lock_prio, lock_wait)
-    lines += ["D=$(mktemp -d) || exit 1", "trap 'rm -rf \"$D\"' EXIT", 'chmod 700 "$D"']
+    lines += SECRET_DIR
     docker = ["docker", "--config", TMPDIR]
     if pull:
         if registry and registry.username and registry.password:
@@ -137,6 +143,7 @@ def prepare_script(
                 f'{sh([*docker, "pull", "-q", image])} >/dev/null 2>"$D/err" '
                 f'|| {{ echo {shlex.quote(image)} >&2; cat "$D/err" >&2; exit {EXIT_PULL}; }}'
             )
+    lines.append('rm -rf "$D"')  # the registry login is not needed past the pulls
     lines += facts_lines()
     lines.append(f"echo {MARK_IMAGES}")
     fmt = shlex.quote(IMAGE_FORMAT)
@@ -154,6 +161,16 @@ def prepare_script(
     return "\n".join(lines) + "\n"
 
 
+def temp_name(name: str, attempt: str) -> str:
+    return f"{name}_next_{attempt}"
+
+
+def name_holder(name: str) -> str:
+    """Shell: the id of the container named exactly `name` ("" if none). Not `docker inspect
+    NAME`, which also matches id prefixes, images, networks and volumes."""
+    return f"$(docker ps -aq --no-trunc --filter name={shlex.quote('^/' + name + '$')})"
+
+
 def replace_script(
     spec: ContainerSpec,
     current_id: str | None,
@@ -163,46 +180,47 @@ def replace_script(
     attempt: str,
     guard: Sequence[str] = (),
 ) -> str:
-    """Retire the live container's name (it keeps serving), create the new one under the
-    name, start the host's guard, stop the old one (kept, for rollback), start the new one
-    by id; print its id and address.
+    """Create the new container under a temporary name (the old one keeps serving under its
+    own), start the host's guard, retire the live one (stopped, renamed, kept for rollback),
+    give the new one the name and start it by id; print its id and address.
 
-    A create that fails costs no downtime (the old one never stopped and gets its name
-    back); a container this attempt created that does not start is removed by its id:
-    nothing `Created` is left to be taken for a version later.
+    A create that fails changes nothing; a container this attempt created that does not
+    start is removed by its id: nothing `Created` is left to be taken for a version later.
     """
     lines = ["set -u"]
     env_file = None
     if spec.secret_env:
-        lines += [
-            "D=$(mktemp -d) || exit 1",
-            "trap 'rm -rf \"$D\"' EXIT",
-            'chmod 700 "$D"',
-            '(umask 077; cat > "$D/env")',
-        ]
+        lines += [*SECRET_DIR, '(umask 077; cat > "$D/env")']
         env_file = ENV_FILE
-    create = sh(
-        run_argv(spec, env_file, deployed_at, deployed_by, attempt=attempt, create_as=spec.name)
+    create = run_argv(
+        spec,
+        env_file,
+        deployed_at,
+        deployed_by,
+        attempt=attempt,
+        create_as=temp_name(spec.name, attempt),
     )
+    lines.append(f"new=$({sh(create)}) || exit 1")
+    if spec.secret_env:
+        lines.append('rm -rf "$D"')  # docker keeps the values; the file goes at once
     undo = 'docker rm -f "$new" >/dev/null 2>&1; exit 1'
+    lines += list(guard)
     if current_id:
-        old = prev_name(spec.name, current_id)
-        lines.append(sh(["docker", "rename", current_id, old]) + " || exit 1")
-        lines.append(
-            f"new=$({create}) || {{ {sh(['docker', 'rename', current_id, spec.name])}; exit 1; }}"
-        )
-        lines += list(guard)
-        lines.append(
-            sh(["docker", "stop", "-t", str(spec.stop_timeout), current_id])
-            + f" >/dev/null || {{ {undo}; }}"
-        )
-    else:
-        lines.append(f"new=$({create}) || exit 1")
-        lines += list(guard)
+        stop = sh(["docker", "stop", "-t", str(spec.stop_timeout), current_id])
+        lines.append(f"{stop} >/dev/null || {{ {undo}; }}")
+        rename = sh(["docker", "rename", current_id, prev_name(spec.name, current_id)])
+        lines.append(f"{rename} || {{ {undo}; }}")
+    lines.append(f'docker rename "$new" {shlex.quote(spec.name)} || {{ {undo}; }}')
     lines.append(f'docker start "$new" >/dev/null || {{ {undo}; }}')
     lines.append('echo "$new"')
     lines.append(addr_line(Raw('"$new"')))
     return "\n".join(lines) + "\n"
+
+
+def wait_guard_line(guard_dir: str, seconds: int = 30) -> str:
+    """Shell: wait (bounded) until the guard that took the decision has finished acting."""
+    g = shlex.quote(guard_dir)
+    return f"i=0; while [ -d {g} ] && [ $i -lt {2 * seconds} ]; do sleep 0.5; i=$((i+1)); done"
 
 
 def restore_script(
@@ -212,28 +230,34 @@ def restore_script(
     previous_id: str | None,
     *,
     decide: str = "",
+    guard_dir: str = "",
     log_lines: int = 20,
 ) -> str:
     """Keep the failed container's last log lines, remove what this attempt started (by id or
     by its attempt label, never by name), bring the previous version back under its name.
 
+    The controller first takes the decision from the host's guard; if the guard took it
+    already, this waits for the guard to finish, then checks (everything here is idempotent).
     If the name is held by a container this attempt did not start, it is left alone and the
     script fails: that container is someone else's.
     """
-    lines = [decide + " || true"] if decide else []
+    lines = []
+    if decide:
+        wait = wait_guard_line(guard_dir) if guard_dir else "true"
+        lines.append(f"{decide} || {{ {wait}; }}")
     if failed_id:
         lines.append(sh(["docker", "logs", "--tail", str(log_lines), failed_id]) + " 2>&1")
         lines.append(sh(["docker", "rm", "-f", failed_id]) + " >/dev/null 2>&1")
     if attempt:
+        label = shlex.quote(LABEL_ATTEMPT + "=" + attempt)
         lines.append(
-            f"for c in $(docker ps -aq --filter label={shlex.quote(LABEL_ATTEMPT + '=' + attempt)}); "
+            f"for c in $(docker ps -aq --filter label={label}); "
             'do docker rm -f "$c" >/dev/null 2>&1; done'
         )
     lines.append(f"echo {MARK_CONTAINERS}")
     if previous_id:
-        fmt = shlex.quote("{{.Id}}")
         q = shlex.quote(previous_id)
-        lines.append(f"cur=$(docker inspect --format {fmt} {shlex.quote(name)} 2>/dev/null)")
+        lines.append(f"cur={name_holder(name)}")
         held = shlex.quote(f"the name {name} is held by")
         lines.append(
             f'if [ -n "$cur" ] && [ "$cur" != {q} ]; then echo {held} "$cur, which this run did '
@@ -261,6 +285,29 @@ def swap_script(
     lines.append(sh(["docker", "start", target_id]) + " >/dev/null || exit 1")
     lines.append(addr_line(target_id))
     return "\n".join(lines) + "\n"
+
+
+def unswap_script(name: str, live_id: str, target_id: str, stop_timeout: int) -> str:
+    """Undo a rollback swap, whatever step it reached: the retained `target` stops and is
+    retained again, `live` gets its name back and runs. Every step checks before it acts."""
+    fmt = shlex.quote("{{.Name}}")
+    t, lv, n = shlex.quote(target_id), shlex.quote(live_id), shlex.quote("/" + name)
+    return (
+        "\n".join(
+            [
+                sh(["docker", "stop", "-t", str(stop_timeout), target_id]) + " >/dev/null 2>&1",
+                f'[ "$(docker container inspect --format {fmt} {t})" != {n} ] || '
+                + sh(["docker", "rename", target_id, prev_name(name, target_id)])
+                + " || exit 1",
+                f'[ "$(docker container inspect --format {fmt} {lv})" = {n} ] || '
+                + sh(["docker", "rename", live_id, name])
+                + " || exit 1",
+                sh(["docker", "start", live_id]) + " >/dev/null || exit 1",
+                addr_line(live_id),
+            ]
+        )
+        + "\n"
+    )
 
 
 def watch_script(container: str, decide: str = "") -> str:

@@ -60,7 +60,7 @@ def secret_digest_lines(specs: Sequence[ContainerSpec], nonce: str) -> list[str]
         keys = "|".join(shlex.quote(k) + "=*" for k, _ in spec.secret_env)
         name = shlex.quote(spec.name)
         lines.append(
-            f"docker inspect --format {fmt} {name} 2>/dev/null | while IFS= read -r l; do "
+            f"docker container inspect --format {fmt} {name} 2>/dev/null | while IFS= read -r l; do "
             f'case "$l" in {keys}) printf \'%s %s %s\\n\' {name} "${{l%%=*}}" '
             f'"$(printf \'%s\' {shlex.quote(nonce)}"${{l#*=}}" | sha256sum | cut -c1-64)";; esac; done'
         )

@@ -36,27 +36,65 @@ def deadline(stop_timeout: float, gate_timeout: float, settle: float) -> int:
 
 
 def _restore_lines(
-    name: str, attempt: str, previous_id: str | None, undo_target: str | None, stop_timeout: int
+    name: str,
+    attempt: str,
+    previous_id: str | None,
+    undo_target: str | None,
+    stop_timeout: int,
+    stood_down: str,
 ) -> list[str]:
-    """Remove what this attempt started; put `previous_id` back under `name`, running."""
+    """Remove what this attempt started; put `previous_id` back under `name`, running.
+
+    Only while the name is free or held by this attempt's own containers (the new one, the
+    previous one, or the swapped-in target): if another run's container holds it, the guard
+    touches nothing and says so in the audit log.
+    """
     q = shlex.quote
-    lines = []
+    label = "{{index .Config.Labels " + json.dumps(LABEL_ATTEMPT) + "}}"
+    ours = [q(x) for x in (previous_id, undo_target) if x]
+    lines = [
+        f"cur=$(docker ps -aq --no-trunc --filter name={q('^/' + name + '$')})",
+        'if [ -n "$cur" ]'
+        + "".join(f' && [ "$cur" != {x} ]' for x in ours)
+        + f' && [ "$(docker container inspect --format {q(label)} "$cur")" != {q(attempt)} ]; then',
+        f'  {stood_down}; rm -rf "$G"; exit 0',
+        "fi",
+    ]
     if undo_target:  # a rollback swap: the retained version goes back to being retained
-        lines.append(sh(["docker", "stop", "-t", str(stop_timeout), undo_target]))
-        lines.append(sh(["docker", "rename", undo_target, f"{name}_prev_{undo_target[:12]}"]))
+        t = q(undo_target)
+        lines.append(
+            f'if [ "$cur" = {t} ]; then '
+            + sh(["docker", "stop", "-t", str(stop_timeout), undo_target])
+            + "; "
+            + sh(["docker", "rename", undo_target, f"{name}_prev_{undo_target[:12]}"])
+            + "; fi"
+        )
     else:
         lines.append(
             f"for c in $(docker ps -aq --filter label={q(LABEL_ATTEMPT + '=' + attempt)}); "
             'do docker rm -f "$c"; done'
         )
     if previous_id:
-        fmt = q("{{.Name}}")
+        fmt, p, n = q("{{.Name}}"), q(previous_id), q("/" + name)
         lines.append(
-            f'[ "$(docker inspect --format {fmt} {q(previous_id)})" = {q("/" + name)} ] || '
+            f'[ "$(docker container inspect --format {fmt} {p})" = {n} ] || '
             + sh(["docker", "rename", previous_id, name])
         )
-        lines.append(sh(["docker", "start", previous_id]))
+        lines.append(
+            f'[ "$(docker container inspect --format {fmt} {p})" = {n} ] && '
+            + sh(["docker", "start", previous_id])
+        )
     return lines
+
+
+def _record(audit: dict[str, object], outcome: str, detail: str, state_dir: str) -> str:
+    """Shell: append one audit record, its time taken on the host."""
+    q = shlex.quote
+    record = json.dumps({**audit, "outcome": outcome, "detail": detail}, sort_keys=True)
+    return (
+        f'printf \'{{"time":"%s",%s\\n\' "$(date -u +%Y-%m-%dT%H:%M:%S+00:00)" {q(record[1:])} '
+        f">> {q(state_dir + '/audit.log')}"
+    )
 
 
 def start_lines(
@@ -70,34 +108,38 @@ def start_lines(
     undo_target: str | None = None,
     stop_timeout: int = 10,
 ) -> list[str]:
-    """Shell lines that start the detached guard. `audit`: the record's fields but `time`."""
+    """Shell lines that start the detached guard. `audit`: the record's fields but `time`.
+
+    The guard's folder holds `deadline` (epoch seconds): a run that takes the lock waits
+    for a pending guard (see locking.acquire_lines) instead of racing it.
+    """
     q = shlex.quote
     g = guard_dir(state_dir, attempt)
-    record = json.dumps(
-        {
-            **audit,
-            "outcome": "restored by the host's guard",
-            "detail": f"the controller did not confirm within {seconds}s",
-        },
-        sort_keys=True,
+    late = f"the controller did not confirm within {seconds}s"
+    stood_down = _record(
+        audit,
+        "the host's guard stood down",
+        f"{late}, but {name} is held by another run's container: left alone",
+        state_dir,
     )
     body = "\n".join(
         [
             "trap '' HUP INT PIPE",
-            f"G={q(g)}; end=$(( $(date +%s) + {int(seconds)} ))",
+            f'G={q(g)}; end=$(cat "$G/deadline")',
             "while [ $(date +%s) -lt $end ]; do",
             '  if [ -d "$G/decided" ]; then rm -rf "$G"; exit 0; fi',
             f"  sleep {POLL_SECONDS}",
             "done",
+            ': > "$G/acting"',  # a run taking the lock waits while this is here
             'mkdir "$G/decided" 2>/dev/null || { rm -rf "$G"; exit 0; }',
-            *_restore_lines(name, attempt, previous_id, undo_target, stop_timeout),
-            f'printf \'{{"time":"%s",%s\\n\' "$(date -u +%Y-%m-%dT%H:%M:%S+00:00)" {q(record[1:])} '
-            f">> {q(state_dir + '/audit.log')}",
+            *_restore_lines(name, attempt, previous_id, undo_target, stop_timeout, stood_down),
+            _record(audit, "restored by the host's guard", late, state_dir),
             'rm -rf "$G"',
         ]
     )
     return [
         f"mkdir -p {q(g)} || exit 1",
+        f"echo $(( $(date +%s) + {int(seconds)} )) > {q(g + '/deadline')} || exit 1",
         "S=; command -v setsid >/dev/null 2>&1 && S=setsid",
         f"$S sh -c {q(body)} </dev/null >/dev/null 2>&1 &",
     ]

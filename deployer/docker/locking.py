@@ -24,6 +24,7 @@ YIELD_SECONDS = 10  # how long an older run waits on a host held by a younger on
 HEARTBEAT_SECONDS = 10  # how often a live run touches its locks' heartbeat
 STALE_SECONDS = 45  # no heartbeat for this long: the holder is taken for dead
 MARK_STATE = "--deployer-lock-state--"
+MARK_GUARD = "--deployer-guard--"
 
 
 def lock_path(state_dir: str) -> str:
@@ -53,12 +54,29 @@ def acquire_lines(state_dir: str, info: str, prio: str, wait: float) -> list[str
         # no priority after ~1 s: not a run being born but an older deployer's or a hand-made
         # lock; taken as older
         '  if [ -z "$h" ]; then n=$((n+1)); [ $n -ge 5 ] && h=0; fi',
+        '  if [ "$h" = "$P" ]; then break; fi',  # our own run's lock (left by a lost release)
         '  if [ -n "$h" ] && expr "x$h" "<" "x$P" >/dev/null; then cat "$L/info" 2>/dev/null; '
         f"exit {EXIT_LOCKED}; fi",
         f'  if [ $(date +%s) -ge $end ]; then cat "$L/info" 2>/dev/null; exit {EXIT_LOCKED}; fi',
         "  sleep 0.2",
         "done",
         f'printf \'%s\\n\' "$P" > "$L/prio"; printf \'%s\\n\' {q(info)} > "$L/info"; : > "$L/heartbeat"',
+        *wait_for_guards(state_dir),
+    ]
+
+
+def wait_for_guards(state_dir: str) -> list[str]:
+    """Shell, run holding the lock: wait while a host guard (docker/guard.py) is pending or
+    acting, so that no run acts on the containers of a run the guard may still restore.
+    Bounded by each guard's deadline plus 30 s; past that its folder is stale and goes.
+    """
+    return [
+        f"for g in {shlex.quote(state_dir)}/guard/*; do",
+        '  [ -d "$g" ] || continue; dl=$(cat "$g/deadline" 2>/dev/null); dl=${dl:-0}',
+        '  while [ -d "$g" ] && { [ ! -d "$g/decided" ] || [ -e "$g/acting" ]; } '
+        "&& [ $(date +%s) -le $((dl + 30)) ]; do sleep 0.5; done",
+        '  if [ -d "$g" ] && { [ ! -d "$g/decided" ] || [ -e "$g/acting" ]; }; then rm -rf "$g"; fi',
+        "done",
     ]
 
 
@@ -69,13 +87,16 @@ def heartbeat_script(state_dir: str, token: str) -> str:
 
 
 def read_script(state_dir: str) -> str:
-    """Print the lock's info, then a state line: MARK <host clock> <heartbeat mtime> (or `free`)."""
+    """Print the lock's info, then a state line: MARK <host clock> <heartbeat mtime> (or `free`),
+    then one MARK_GUARD line per host guard still pending: its deadline (epoch seconds)."""
     lock = shlex.quote(lock_path(state_dir))
     return (
         f"if [ -d {lock} ]; then cat {lock}/info 2>/dev/null; echo; "
         f"hb=$(stat -c %Y {lock}/heartbeat 2>/dev/null || stat -c %Y {lock}/info 2>/dev/null "
         f"|| stat -c %Y {lock} 2>/dev/null); echo {MARK_STATE} $(date +%s) ${{hb:-0}}; "
-        f"else echo {MARK_STATE} free; fi\n"
+        f"else echo {MARK_STATE} free $(date +%s); fi\n"
+        f'for g in {shlex.quote(state_dir)}/guard/*; do [ -d "$g" ] && [ ! -d "$g/decided" ] '
+        f'&& echo {MARK_GUARD} $(cat "$g/deadline" 2>/dev/null || echo 0); done; true\n'
     )
 
 
@@ -98,6 +119,9 @@ class LockState:
     info: dict[str, object]
     raw: str  # the info line as it was (for messages and for releasing by token)
     heartbeat_age: float | None  # seconds since the holder last showed life, by the host's clock
+    guards: tuple[
+        float, ...
+    ] = ()  # seconds until each pending host guard acts (by the host's clock)
 
     @property
     def run(self) -> str:
@@ -106,13 +130,20 @@ class LockState:
 
 def parse_state(stdout: str) -> LockState:
     raw, state = "", ""
+    deadlines: list[int] = []
     for line in stdout.splitlines():
         if line.startswith(MARK_STATE):
             state = line[len(MARK_STATE) :].strip()
+        elif line.startswith(MARK_GUARD):
+            word = line[len(MARK_GUARD) :].strip()
+            deadlines.append(int(word) if word.isdigit() else 0)
         elif line.strip() and not raw:
             raw = line.strip()
-    if not state or state == "free":
-        return LockState(False, {}, "", None)
+    words = state.split()
+    clock = int(words[-1]) if words and words[-1].isdigit() else 0
+    guards = tuple(float(max(0, d - clock)) for d in deadlines)
+    if not state or state.startswith("free"):
+        return LockState(False, {}, "", None, guards)
     try:
         info = json.loads(raw) if raw else {}
     except ValueError:
@@ -123,4 +154,6 @@ def parse_state(stdout: str) -> LockState:
     age = None
     if len(parts) == 2 and all(p.isdigit() for p in parts) and int(parts[1]) > 0:
         age = max(0.0, float(int(parts[0]) - int(parts[1])))
-    return LockState(True, info, raw, age)
+        clock = int(parts[0])
+        guards = tuple(float(max(0, d - clock)) for d in deadlines)
+    return LockState(True, info, raw, age, guards)

@@ -39,20 +39,38 @@ class Holder:
 
 
 def judge(state: locking.LockState, here: str | None = None) -> Holder:
-    """Alive or dead, from the lock's info and heartbeat age. Reads /proc for local holders."""
+    """Alive or dead, from the lock's info and heartbeat age (reads /proc for local holders).
+
+    A fresh heartbeat always means alive. A holder on this machine whose process (pid and
+    start time) still runs is alive; one whose process is gone is dead once it also missed
+    two heartbeats (a /proc that hides other users' processes, or two controllers sharing a
+    host name, must not kill a live run). Anyone else is dead after STALE_SECONDS.
+    """
     here = here or socket.gethostname()
     info = state.info
     pid = info.get("pid")
-    if info.get("host") == here and isinstance(pid, int) and info.get("pid_start"):
-        if process_start(pid) == info.get("pid_start"):
-            return Holder(state, True, f"process {pid} runs on this machine")
-        return Holder(state, False, f"process {pid} is gone from this machine")
     age = state.heartbeat_age
-    if age is None:
-        return Holder(state, False, "no heartbeat and no time on the lock")
-    if age < locking.STALE_SECONDS:
+    local = info.get("host") == here and isinstance(pid, int) and bool(info.get("pid_start"))
+    if local and process_start(int(str(pid))) == info.get("pid_start"):
+        return Holder(state, True, f"process {pid} runs on this machine")
+    limit = 2 * locking.HEARTBEAT_SECONDS if local else locking.STALE_SECONDS
+    if age is not None and age < limit:
         return Holder(state, True, f"heartbeat {age:.0f}s ago")
-    return Holder(state, False, f"no heartbeat for {_ago(age)}")
+    gone = f"process {pid} is gone from this machine, " if local else ""
+    if age is None:
+        return Holder(state, False, f"{gone}no heartbeat and no time on the lock")
+    return Holder(state, False, f"{gone}no heartbeat for {_ago(age)}")
+
+
+def guards_text(state: locking.LockState) -> str:
+    """'' or what the pending host guards will do, and when."""
+    if not state.guards:
+        return ""
+    soonest = min(state.guards)
+    return (
+        f"{len(state.guards)} host guard(s) of an unconfirmed rollout pending: the previous "
+        f"version comes back in {soonest:.0f}s unless the run confirms"
+    )
 
 
 def _ago(seconds: float) -> str:
@@ -63,10 +81,10 @@ def _ago(seconds: float) -> str:
     return f"{seconds / 3600:.0f}h"
 
 
-def read(session: Session, conn: HostConn) -> Holder | None:
-    """The holder of the host's lock, or None when it is free."""
+def read(session: Session, conn: HostConn) -> tuple[Holder | None, locking.LockState]:
+    """The holder of the host's lock (None when it is free), and the lock's state."""
     state = locking.parse_state(session.run(locking.read_script(conn.state_dir), timeout=60).stdout)
-    return judge(state) if state.held else None
+    return (judge(state) if state.held else None), state
 
 
 def release(session: Session, conn: HostConn, holder: Holder) -> str:

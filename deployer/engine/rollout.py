@@ -88,6 +88,7 @@ class _HostRun:
     actions: list[Action] = field(default_factory=list)
     locked: bool = False
     lock_held: bool = False  # another run holds this host's lock
+    preparing: bool = False  # its lock + pull + facts command is in flight
     finalized: bool = False
     prune: list[str] = field(default_factory=list)
     audit: list[str] = field(default_factory=list)
@@ -107,6 +108,7 @@ class Rollout:
         self._lock = threading.Lock()
         self._holding: dict[int, _HostRun] = {}  # runs whose host lock we hold: heartbeats
         self._attempts = 0
+        self._yielding = threading.Event()  # this play's lock attempt met an older run
 
     # -- helpers --------------------------------------------------------------------------
     def engine(self, conn: HostConn) -> Engine:
@@ -158,15 +160,10 @@ class Rollout:
         """Show that this run is alive on every host whose lock it holds (see `lock status`)."""
         while not stop.wait(locking.HEARTBEAT_SECONDS):
             with self._lock:
-                runs = list(self._holding.values())
-            for r in runs:
-                if stop.is_set():
-                    return
-                try:
-                    if r.engine is not None:
-                        r.engine.heartbeat(self.run_id)
-                except Exception:  # noqa: BLE001, S112 - a missed beat only ages the lock
-                    continue
+                engines = [r.engine for r in self._holding.values() if r.engine is not None]
+            # all at once: one slow or dead host must not age the others' locks
+            # (errors come back as results: a missed beat only ages that host's lock)
+            parallel.each(engines, lambda e: e.heartbeat(self.run_id), self.opts.forks, stop)
 
     def _hold(self, run: _HostRun, held: bool) -> None:
         with self._lock:
@@ -180,8 +177,13 @@ class Rollout:
         deadline = time.monotonic() + self.opts.lock_wait
         while True:
             left = max(0.0, deadline - time.monotonic())
+            self._yielding.clear()
+            siblings = list(runs)
             self._parallel(
-                runs, functools.partial(self._prepare, play, lock_info=info, lock_wait=left)
+                runs,
+                functools.partial(
+                    self._prepare, play, lock_info=info, lock_wait=left, siblings=siblings
+                ),
             )
             held = [r for r in runs if r.lock_held]
             if not held:
@@ -243,7 +245,33 @@ class Rollout:
                 self._finalize,
             )
 
-    def _prepare(self, play: Play, run: _HostRun, *, lock_info: str, lock_wait: float) -> None:
+    def _give_back(self, runs: list[_HostRun]) -> None:
+        """Wait-die: this run met an older one. Release our locks on the play's other hosts
+        now, even those still pulling: the older run waits only a little for them."""
+        with self._lock:
+            self._yielding.set()  # hosts not started yet will not take a lock (see _prepare)
+            ours = [r for r in runs if r.locked and r.engine is not None]
+        self._parallel(ours, self._release_early)
+
+    def _release_early(self, run: _HostRun) -> None:
+        """Release by our run id (a no-op if not ours yet), again while its command still
+        runs: it may take the lock just after a release that came first."""
+        assert run.engine is not None
+        while True:
+            run.engine.finalize([], [], self.run_id)
+            if not run.preparing:
+                return
+            time.sleep(0.3)
+
+    def _prepare(
+        self,
+        play: Play,
+        run: _HostRun,
+        *,
+        lock_info: str,
+        lock_wait: float,
+        siblings: list[_HostRun] | None = None,
+    ) -> None:
         t0 = time.monotonic()
         specs = play.containers.get(run.conn.name, ())
         run.engine = engine = self.engine(run.conn)
@@ -252,13 +280,25 @@ class Rollout:
         images = [] if self.opts.rollback else [s.image for s in specs]
         nonce = uuid.uuid4().hex
         lock = None if self.opts.check else LockRequest(lock_info, self.prio, lock_wait)
-        run.locked = lock is not None  # from here on the host may hold our lock
-        self._hold(run, run.locked)
-        res = engine.prepare(images, play.registry, lock=lock, pull=pull, specs=specs, nonce=nonce)
+        with self._lock:
+            if lock is not None and self._yielding.is_set():
+                run.outcome.reason = "not started: another run holds a host of this play"
+                return
+            run.locked = lock is not None  # from here on the host may hold our lock
+            run.preparing = True
+        try:
+            res = engine.prepare(
+                images, play.registry, lock=lock, pull=pull, specs=specs, nonce=nonce
+            )
+        finally:
+            run.preparing = False
         run.outcome.took += time.monotonic() - t0
+        self._hold(run, run.locked and res.status != "locked")
         if res.status == "locked":
             run.lock_held, run.locked = True, False
             self._hold(run, False)
+            if siblings:
+                self._give_back([r for r in siblings if r is not run])
             # not failed: this host was not touched (docs/deploy.md: skipped, exit 6)
             run.outcome.status = "skipped"
             run.outcome.reason = f"locked by {res.message or 'another run'}"
@@ -366,9 +406,11 @@ class Rollout:
             self.opts.on_event(host, f"{spec.name}: rollback -> {action.target.image}")
             try:
                 result = engine.swap(spec, action.current, action.target, attempt)
-            except DeployerError as err:
+            except Exception as err:  # noqa: BLE001 - the host's guard undoes it if nobody confirms
                 result = GateResult(
-                    False, f"rollback interrupted: {err}; check {spec.name} by hand"
+                    False,
+                    f"rollback interrupted: {_text(err)}; the host's guard undoes it "
+                    f"unless confirmed; check {spec.name}",
                 )
             outcome.health, outcome.health_detail = (
                 ("passed" if result.ok else "failed"),
@@ -389,8 +431,8 @@ class Rollout:
         self.opts.on_event(host, f"{spec.name}: {action.kind} -> {spec.image}")
         try:
             started = engine.replace(spec, action.current, now_iso(), who(), attempt)
-        except DeployerError as err:  # it may or may not have started: restore copes with both
-            started = Started(None, "", str(err))
+        except Exception as err:  # noqa: BLE001 - it may or may not have started: restore copes
+            started = Started(None, "", _text(err))
         new_id = started.id
         if new_id is None:
             outcome.health, outcome.error = "failed", f"could not start: {started.error}"
@@ -406,8 +448,8 @@ class Rollout:
             self.opts.on_event(host, f"{spec.name}: started {new_id[:12]}, waiting for health")
             try:
                 result = engine.gate(spec, started, attempt)
-            except DeployerError as err:
-                result = GateResult(False, f"health gate failed: {err}")
+            except Exception as err:  # noqa: BLE001 - whatever broke, the old version comes back
+                result = GateResult(False, f"health gate failed: {_text(err)}")
             outcome.health_detail = result.detail
             if result.ok:
                 outcome.health = "passed"
@@ -456,8 +498,11 @@ class Rollout:
             restored = run.engine.restore(spec, attempt, failed_id, action.current)
             logs, what = restored.logs, restored.what
             outcome.logs, outcome.rolled_back = logs, action.current is not None
-        except DeployerError as err:
-            what = f"ROLLBACK NOT DONE ({err}); check {spec.name} on this host by hand"
+        except Exception as err:  # noqa: BLE001 - said plainly; the host's guard still acts
+            what = (
+                f"ROLLBACK NOT DONE ({_text(err)}); the host's guard restores it unless "
+                f"confirmed; check {spec.name} on this host"
+            )
         outcome.error = f"{why}; {what}"
         run.outcome.fail(f"{spec.name}: {why}; {what}")
         self.opts.on_event(run.conn.name, f"{spec.name}: UNHEALTHY: {why}; {what}")
@@ -508,6 +553,10 @@ class Rollout:
         self._hold(run, False)
         if error is not None and run.outcome.status != "failed":
             run.outcome.fail(f"could not release the lock or write the audit log: {error}")
+
+
+def _text(err: BaseException) -> str:
+    return str(err) if isinstance(err, DeployerError) else f"internal error: {err!r}"
 
 
 def _first_line(text: str) -> str:

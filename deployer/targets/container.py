@@ -174,6 +174,7 @@ def restore(
             failed_id,
             previous.id if previous else None,
             decide=decide(attempt),
+            guard_dir=hostguard.guard_dir(attempt.state_dir, attempt.id),
         )
     )
     logs = res.stdout.split(cmd.MARK_CONTAINERS)[0].strip().splitlines()[-20:] if failed_id else []
@@ -242,9 +243,25 @@ def swap(
         if res.ok
         else GateResult(False, res.stderr.strip()[-400:])
     )
-    if result.ok or live is None or result.detail == LATE:
+    if result.ok or result.detail == LATE:
         return result
-    session.run(hostguard.stand_down_script(attempt.state_dir, attempt.id))
-    back = session.run(cmd.swap_script(spec.name, target.id, live.id, spec.stop_timeout))
+    return unswap(session, spec, live, target, attempt, result.detail)
+
+
+def unswap(
+    session: Session,
+    spec: ContainerSpec,
+    live: Observed | None,
+    target: Observed,
+    attempt: Attempt,
+    why: str,
+) -> GateResult:
+    """A rollback swap failed: take the decision from the host guard (if it acted already,
+    it restored), then put the live container back, whatever step the swap reached."""
+    if session.run(hostguard.decide_line(attempt.state_dir, attempt.id) + "\n").exited != 0:
+        return GateResult(False, f"{why}; {LATE}")
+    if live is None:
+        return GateResult(False, why)
+    back = session.run(cmd.unswap_script(spec.name, live.id, target.id, spec.stop_timeout))
     again = "restored " + live.image if back.ok else "COULD NOT RESTORE " + live.image
-    return GateResult(False, f"{result.detail}; {again}")
+    return GateResult(False, f"{why}; {again}")

@@ -157,7 +157,7 @@ def test_hostile_values_stay_single_arguments(value):
     assert argv[-3:] == ["sh", "-c", value]
     script = c.replace_script(s, None, AT, BY, attempt="a1")
     assert script.startswith("set -u\n")
-    create = c.run_argv(s, None, AT, BY, attempt="a1", create_as="web")
+    create = c.run_argv(s, None, AT, BY, attempt="a1", create_as="web_next_a1")
     inner = script.split("new=$(", 1)[1].rsplit(") || exit 1\n", 1)[0]
     assert shlex.split(inner) == create
     assert run_through_sh(c.sh(argv)) == argv
@@ -190,17 +190,20 @@ def test_replace_script_with_secrets_exact():
         secret_spec(), "abcdef0123456789", AT, BY, attempt="a1", guard=["GUARD"]
     )
     undo = '{ docker rm -f "$new" >/dev/null 2>&1; exit 1; }'
-    create = c.run_argv(secret_spec(), c.ENV_FILE, AT, BY, attempt="a1", create_as="web")
+    create = c.run_argv(secret_spec(), c.ENV_FILE, AT, BY, attempt="a1", create_as="web_next_a1")
     assert script.splitlines() == [
         "set -u",
         "D=$(mktemp -d) || exit 1",
         "trap 'rm -rf \"$D\"' EXIT",
+        "trap 'exit 1' HUP INT TERM PIPE",
         'chmod 700 "$D"',
         '(umask 077; cat > "$D/env")',
-        "docker rename abcdef0123456789 web_prev_abcdef012345 || exit 1",
-        f"new=$({c.sh(create)}) || {{ docker rename abcdef0123456789 web; exit 1; }}",
+        f"new=$({c.sh(create)}) || exit 1",
+        'rm -rf "$D"',
         "GUARD",
         f"docker stop -t 2 abcdef0123456789 >/dev/null || {undo}",
+        f"docker rename abcdef0123456789 web_prev_abcdef012345 || {undo}",
+        f'docker rename "$new" web || {undo}',
         f'docker start "$new" >/dev/null || {undo}',
         'echo "$new"',
         c.addr_line(c.Raw('"$new"')),
@@ -259,11 +262,13 @@ def test_prepare_script_exact():
         *locking.acquire_lines("/var/lib/deployer", '{"who": "x"}', "p1", 2),
         "D=$(mktemp -d) || exit 1",
         "trap 'rm -rf \"$D\"' EXIT",
+        "trap 'exit 1' HUP INT TERM PIPE",
         'chmod 700 "$D"',
         'docker --config "$D" login -u u --password-stdin reg:5443 >/dev/null 2>"$D/err" '
         '|| { cat "$D/err" >&2; exit 76; }',
         'docker --config "$D" pull -q r/a:1 >/dev/null 2>"$D/err" || { echo r/a:1 >&2; cat "$D/err" >&2; exit 77; }',
         'docker --config "$D" pull -q r/b >/dev/null 2>"$D/err" || { echo r/b >&2; cat "$D/err" >&2; exit 77; }',
+        'rm -rf "$D"',
         "echo --deployer-containers--",
         "ids=$(docker ps -aq --filter label=deployer.managed=true) || exit 1",
         f'[ -z "$ids" ] || docker inspect --format {inspect} $ids',
@@ -304,14 +309,17 @@ def test_replace_script_first_deploy_has_no_stop():
 
 
 def test_restore_script_exact():
-    """Item 2: restore acts on the ids it started, never on whatever holds the name."""
-    assert c.restore_script("web", "a1", "new1", "old1", decide="DECIDE").splitlines() == [
-        "DECIDE || true",
+    """Item 2: restore acts on the ids it started, never on whatever holds the name; it looks
+    the name up exactly (not `docker inspect NAME`, which also matches volumes, images...)."""
+    assert c.restore_script(
+        "web", "a1", "new1", "old1", decide="DECIDE", guard_dir="/g/a1"
+    ).splitlines() == [
+        "DECIDE || { " + c.wait_guard_line("/g/a1") + "; }",
         "docker logs --tail 20 new1 2>&1",
         "docker rm -f new1 >/dev/null 2>&1",
         'for c in $(docker ps -aq --filter label=deployer.attempt=a1); do docker rm -f "$c" >/dev/null 2>&1; done',
         "echo --deployer-containers--",
-        "cur=$(docker inspect --format '{{.Id}}' web 2>/dev/null)",
+        "cur=$(docker ps -aq --no-trunc --filter name='^/web$')",
         'if [ -n "$cur" ] && [ "$cur" != old1 ]; then echo \'the name web is held by\' "$cur, which this '
         'run did not start: left alone" >&2; exit 1; fi',
         '[ "$cur" = old1 ] || docker rename old1 web || exit 1',

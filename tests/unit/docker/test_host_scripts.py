@@ -22,13 +22,26 @@ OLD = locking.priority(1_000, "aaaa")
 NEW = locking.priority(2_000, "bbbb")
 
 
-def fake_docker(tmp_path: Path, answer: str = "") -> dict[str, str]:
+def fake_docker(
+    tmp_path: Path, answer: str = "", answers: dict[str, str] | None = None
+) -> dict[str, str]:
+    """A `docker` that logs its arguments; `inspect`/`container inspect` print ANSWER; ANSWERS
+    maps a shell `case` pattern over all arguments to what that call prints."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     log = tmp_path / "docker.log"
+
+    def glob(pat: str) -> str:  # quoted pieces, bare `*`
+        return "*".join(shlex.quote(piece) if piece else "" for piece in pat.split("*"))
+
+    cases = "".join(
+        f"  {glob(pat)}) printf '%s\\n' {shlex.quote(out)}; exit 0;;\n"
+        for pat, out in (answers or {}).items()
+    )
     (bin_dir / "docker").write_text(
         f'#!/bin/sh\necho "$*" >> {shlex.quote(str(log))}\n'
-        f"case \"$1\" in inspect) printf '%s\\n' {shlex.quote(answer)};; esac\nexit 0\n"
+        f'case "$*" in\n{cases}'
+        f"  inspect*|'container inspect'*) printf '%s\\n' {shlex.quote(answer)};;\nesac\nexit 0\n"
     )
     (bin_dir / "docker").chmod(0o755)
     return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
@@ -112,9 +125,11 @@ def test_heartbeat_and_release_touch_only_our_own_lock(tmp_path):
 # ---------------------------------------------------------------- the guard
 
 
-def run_guard(tmp_path: Path, seconds: int, *, decide_first: bool) -> tuple[list[str], Path]:
+def run_guard(
+    tmp_path: Path, seconds: int, *, decide_first: bool, answers: dict[str, str] | None = None
+) -> tuple[list[str], Path]:
     state = tmp_path / "state"
-    env = fake_docker(tmp_path, "/other")
+    env = fake_docker(tmp_path, "/web", answers)
     lines = guard.start_lines(
         str(state),
         "att1",
@@ -136,16 +151,81 @@ def run_guard(tmp_path: Path, seconds: int, *, decide_first: bool) -> tuple[list
 
 def test_the_guard_restores_the_previous_container_when_nobody_confirms(tmp_path):
     calls, state = run_guard(tmp_path, 1, decide_first=False)
-    assert calls[0] == "ps -aq --filter label=deployer.attempt=att1"
-    assert "rename old1 web" in calls and calls[-1] == "start old1"
+    assert calls[0] == "ps -aq --no-trunc --filter name=^/web$"  # the name is free
+    assert "ps -aq --filter label=deployer.attempt=att1" in calls
+    assert calls[-1] == "start old1"  # old1 holds the name again (the fake says /web): started
     (record,) = [json.loads(line) for line in (state / "audit.log").read_text().splitlines()]
     assert record["outcome"] == "restored by the host's guard" and record["note"] == "it's $(x)"
     assert record["time"].endswith("+00:00") and record["container"] == "web"
 
 
+def test_the_guard_stands_down_when_another_runs_container_holds_the_name(tmp_path):
+    """Review finding: a guard outliving its run must not remove or stop a later run's work."""
+    calls, state = run_guard(
+        tmp_path,
+        1,
+        decide_first=False,
+        answers={
+            "ps -aq --no-trunc --filter name=*": "c0ffee",
+            "container inspect --format*c0ffee": "other-attempt",
+        },
+    )
+    assert not any(c.startswith(("rm", "rename", "start", "stop")) for c in calls), calls
+    (record,) = [json.loads(line) for line in (state / "audit.log").read_text().splitlines()]
+    assert record["outcome"] == "the host's guard stood down" and "left alone" in record["detail"]
+
+
+def test_the_guard_acts_when_its_own_new_container_holds_the_name(tmp_path):
+    calls, _ = run_guard(
+        tmp_path,
+        1,
+        decide_first=False,
+        answers={
+            "ps -aq --no-trunc --filter name=*": "n3w",
+            "container inspect --format*n3w": "att1",
+        },
+    )
+    assert "start old1" in calls
+
+
 def test_the_guard_stands_down_once_the_controller_decided(tmp_path):
     calls, state = run_guard(tmp_path, 2, decide_first=True)
     assert calls == [] and not (state / "audit.log").exists()
+
+
+def test_a_new_lock_waits_for_a_pending_guard(tmp_path):
+    """Review finding: a run taking the lock waits until a dead run's guard has acted."""
+    g = tmp_path / "guard" / "att9"
+    g.mkdir(parents=True)
+    (g / "deadline").write_text(str(int(time.time()) + 60))
+    remover = subprocess.Popen(["sh", "-c", f"sleep 1.5; rm -rf {shlex.quote(str(g))}"])
+    t0 = time.monotonic()
+    assert acquire(tmp_path, OLD).returncode == 0
+    remover.wait()
+    assert 1.2 < time.monotonic() - t0 < 10
+    # a guard folder whose deadline long passed (its process is gone) is stale: no wait
+    g.mkdir(parents=True)
+    (g / "deadline").write_text(str(int(time.time()) - 100))
+    (tmp_path / "lock").rename(tmp_path / "lock.old")
+    t0 = time.monotonic()
+    assert acquire(tmp_path, OLD).returncode == 0 and time.monotonic() - t0 < 3
+    assert not g.exists()
+
+
+def test_a_run_takes_back_its_own_lock(tmp_path):
+    assert acquire(tmp_path, OLD, info='{"run": "me"}').returncode == 0
+    t0 = time.monotonic()
+    assert acquire(tmp_path, OLD, wait=30, info='{"run": "me"}').returncode == 0
+    assert time.monotonic() - t0 < 2
+
+
+def test_lock_state_lists_pending_guards(tmp_path):
+    g = tmp_path / "guard" / "a1"
+    g.mkdir(parents=True)
+    (g / "deadline").write_text(str(int(time.time()) + 50))
+    (tmp_path / "guard" / "a2" / "decided").mkdir(parents=True)  # decided: not pending
+    state = locking.parse_state(sh(locking.read_script(str(tmp_path))).stdout)
+    assert not state.held and len(state.guards) == 1 and 45 <= state.guards[0] <= 50
 
 
 def test_the_guard_runs_detached_from_the_command_that_started_it(tmp_path):

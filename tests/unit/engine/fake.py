@@ -126,6 +126,9 @@ class FakeEngine:
                 "prio": lock.prio,
                 "run": json.loads(lock.info)["run"],
             }
+        hook = self.host.on.get("pull")
+        if hook is not None:  # after the lock, like the pulls of the real prepare
+            hook()
         if pull and "login" in self.host.fail:
             return Prepared("login", message="unauthorized")
         if pull and "pull" in self.host.fail:

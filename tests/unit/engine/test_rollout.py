@@ -135,7 +135,7 @@ def test_a_failed_restore_says_so_plainly_and_still_unlocks() -> None:
     fleet = Fleet()
     fleet.hosts["h1"].fail |= {"unhealthy", "restore-raises"}
     report = fleet.run(play())
-    assert "ROLLBACK NOT DONE" in report.hosts[0].reason and "by hand" in report.hosts[0].reason
+    assert "ROLLBACK NOT DONE" in report.hosts[0].reason and "guard" in report.hosts[0].reason
     assert fleet.locks()["h1"] is None and fleet.hosts["h1"].audit[-1]["outcome"] == "failed"
 
 
@@ -185,6 +185,37 @@ def test_a_lock_held_elsewhere_changes_nothing_and_gives_ours_back() -> None:
     assert fleet.locks()["h1"] is None and fleet.locks()["h3"] is None
     assert fleet.locks()["h2"]["run"] == "other-run"  # never another run's lock
     assert all("replace" not in h.log for h in fleet.hosts.values())
+
+
+def test_a_younger_run_gives_its_locks_back_while_its_other_hosts_still_pull() -> None:
+    """Review finding: the older run waits only a little on a younger run's lock, so the
+    younger must release at once, not after its slowest pull."""
+    import time
+
+    fleet = Fleet()
+    other_lock(fleet.hosts["h1"])
+    seen: list[bool] = []
+
+    def slow_pull() -> None:  # h2 holds our lock and pulls for a while
+        deadline = time.monotonic() + 2
+        while fleet.hosts["h2"].lock is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        seen.append(fleet.hosts["h2"].lock is None)
+
+    fleet.hosts["h2"].on["pull"] = slow_pull
+    fleet.hosts["h1"].on["prepare"] = lambda: time.sleep(0.3)  # h2 is pulling when h1 answers
+    report = fleet.run(play(hosts=("h1", "h2")), forks=2)
+    assert report.exit_code == EXIT_LOCKED
+    assert seen == [True]  # given back while the pull was still running
+    assert fleet.locks()["h2"] is None and fleet.locks()["h1"]["run"] == "other-run"
+
+
+def test_a_host_not_started_when_an_older_run_is_met_takes_no_lock() -> None:
+    fleet = Fleet()
+    other_lock(fleet.hosts["h1"])
+    report = fleet.run(play(), forks=1)  # one at a time: h2 and h3 come after h1's answer
+    assert report.exit_code == EXIT_LOCKED
+    assert fleet.hosts["h2"].log == [] and fleet.hosts["h3"].log == []
 
 
 def test_lock_wait_retries_the_whole_play_once_the_holder_is_gone() -> None:

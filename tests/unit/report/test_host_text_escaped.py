@@ -195,7 +195,8 @@ def _holder() -> Any:
 
 
 def test_lock_status_escapes_lock_info(monkeypatch: pytest.MonkeyPatch) -> None:
-    out = _cli(monkeypatch, _holder(), "lock", "status")
+    holder = _holder()
+    out = _cli(monkeypatch, (holder, holder.state), "lock", "status")
     assert raw_controls(out) == [], out
     assert "\\x1b]52;c;" in out and "no route: a\\x1b[2J" in out
 
