@@ -153,6 +153,9 @@ def test_a_bug_on_one_host_fails_it_and_leaks_no_lock() -> None:
     assert statuses(report) == {"h1": "changed", "h2": "failed", "h3": "changed"}
     assert "internal error" in report.hosts[1].reason
     assert fleet.locks() == {"h1": None, "h2": None, "h3": None}
+    # a bug in the gate is a failed gate: the old version is back before the lock goes
+    assert fleet.live("h2").id == fleet.v1["h2"] and fleet.live("h2").running
+    assert fleet.hosts["h2"].log[-2:] == ["restore", "finalize"]
 
 
 def test_an_unreachable_host_does_not_stop_the_others() -> None:
