@@ -27,6 +27,7 @@ from deployer.docker.facts import (  # noqa: F401 - the one docker room: builder
     parse_addr,
     secret_digest_lines,
 )
+from deployer.docker.guard import name_holder, prev_name, remove_attempt_line
 from deployer.docker.labels import (  # noqa: F401
     LABEL_ATTEMPT,
     LABEL_DEPLOYED_AT,
@@ -53,10 +54,6 @@ SECRET_DIR = [  # a private folder for secrets; removed on exit, and on a signal
     "trap 'exit 1' HUP INT TERM PIPE",
     'chmod 700 "$D"',
 ]
-
-
-def prev_name(name: str, container_id: str) -> str:
-    return f"{name}_prev_{container_id[:12]}"
 
 
 def run_argv(
@@ -165,12 +162,6 @@ def temp_name(name: str, attempt: str) -> str:
     return f"{name}_next_{attempt}"
 
 
-def name_holder(name: str) -> str:
-    """Shell: the id of the container named exactly `name` ("" if none). Not `docker inspect
-    NAME`, which also matches id prefixes, images, networks and volumes."""
-    return f"$(docker ps -aq --no-trunc --filter name={shlex.quote('^/' + name + '$')})"
-
-
 def replace_script(
     spec: ContainerSpec,
     current_id: str | None,
@@ -249,11 +240,7 @@ def restore_script(
         lines.append(sh(["docker", "logs", "--tail", str(log_lines), failed_id]) + " 2>&1")
         lines.append(sh(["docker", "rm", "-f", failed_id]) + " >/dev/null 2>&1")
     if attempt:
-        label = shlex.quote(LABEL_ATTEMPT + "=" + attempt)
-        lines.append(
-            f"for c in $(docker ps -aq --filter label={label}); "
-            'do docker rm -f "$c" >/dev/null 2>&1; done'
-        )
+        lines.append(remove_attempt_line(attempt))
     lines.append(f"echo {MARK_CONTAINERS}")
     if previous_id:
         q = shlex.quote(previous_id)

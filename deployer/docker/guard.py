@@ -26,6 +26,26 @@ DOCKER_SLACK_SECONDS = 10  # docker create/rename/start and the round trips arou
 POLL_SECONDS = 1
 
 
+def prev_name(name: str, container_id: str) -> str:
+    """The name a retired (retained) version of `name` goes by."""
+    return f"{name}_prev_{container_id[:12]}"
+
+
+def name_holder(name: str) -> str:
+    """Shell: the id of the container named exactly `name` ("" if none). Not `docker inspect
+    NAME`, which also matches id prefixes, images, networks and volumes."""
+    return f"$(docker ps -aq --no-trunc --filter name={shlex.quote('^/' + name + '$')})"
+
+
+def remove_attempt_line(attempt: str) -> str:
+    """Shell: remove every container this attempt created (by its label, never by name)."""
+    label = shlex.quote(LABEL_ATTEMPT + "=" + attempt)
+    return (
+        f"for c in $(docker ps -aq --filter label={label}); "
+        'do docker rm -f "$c" >/dev/null 2>&1; done'
+    )
+
+
 def guard_dir(state_dir: str, attempt: str) -> str:
     return f"{state_dir}/guard/{attempt}"
 
@@ -53,7 +73,7 @@ def _restore_lines(
     label = "{{index .Config.Labels " + json.dumps(LABEL_ATTEMPT) + "}}"
     ours = [q(x) for x in (previous_id, undo_target) if x]
     lines = [
-        f"cur=$(docker ps -aq --no-trunc --filter name={q('^/' + name + '$')})",
+        f"cur={name_holder(name)}",
         'if [ -n "$cur" ]'
         + "".join(f' && [ "$cur" != {x} ]' for x in ours)
         + f' && [ "$(docker container inspect --format {q(label)} "$cur")" != {q(attempt)} ]; then',
@@ -66,14 +86,11 @@ def _restore_lines(
             f'if [ "$cur" = {t} ]; then '
             + sh(["docker", "stop", "-t", str(stop_timeout), undo_target])
             + "; "
-            + sh(["docker", "rename", undo_target, f"{name}_prev_{undo_target[:12]}"])
+            + sh(["docker", "rename", undo_target, prev_name(name, undo_target)])
             + "; fi"
         )
     else:
-        lines.append(
-            f"for c in $(docker ps -aq --filter label={q(LABEL_ATTEMPT + '=' + attempt)}); "
-            'do docker rm -f "$c"; done'
-        )
+        lines.append(remove_attempt_line(attempt))
     if previous_id:
         fmt, p, n = q("{{.Name}}"), q(previous_id), q("/" + name)
         lines.append(
