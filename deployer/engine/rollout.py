@@ -296,7 +296,6 @@ class Rollout:
         self._hold(run, run.locked and res.status != "locked")
         if res.status == "locked":
             run.lock_held, run.locked = True, False
-            self._hold(run, False)
             if siblings:
                 self._give_back([r for r in siblings if r is not run])
             # not failed: this host was not touched (docs/deploy.md: skipped, exit 6)
@@ -468,19 +467,26 @@ class Rollout:
         with self._lock:
             self._attempts += 1
             n = self._attempts
-        audit: dict[str, object] = {
+        audit = {**self._what(run, action.spec.name, action, outcome), "run": self.run_id}
+        return Attempt(f"{self.run_id[:12]}-{n}", run.conn.state_dir, audit)
+
+    def _what(
+        self, run: _HostRun, name: str, action: Action, outcome: ContainerOutcome
+    ) -> dict[str, object]:
+        """An audit record's fields about the change (the run's and the guard's records)."""
+        return {
             "who": who(),
             "playbook": self.playbook.path,
             "host": run.conn.name,
-            "container": action.spec.name,
+            "container": name,
             "action": action.kind,
             "old_image": outcome.old_image,
             "old_image_id": outcome.old_image_id,
+            "old_digest": outcome.old_digest,
             "new_image": outcome.new_image,
             "new_image_id": outcome.new_image_id,
-            "run": self.run_id,
+            "new_digest": outcome.new_digest,
         }
-        return Attempt(f"{self.run_id[:12]}-{n}", run.conn.state_dir, audit)
 
     def _restore(
         self,
@@ -512,17 +518,7 @@ class Rollout:
             json.dumps(
                 {
                     "time": now_iso(),
-                    "who": who(),
-                    "playbook": self.playbook.path,
-                    "host": run.conn.name,
-                    "container": name,
-                    "action": action.kind,
-                    "old_image": outcome.old_image,
-                    "old_image_id": outcome.old_image_id,
-                    "old_digest": outcome.old_digest,
-                    "new_image": outcome.new_image,
-                    "new_image_id": outcome.new_image_id,
-                    "new_digest": outcome.new_digest,
+                    **self._what(run, name, action, outcome),
                     "outcome": "ok"
                     if outcome.health == "passed"
                     else "rolled back"
