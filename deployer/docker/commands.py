@@ -23,7 +23,6 @@ from deployer.docker.facts import (  # noqa: F401 - the one docker room: builder
     MARK_SECRETS,
     addr_line,
     facts_lines,
-    ip_script,
     parse_addr,
     secret_digest_lines,
 )

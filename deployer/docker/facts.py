@@ -72,10 +72,6 @@ def addr_line(container: str) -> str:
     return f"echo {MARK_ADDR} $({sh(['docker', 'inspect', '--format', IP_FORMAT, container])} 2>/dev/null)"
 
 
-def ip_script(container: str) -> str:
-    return addr_line(container) + "\n"
-
-
 def parse_addr(stdout: str) -> str:
     """The first address after MARK_ADDR ("" if none: e.g. a container on the host network)."""
     for line in stdout.splitlines():

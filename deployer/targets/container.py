@@ -39,11 +39,6 @@ def guard_lines(
     )
 
 
-def container_ip(session: Session, container_id: str) -> str:
-    """The container's own address, as the host reaches it ("" if it has none, e.g. host network)."""
-    return cmd.parse_addr(session.run(cmd.ip_script(container_id)).stdout)
-
-
 def probe_once(session: Session, health: HealthSpec, address: str, port: int) -> tuple[bool, str]:
     try:
         if health.kind == "http":
@@ -62,13 +57,14 @@ def gate(
     session: Session,
     spec: ContainerSpec,
     container_id: str,
-    decide: str = "",
-    ip: str | None = None,
+    decide: str,
+    ip: str,
 ) -> GateResult:
     """Wait until the container is healthy, or say why it is not.
 
     decide: the shell test that takes the decision from the host's guard; passing the gate
-    then also confirms the new version on the host, in the same command.
+    then also confirms the new version on the host, in the same command. ip: the
+    container's own address, as the command that started it printed it ("" if none).
     """
     health = spec.health
     if health.kind in ("docker", "none"):
@@ -97,13 +93,7 @@ def gate(
                 "TIMEOUT": f"not healthy after {health.timeout:.0f}s",
             }.get(last, last.lower().replace("exited ", "container exited: ")),
         )
-    return _probe_gate(
-        session,
-        spec,
-        container_id,
-        decide,
-        container_ip(session, container_id) if ip is None else ip,
-    )
+    return _probe_gate(session, spec, container_id, decide, ip)
 
 
 def _confirm(watcher: Channel, session: Session, detail: str) -> GateResult:
