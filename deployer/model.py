@@ -58,6 +58,16 @@ class HealthSpec:
 
 
 @dataclass(frozen=True)
+class ProxySpec:
+    """A container served through the host's reverse proxy instead of its own host port."""
+
+    port: int  # the port the app listens on inside its container
+    host: str | None = None  # route by Host header (None: any host)
+    path: str = "/"  # path prefix
+    drain: float = 30.0  # seconds in-flight requests on the old version may take to finish
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     """One container a host must run, fully rendered for that host."""
 
@@ -73,6 +83,18 @@ class ContainerSpec:
     stop_timeout: int = 10
     retain: int = 1  # previous versions kept for rollback
     health: HealthSpec = HealthSpec()
+    proxy: ProxySpec | None = None
+
+
+@dataclass(frozen=True)
+class ProxyHost:
+    """The host's reverse proxy (host variables deployer_proxy_*)."""
+
+    image: str = "caddy:2"
+    http_port: int = 80
+    https_port: int = 443
+    tls_cert: str | None = None  # controller-side files; with both, the proxy serves HTTPS
+    tls_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +117,7 @@ class HostConn:
     jump: str | None = None  # user@host[:port]
     known_hosts: tuple[str, ...] = ()
     state_dir: str = "/var/lib/deployer"  # locks and audit log on the host
+    proxy: ProxyHost = ProxyHost()
     vars: dict[str, object] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
 
@@ -130,7 +153,13 @@ def spec_public(spec: ContainerSpec) -> dict[str, object]:
         "command": list(spec.command) if spec.command is not None else None,
         "labels": dict(spec.labels),
         "stop_timeout": spec.stop_timeout,
+        # only when set: the hashes of containers without a proxy stay what they were
+        **({"proxy": proxy_public(spec.proxy)} if spec.proxy else {}),
     }
+
+
+def proxy_public(proxy: ProxySpec) -> dict[str, object]:
+    return {"port": proxy.port, "host": proxy.host, "path": proxy.path, "drain": proxy.drain}
 
 
 def spec_hash(spec: ContainerSpec) -> str:

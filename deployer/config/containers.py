@@ -8,7 +8,7 @@ from typing import Any
 
 from deployer.config.schema import Ctx, Path, resolve_secret, shown, type_name
 from deployer.config.values import parse_image, parse_ports
-from deployer.model import ContainerSpec, HealthSpec, PortSpec, Secret
+from deployer.model import ContainerSpec, HealthSpec, PortSpec, ProxySpec, Secret
 from deployer.template.render import Renderer, TemplateError, has_template
 
 CONTAINER_KEYS = (
@@ -24,6 +24,7 @@ CONTAINER_KEYS = (
     "stop_timeout",
     "retain",
     "health",
+    "proxy",
 )
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _RESTART = re.compile(r"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$")
@@ -158,10 +159,12 @@ class ContainerBuilder:
             retain=self.integer("retain", 1, 0, 100),
             health=HealthSpec(),
         )
-        health = self.health(spec.ports)
+        proxy = self.proxy(bool(spec.ports))
+        # behind the proxy, the health check's port defaults to the app's port
+        health = self.health(spec.ports or ((PortSpec(proxy.port),) if proxy else ()))
         if not self.ok or name is None or image is None:
             return None
-        return ContainerSpec(**{**spec.__dict__, "health": health})
+        return ContainerSpec(**{**spec.__dict__, "health": health, "proxy": proxy})
 
     def items(self, key: str) -> list[tuple[Any, Any, Path]]:
         """(parent, index, path) for each element of the list under KEY."""
@@ -360,6 +363,13 @@ class ContainerBuilder:
                 continue
             out.append((name, str(value).lower() if isinstance(value, bool) else str(value)))
         return tuple(out)
+
+    def proxy(self, has_ports: bool) -> ProxySpec | None:
+        from deployer.config.proxy import parse_proxy
+
+        if self.raw.get("proxy") is None:
+            return None
+        return parse_proxy(self, has_ports)
 
     def health(self, ports: tuple[PortSpec, ...]) -> HealthSpec:
         from deployer.config.health import parse_health

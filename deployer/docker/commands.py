@@ -36,6 +36,7 @@ from deployer.docker.labels import (  # noqa: F401
     LABEL_NAME,
     LABEL_SPEC,
     LABEL_SPEC_HASH,
+    NETWORK,
 )
 from deployer.docker.shell import Raw, sh
 from deployer.model import ContainerSpec, RegistryAuth, secret_digest, spec_hash, spec_public  # noqa: F401
@@ -88,6 +89,8 @@ def run_argv(
         argv += ["--label", f"{key}={value}"]
     for port in spec.ports:
         argv += ["-p", port.to_docker()]
+    if spec.proxy is not None:  # no port of its own: reached by the proxy on this network
+        argv += ["--network", NETWORK]
     for key, value in spec.env:
         argv += ["-e", f"{key}={value}"]
     if env_file is not None:
@@ -117,8 +120,11 @@ def prepare_script(
     pull: bool = True,
     secrets_of: Sequence[ContainerSpec] = (),
     nonce: str = "",
+    pull_missing: Sequence[str] = (),
 ) -> str:
     """Lock, log in (password on stdin), pull, and report containers and images: one command.
+
+    pull_missing: images pulled only when the host has none by that name (the proxy's).
 
     secrets_of/nonce: also print salted digests of the live containers' secret values.
     """
@@ -139,6 +145,12 @@ def prepare_script(
                 f'{sh([*docker, "pull", "-q", image])} >/dev/null 2>"$D/err" '
                 f'|| {{ echo {shlex.quote(image)} >&2; cat "$D/err" >&2; exit {EXIT_PULL}; }}'
             )
+    for image in dict.fromkeys(pull_missing):
+        lines.append(
+            f"docker image inspect {shlex.quote(image)} >/dev/null 2>&1 || "
+            f'{sh([*docker, "pull", "-q", image])} >/dev/null 2>"$D/err" '
+            f'|| {{ echo {shlex.quote(image)} >&2; cat "$D/err" >&2; exit {EXIT_PULL}; }}'
+        )
     lines.append('rm -rf "$D"')  # the registry login is not needed past the pulls
     lines += facts_lines()
     lines.append(f"echo {MARK_IMAGES}")
@@ -161,6 +173,30 @@ def temp_name(name: str, attempt: str) -> str:
     return f"{name}_next_{attempt}"
 
 
+def _create_next_lines(
+    spec: ContainerSpec, deployed_at: str, deployed_by: str, attempt: str
+) -> list[str]:
+    """Shell: `docker create` the new version under its temporary name into $new, its secret
+    values from stdin through a private file that goes at once (docker keeps the values)."""
+    lines = []
+    env_file = None
+    if spec.secret_env:
+        lines += [*SECRET_DIR, '(umask 077; cat > "$D/env")']
+        env_file = ENV_FILE
+    create = run_argv(
+        spec,
+        env_file,
+        deployed_at,
+        deployed_by,
+        attempt=attempt,
+        create_as=temp_name(spec.name, attempt),
+    )
+    lines.append(f"new=$({sh(create)}) || exit 1")
+    if spec.secret_env:
+        lines.append('rm -rf "$D"')
+    return lines
+
+
 def replace_script(
     spec: ContainerSpec,
     current_id: str | None,
@@ -177,22 +213,7 @@ def replace_script(
     A create that fails changes nothing; a container this attempt created that does not
     start is removed by its id: nothing `Created` is left to be taken for a version later.
     """
-    lines = ["set -u"]
-    env_file = None
-    if spec.secret_env:
-        lines += [*SECRET_DIR, '(umask 077; cat > "$D/env")']
-        env_file = ENV_FILE
-    create = run_argv(
-        spec,
-        env_file,
-        deployed_at,
-        deployed_by,
-        attempt=attempt,
-        create_as=temp_name(spec.name, attempt),
-    )
-    lines.append(f"new=$({sh(create)}) || exit 1")
-    if spec.secret_env:
-        lines.append('rm -rf "$D"')  # docker keeps the values; the file goes at once
+    lines = ["set -u", *_create_next_lines(spec, deployed_at, deployed_by, attempt)]
     undo = 'docker rm -f "$new" >/dev/null 2>&1; exit 1'
     lines += list(guard)
     if current_id:
@@ -202,6 +223,28 @@ def replace_script(
         lines.append(f"{rename} || {{ {undo}; }}")
     lines.append(f'docker rename "$new" {shlex.quote(spec.name)} || {{ {undo}; }}')
     lines.append(f'docker start "$new" >/dev/null || {{ {undo}; }}')
+    lines.append('echo "$new"')
+    lines.append(addr_line(Raw('"$new"')))
+    return "\n".join(lines) + "\n"
+
+
+def start_next_script(
+    spec: ContainerSpec,
+    deployed_at: str,
+    deployed_by: str,
+    *,
+    attempt: str,
+    guard: Sequence[str] = (),
+) -> str:
+    """Proxy mode: create and start the new container next to the live one (which keeps its
+    name and its traffic), under a temporary name; print its id and address. The host's
+    guard removes it if nobody decides in time. One that does not start is removed by id.
+    """
+    lines = ["set -u", *_create_next_lines(spec, deployed_at, deployed_by, attempt)]
+    lines += list(guard)
+    lines.append(
+        'docker start "$new" >/dev/null || { docker rm -f "$new" >/dev/null 2>&1; exit 1; }'
+    )
     lines.append('echo "$new"')
     lines.append(addr_line(Raw('"$new"')))
     return "\n".join(lines) + "\n"
@@ -271,6 +314,16 @@ def swap_script(
     lines.append(sh(["docker", "start", target_id]) + " >/dev/null || exit 1")
     lines.append(addr_line(target_id))
     return "\n".join(lines) + "\n"
+
+
+def start_retained_script(target_id: str, guard: Sequence[str] = ()) -> str:
+    """Proxy mode's rollback: start the retained version next to the live one (names stay)."""
+    lines = [*guard, sh(["docker", "start", target_id]) + " >/dev/null || exit 1"]
+    return "\n".join([*lines, addr_line(target_id)]) + "\n"
+
+
+def stop_script(container_id: str, stop_timeout: int) -> str:
+    return sh(["docker", "stop", "-t", str(stop_timeout), container_id]) + " >/dev/null 2>&1\n"
 
 
 def unswap_script(name: str, live_id: str, target_id: str, stop_timeout: int) -> str:

@@ -8,3 +8,5 @@ LABEL_IMAGE = "deployer.image"
 LABEL_DEPLOYED_AT = "deployer.deployed-at"
 LABEL_DEPLOYED_BY = "deployer.deployed-by"
 LABEL_ATTEMPT = "deployer.attempt"  # which run's attempt started this container (not a secret)
+
+NETWORK = "deployer"  # the network proxied containers share with the host's proxy

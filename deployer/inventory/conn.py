@@ -6,7 +6,7 @@ import os
 import re
 from typing import Any, Protocol
 
-from deployer.model import HostConn, Secret
+from deployer.model import HostConn, ProxyHost, Secret
 from deployer.source.problems import Mark, Problems
 from deployer.template.render import Renderer, TemplateError, has_template
 
@@ -74,18 +74,40 @@ class _ConnBuilder:
         text = os.path.expanduser(text)
         return text if os.path.isabs(text) else os.path.normpath(os.path.join(self.basedir, text))
 
-    def port(self) -> int:
-        value = self.get("ansible_port")
+    def port(self, var: str = "ansible_port", default: int = 22) -> int:
+        value = self.get(var)
         if value is None:
-            return 22
+            return default
         try:
             port = int(str(value).strip()) if not isinstance(value, bool) else -1
         except ValueError:
             port = -1
         if not 1 <= port <= 65535:
-            self.problem("ansible_port", f"must be a port number 1-65535, got {value!r}")
-            return 22
+            self.problem(var, f"must be a port number 1-65535, got {value!r}")
+            return default
         return port
+
+    def proxy(self) -> ProxyHost:
+        """deployer_proxy_*: the image, the public ports and the TLS files of the host's proxy."""
+        image = self.text("deployer_proxy_image") or ProxyHost.image
+        if any(c.isspace() for c in image) or image.startswith("-"):
+            self.problem("deployer_proxy_image", f"must be an image reference, got {image!r}")
+            image = ProxyHost.image
+        http = self.port("deployer_proxy_http_port", ProxyHost.http_port)
+        https = self.port("deployer_proxy_https_port", ProxyHost.https_port)
+        if http == https:
+            self.problem("deployer_proxy_https_port", f"must differ from the HTTP port {http}")
+        cert, key = self.path("deployer_proxy_tls_cert"), self.path("deployer_proxy_tls_key")
+        for var, path in (("deployer_proxy_tls_cert", cert), ("deployer_proxy_tls_key", key)):
+            if path is not None and not os.path.isfile(path):
+                self.problem(var, f"no such file on the controller: {path}")
+        if (cert is None) != (key is None):
+            var = "deployer_proxy_tls_cert" if key is None else "deployer_proxy_tls_key"
+            self.problem(
+                var, "needs its pair: set deployer_proxy_tls_cert and deployer_proxy_tls_key"
+            )
+            cert = key = None
+        return ProxyHost(image, http, https, cert, key)
 
     def jump(self) -> str | None:
         """deployer_ssh_jump; without it None (the SSH room reads a ProxyJump from
@@ -147,6 +169,7 @@ class _ConnBuilder:
             jump=self.jump(),
             known_hosts=self.known_hosts(),
             state_dir=state_dir,
+            proxy=self.proxy(),
             vars=self.vars,
         )
 

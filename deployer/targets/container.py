@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from deployer.docker import commands as cmd
 from deployer.docker import guard as hostguard
 from deployer.docker.facts import probe_target
 from deployer.errors import RemoteError
 from deployer.model import ContainerSpec, HealthSpec, Observed
-from deployer.remote.ssh import Channel, Session
+from deployer.remote.ssh import Channel, Result, Session
 from deployer.targets import LATE, Attempt, GateResult, Restored, Started
 
 SETTLE_SECONDS = 3.0  # no health check: running this long without a restart counts as healthy
@@ -155,10 +156,16 @@ def restore(
     attempt: Attempt,
     failed_id: str | None,
     previous: Observed | None,
+    before: Sequence[str] = (),
 ) -> Restored:
-    """Remove what the attempt started, bring back the previous one. (its last logs, what happened)"""
+    """Remove what the attempt started, bring back the previous one. (its last logs, what happened)
+
+    before: shell lines run first in the same command (proxy mode: the route goes back).
+    """
     res = session.run(
-        cmd.restore_script(
+        "\n".join(before)
+        + ("\n" if before else "")
+        + cmd.restore_script(
             spec.name,
             attempt.id,
             failed_id,
@@ -208,6 +215,11 @@ def replace(
         guard=guard_lines(attempt, spec, current),
     )
     res = session.run(script, stdin=cmd.secrets_stdin(spec), timeout=spec.stop_timeout + 120)
+    return started(session, res)
+
+
+def started(session: Session, res: Result) -> Started:
+    """What a script that starts a container printed: its id and address, or its error."""
     if res.ok:
         lines = [ln for ln in res.stdout.strip().splitlines() if not ln.startswith(cmd.MARK_ADDR)]
         if lines:

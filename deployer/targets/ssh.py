@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from deployer.docker import commands as cmd
 from deployer.docker import locking
+from deployer.docker import proxy as px
 from deployer.docker.facts import parse_facts
 from deployer.docker.health_script import script as health_script
 from deployer.model import ContainerSpec, HostConn, Observed, RegistryAuth
@@ -23,6 +24,7 @@ from deployer.targets import (
     Started,
 )
 from deployer.targets import container as ct
+from deployer.targets.proxied import Proxied
 
 PREPARE_TIMEOUT = 600.0  # login + pulls; a lock wait adds to it
 
@@ -35,6 +37,7 @@ class SshEngine:
     ):
         self.conn = conn
         self.session = session or Session(conn, accept_new_host_keys=accept_new_host_keys)
+        self.proxied = Proxied(self.session, conn)
 
     @property
     def commands(self) -> int:
@@ -67,6 +70,8 @@ class SshEngine:
             pull=pull,
             secrets_of=specs,
             nonce=nonce,
+            # the proxy's image, pulled when the host does not have it yet
+            pull_missing=[self.conn.proxy.image] if any(s.proxy for s in specs) else [],
         )
         wait = (lock.wait + locking.YIELD_SECONDS) if lock else 0
         res = self.session.run(script, stdin=stdin, timeout=PREPARE_TIMEOUT + wait)
@@ -88,10 +93,18 @@ class SshEngine:
         deployed_by: str,
         attempt: Attempt,
     ) -> Started:
+        if spec.proxy is not None:
+            return self.proxied.replace(spec, current, deployed_at, deployed_by, attempt)
+        if current is not None and "proxy" in current.spec:  # it leaves proxy mode
+            self.session.run(
+                px.drop_route_script(spec.name, tls=self.proxied.tls, state_dir=self.conn.state_dir)
+            )
         return ct.replace(self.session, spec, current, deployed_at, deployed_by, attempt)
 
     def gate(self, spec: ContainerSpec, started: Started, attempt: Attempt) -> GateResult:
         assert started.id is not None
+        if spec.proxy is not None:
+            return self.proxied.gate(spec, started, attempt)
         return ct.gate(self.session, spec, started.id, ct.decide(attempt), started.address)
 
     def restore(
@@ -101,11 +114,15 @@ class SshEngine:
         failed_id: str | None,
         previous: Observed | None,
     ) -> Restored:
+        if spec.proxy is not None:
+            return self.proxied.restore(spec, attempt, failed_id, previous)
         return ct.restore(self.session, spec, attempt, failed_id, previous)
 
     def swap(
         self, spec: ContainerSpec, live: Observed | None, target: Observed, attempt: Attempt
     ) -> GateResult:
+        if spec.proxy is not None:
+            return self.proxied.swap(spec, live, target, attempt)
         return ct.swap(self.session, spec, live, target, attempt)
 
     def finalize(

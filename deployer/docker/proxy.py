@@ -1,0 +1,410 @@
+"""The host's reverse proxy (Caddy, run as a container): pure builders of its scripts.
+
+The proxy owns the host's public ports. Apps behind it publish no port: they join the
+`deployer` network, and each has one route (a Caddy route object, one file per app under
+`<state>/proxy/routes/`). Every change of a route rewrites the whole Caddy config from
+those files and hands it to the running Caddy (`caddy reload`, the binary being its own
+admin client; the admin endpoint listens on localhost inside the proxy's container only).
+Caddy applies a new config atomically and gracefully: requests in flight finish on the
+old upstream, new ones go to the new one, the listening socket is never closed.
+
+A route names its upstream by the container's short id, which Docker's DNS on a
+user-defined network resolves and which a rename or a restart does not change.
+
+Changes of routes on one host are serialized by `<state>/proxy/lock` (mkdir).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+
+from deployer.docker.guard import name_holder, prev_name
+from deployer.docker.labels import NETWORK
+from deployer.docker.shell import sh
+from deployer.model import ContainerSpec, ProxyHost, ProxySpec
+
+PROXY_NAME = "deployer-proxy"
+LABEL_PROXY = "deployer.proxy"  # the proxy container's settings hash
+CONFIG_DIR = "/etc/caddy"  # where the proxy's folder is mounted in its container (read-only)
+ADMIN = "localhost:2019"
+UPSTREAM_IDLE = "2s"  # Caddy keeps idle upstream connections this long (a drain ends after)
+LOCK_WAIT_SECONDS = 600  # another app's switch may be stopping its old version meanwhile
+DRAIN_MIN_SECONDS = 1.0  # a request dispatched just before the switch is connected by then
+MARK_SWITCHED = "--deployer-switched--"
+MARK_ROUTE = "--deployer-route--"
+
+
+def proxy_dir(state_dir: str) -> str:
+    return f"{state_dir}/proxy"
+
+
+def route_file(spec_name: str, proxy: ProxySpec) -> str:
+    """`routes/<order>=<name>.json`: Caddy tries routes in file order, so host-specific ones
+    come first, then longer path prefixes. `=` is not allowed in container names."""
+    order = f"{0 if proxy.host else 1}{9999 - len(proxy.path):04d}"
+    return f"{order}={spec_name}.json"
+
+
+def route_glob(name: str) -> str:
+    """Shell words matching every route file of `name`, whatever its order prefix."""
+    return f'"$P"/routes/*={shlex.quote(name + ".json")}'
+
+
+def route_json(spec_name: str, proxy: ProxySpec, container_id: str) -> str:
+    match: dict[str, list[str]] = {}
+    if proxy.host:
+        match["host"] = [proxy.host]
+    if proxy.path != "/":
+        match["path"] = [proxy.path, proxy.path + "/*"]
+    route: dict[str, object] = {
+        "group": f"deployer-{spec_name}",
+        "handle": [
+            {
+                "handler": "reverse_proxy",
+                "upstreams": [{"dial": f"{container_id[:12]}:{proxy.port}"}],
+                "transport": {"protocol": "http", "keep_alive": {"idle_timeout": UPSTREAM_IDLE}},
+            }
+        ],
+        "terminal": True,
+    }
+    if match:
+        route["match"] = [match]
+    return json.dumps(route, sort_keys=True, separators=(",", ":"))
+
+
+_FALLBACK = json.dumps(
+    {
+        "handle": [
+            {"handler": "static_response", "status_code": 404, "body": "no app is routed here\n"}
+        ]
+    },
+    separators=(",", ":"),
+)
+
+
+def _config_parts(tls: bool) -> tuple[str, str]:
+    """The Caddy config around the routes: (head, tail); each server gets the same routes."""
+    head = '{"admin":{"listen":"' + ADMIN + '"},"apps":{'
+    if tls:
+        head += (
+            '"tls":{"certificates":{"load_files":[{"certificate":"'
+            + CONFIG_DIR
+            + '/tls/cert.pem","key":"'
+            + CONFIG_DIR
+            + '/tls/key.pem"}]}},'
+        )
+    head += '"http":{"servers":{'
+    return head, "}}}}"
+
+
+def assemble_lines(tls: bool) -> list[str]:
+    """Shell (inside the lock, $P set): write caddy.json from the route files, atomically."""
+    head, tail = _config_parts(tls)
+    server = (
+        '"{name}":{{"listen":[":{port}"],"automatic_https":{{"disable":true}},{extra}"routes":['
+    )
+    servers = [("http", 80, "")]
+    if tls:
+        servers.append(("https", 443, '"tls_connection_policies":[{}],'))
+    lines = [
+        'r=; for f in "$P"/routes/*.json; do [ -f "$f" ] || continue; r="$r$(cat "$f"),"; done',
+        "{ printf %s " + shlex.quote(head),
+    ]
+    for i, (name, port, extra) in enumerate(servers):
+        text = ("," if i else "") + server.format(name=name, port=port, extra=extra)
+        lines.append(f"  printf %s {shlex.quote(text)}")
+        lines.append('  printf %s "$r"')
+        lines.append(f"  printf %s {shlex.quote(_FALLBACK + ']}')}")
+    lines.append(f'  printf %s {shlex.quote(tail)}; }} > "$P/caddy.json.new" || exit 1')
+    lines.append('mv -f "$P/caddy.json.new" "$P/caddy.json" || exit 1')
+    return lines
+
+
+def lock_lines() -> list[str]:
+    """Shell ($P set): take the proxy's route lock, waiting at most LOCK_WAIT_SECONDS. The
+    lock holds its taker's pid: a lock whose process is gone (or that never got its pid
+    within a minute) is broken."""
+    return [
+        "i=0",
+        'until mkdir "$P/lock" 2>/dev/null; do',
+        '  lp=$(cat "$P/lock/pid" 2>/dev/null)',
+        '  if { [ -n "$lp" ] && [ ! -d "/proc/$lp" ]; } || { [ -z "$lp" ] && '
+        '[ -n "$(find "$P/lock" -maxdepth 0 -mmin +1 2>/dev/null)" ]; }; then '
+        'rm -rf "$P/lock"; continue; fi',
+        f"  i=$((i+1)); if [ $i -gt {LOCK_WAIT_SECONDS * 10} ]; then echo 'the proxy "
+        "configuration is busy (another run holds its lock)' >&2; exit 1; fi",
+        "  sleep 0.1",
+        "done",
+        'echo $$ > "$P/lock/pid"',
+        "trap 'rm -rf \"$P/lock\"' EXIT",
+    ]
+
+
+def unlock_line() -> str:
+    return 'rm -rf "$P/lock"; trap - EXIT'
+
+
+def reload_line() -> str:
+    """Shell: hand caddy.json to the running proxy (fails if it is not running or rejects it)."""
+    return sh(
+        [
+            "docker",
+            "exec",
+            PROXY_NAME,
+            "caddy",
+            "reload",
+            "--config",
+            f"{CONFIG_DIR}/caddy.json",
+            "--address",
+            ADMIN,
+            "--force",
+        ]
+    )
+
+
+def settings_hash(settings: ProxyHost, state_dir: str) -> str:
+    """What the proxy container is made of: a change means a new proxy container."""
+    data = {
+        "image": settings.image,
+        "http": settings.http_port,
+        "https": settings.https_port if settings.tls_cert else None,
+        "dir": proxy_dir(state_dir),
+        "network": NETWORK,
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run_argv(settings: ProxyHost, state_dir: str, name: str) -> list[str]:
+    argv = [
+        "docker",
+        "create",
+        "--name",
+        name,
+        "--network",
+        NETWORK,
+        "--label",
+        f"{LABEL_PROXY}={settings_hash(settings, state_dir)}",
+        "--restart",
+        "unless-stopped",
+        "-p",
+        f"{settings.http_port}:80",
+    ]
+    if settings.tls_cert:
+        argv += ["-p", f"{settings.https_port}:443"]
+    argv += ["-v", f"{proxy_dir(state_dir)}:{CONFIG_DIR}:ro", settings.image]
+    return [*argv, "caddy", "run", "--config", f"{CONFIG_DIR}/caddy.json"]
+
+
+def listening_line(pid_var: str, port: int, seconds: int) -> str:
+    """Shell: wait (bounded) until something in the namespace of process $pid_var listens."""
+    hexport = f"{port:04X}"
+    probe = (
+        f"awk '$2 ~ /:{hexport}$/ && $4 == \"0A\" {{n++}} END {{print n+0}}' "
+        f"/proc/${pid_var}/net/tcp /proc/${pid_var}/net/tcp6 2>/dev/null"
+    )
+    return (
+        f'i=0; while [ "$({probe})" = 0 ] && [ $i -lt {seconds * 10} ]; '
+        "do sleep 0.1; i=$((i+1)); done"
+    )
+
+
+def ensure_script(settings: ProxyHost, state_dir: str, *, cert_len: int = 0) -> str:
+    """Make the host ready for proxied containers: the network, the proxy's folder (and TLS
+    files from stdin: the certificate's `cert_len` bytes, then the key), its config, and the
+    proxy container itself, created or replaced when its settings changed, else reloaded.
+
+    Replacing the proxy container (a new image or new ports) is the one step that drops
+    connections, for about a second: deployer does it only when those settings change.
+    """
+    q = shlex.quote
+    want = settings_hash(settings, state_dir)
+    lines = [
+        "set -u",
+        f"P={q(proxy_dir(state_dir))}",
+        'mkdir -p "$P/routes" "$P/tls" || exit 1',
+        'chmod 700 "$P/tls"',
+        f"docker network inspect {NETWORK} >/dev/null 2>&1 || "
+        f"docker network create {NETWORK} >/dev/null 2>&1 || "
+        f"docker network inspect {NETWORK} >/dev/null || exit 1",
+    ]
+    if settings.tls_cert:
+        lines += [
+            "(umask 077",
+            f' dd bs=1 count={int(cert_len)} of="$P/tls/cert.new" 2>/dev/null',
+            ' cat > "$P/tls/key.new") || exit 1',
+            'mv -f "$P/tls/cert.new" "$P/tls/cert.pem" && mv -f "$P/tls/key.new" "$P/tls/key.pem" '
+            "|| exit 1",
+        ]
+    else:
+        lines.append('rm -f "$P/tls/cert.pem" "$P/tls/key.pem"')
+    lines += lock_lines()
+    lines += assemble_lines(bool(settings.tls_cert))
+    fmt = q("{{index .Config.Labels " + json.dumps(LABEL_PROXY) + "}} {{.State.Running}}")
+    create = sh(run_argv(settings, state_dir, PROXY_NAME + "_next"))
+    lines += [
+        f"set -- $(docker inspect --format {fmt} {PROXY_NAME} 2>/dev/null); have=${{1:-}}; up=${{2:-}}",
+        f'if [ "$have" != {q(want)} ]; then',
+        f"  docker rm -f {PROXY_NAME}_next >/dev/null 2>&1",
+        f"  {create} >/dev/null || exit 1",
+        f"  docker rm -f {PROXY_NAME} >/dev/null 2>&1",
+        f"  docker rename {PROXY_NAME}_next {PROXY_NAME} || exit 1",
+        f"  docker start {PROXY_NAME} >/dev/null || exit 1",
+        "  echo PROXY-STARTED",
+        f'elif [ "$up" != true ]; then docker start {PROXY_NAME} >/dev/null || exit 1; echo PROXY-STARTED',
+        f"else {reload_line()} >/dev/null || exit 1",
+        "fi",
+        f"pid=$(docker inspect --format '{{{{.State.Pid}}}}' {PROXY_NAME})",
+        listening_line("pid", 80, 15),
+        f"{unlock_line()}",
+        f"docker inspect --format '{{{{.Config.Image}}}}' {PROXY_NAME}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def drain_lines(old_id: str, port: int, seconds: float) -> list[str]:
+    """Shell: wait until the old container has no TCP connection left on the app's port
+    (requests in flight done, the proxy's idle connections closed), at least
+    DRAIN_MIN_SECONDS, at most `seconds`."""
+    hexport = f"{port:04X}"
+    count = (
+        f'awk \'$2 ~ /:{hexport}$/ && ($4 == "01" || $4 == "03") {{n++}} END {{print n+0}}\' '
+        "/proc/$opid/net/tcp /proc/$opid/net/tcp6 2>/dev/null"
+    )
+    tenths = max(0, int(seconds * 10))
+    return [
+        f"sleep {DRAIN_MIN_SECONDS}",
+        f"opid=$(docker inspect --format '{{{{.State.Pid}}}}' {shlex.quote(old_id)} 2>/dev/null)",
+        'i=0; while [ "${opid:-0}" -gt 0 ] && [ -r "/proc/$opid/net/tcp" ] '
+        f'&& [ "$({count})" != 0 ] && [ $i -lt {tenths} ]; do sleep 0.1; i=$((i+1)); done',
+        'echo "drained $((i / 10)).$((i % 10))s"',
+    ]
+
+
+def switch_script(
+    spec: ContainerSpec, new_id: str, old_id: str | None, *, tls: bool, state_dir: str
+) -> str:
+    """Route `spec.name` to `new_id` (healthy already), let `old_id` drain, retire it.
+
+    Runs to its end on the host even if the connection drops (HUP ignored): a half-done
+    switch would leave the names and the route disagreeing. After the drain, the old one is
+    stopped only if the route still points at the new one (a restore may have switched back).
+    """
+    assert spec.proxy is not None
+    q = shlex.quote
+    proxy = spec.proxy
+    fname = route_file(spec.name, proxy)
+    lines = [
+        "trap '' HUP PIPE",
+        "set -u",
+        f"P={q(proxy_dir(state_dir))}",
+        *lock_lines(),
+        'rm -rf "$P/undo"; mkdir -p "$P/undo" || exit 1',
+        f'for g in {route_glob(spec.name)}; do [ -f "$g" ] && mv -f "$g" "$P/undo/"; done',
+        f"printf '%s\\n' {q(route_json(spec.name, proxy, new_id))} > \"$P/routes/{fname}\" || exit 1",
+        *assemble_lines(tls),
+        f"if ! err=$({reload_line()} 2>&1); then",
+        f'  rm -f "$P/routes/{fname}"; mv -f "$P/undo/"* "$P/routes/" 2>/dev/null',
+        *["  " + ln for ln in assemble_lines(tls)],
+        '  echo "the proxy refused the new route: $err" >&2; exit 1',
+        "fi",
+        f"echo {MARK_SWITCHED}",
+        unlock_line(),
+    ]
+    if old_id:
+        lines += drain_lines(old_id, proxy.port, proxy.drain)
+    lines += [
+        *lock_lines(),
+        f"grep -qF {q(chr(34) + 'dial' + chr(34) + ':' + chr(34) + new_id[:12] + ':')} "
+        f"\"$P/routes/{fname}\" || {{ echo 'the route changed meanwhile: nothing retired' >&2; exit 0; }}",
+    ]
+    if old_id:
+        lines += [
+            sh(["docker", "stop", "-t", str(spec.stop_timeout), old_id]) + " >/dev/null",
+            f"[ {name_holder(spec.name)} != {q(old_id)} ] || "
+            + sh(["docker", "rename", old_id, prev_name(spec.name, old_id)]),
+        ]
+    lines += [
+        f'cur={name_holder(spec.name)}; [ "$cur" = {q(new_id)} ] || '
+        + sh(["docker", "rename", new_id, spec.name]),
+        unlock_line(),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def route_back_lines(
+    spec: ContainerSpec,
+    failed_id: str | None,
+    previous_id: str | None,
+    *,
+    tls: bool,
+    state_dir: str,
+) -> list[str]:
+    """Shell, before a restore: if the route points at `failed_id` (a switch got that far),
+    bring `previous_id` back under its name, running, and route to it (or drop the route when
+    there was none before). A route pointing elsewhere is left alone."""
+    assert spec.proxy is not None
+    if not failed_id:
+        return []
+    q = shlex.quote
+    fname = route_file(spec.name, spec.proxy)
+    dial = q('"dial":"' + failed_id[:12] + ":")
+    lines = [
+        "trap '' HUP PIPE",
+        f"P={q(proxy_dir(state_dir))}",
+        f"if grep -qsF {dial} {route_glob(spec.name)}; then",
+        *["  " + ln for ln in lock_lines()],
+    ]
+    if previous_id:
+        fmt, p, n = q("{{.Name}}"), q(previous_id), q("/" + spec.name)
+        lines += [
+            f'  if [ "$(docker container inspect --format {fmt} {p})" != {n} ]; then',
+            f"    cur={name_holder(spec.name)}",
+            '    [ -z "$cur" ] || docker rename "$cur" '
+            + q(spec.name + "_prev_")
+            + '"$(printf %.12s "$cur")"',
+            "    " + sh(["docker", "rename", previous_id, spec.name]),
+            "  fi",
+            "  " + sh(["docker", "start", previous_id]) + " >/dev/null",
+            f"  rm -f {route_glob(spec.name)}",
+            f"  printf '%s\\n' {q(route_json(spec.name, spec.proxy, previous_id))} "
+            f'> "$P/routes/{fname}"',
+        ]
+    else:
+        lines.append(f"  rm -f {route_glob(spec.name)}")
+    lines += [
+        *["  " + ln for ln in assemble_lines(tls)],
+        f"  {reload_line()} >/dev/null || echo 'the proxy did not take the route back' >&2",
+        "  " + unlock_line(),
+        "fi",
+    ]
+    return lines
+
+
+def drop_route_script(name: str, *, tls: bool, state_dir: str) -> str:
+    """Remove `name`'s route (a container that left proxy mode), if it has one."""
+    q = shlex.quote
+    lines = [
+        "trap '' HUP PIPE",
+        f"P={q(proxy_dir(state_dir))}",
+        f'for g in {route_glob(name)}; do [ -f "$g" ] || exit 0; done',
+        *lock_lines(),
+        f"rm -f {route_glob(name)}",
+        *assemble_lines(tls),
+        f"{reload_line()} >/dev/null 2>&1 || true",
+        unlock_line(),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def routes_script(state_dir: str) -> str:
+    """Print each route file's name and content (for health reports)."""
+    return (
+        f'for f in {q_dir(state_dir)}/routes/*.json; do [ -f "$f" ] || continue; '
+        f'echo {MARK_ROUTE} "${{f##*/}}"; cat "$f"; echo; done\n'
+    )
+
+
+def q_dir(state_dir: str) -> str:
+    return shlex.quote(proxy_dir(state_dir))

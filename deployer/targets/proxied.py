@@ -1,0 +1,140 @@
+"""One container behind the host's reverse proxy, over SSH: start next to the live one,
+health-check it directly, switch the route, drain, retire the old one. Never prints.
+
+The live version keeps its name and its traffic until the new one passed its gate: a
+version that never turns healthy never receives a request, and a failed attempt only
+removes what it started.
+"""
+
+from __future__ import annotations
+
+from deployer.docker import commands as cmd
+from deployer.docker import proxy as px
+from deployer.errors import RemoteError
+from deployer.model import ContainerSpec, HostConn, Observed
+from deployer.remote.ssh import Session
+from deployer.targets import Attempt, GateResult, Restored, Started
+from deployer.targets import container as ct
+
+SWITCH_SLACK_SECONDS = 90  # reload, renames and the round trips around a switch
+
+
+class Proxied:
+    """The proxy-mode steps of one host's engine (an SshEngine delegates proxied specs)."""
+
+    def __init__(self, session: Session, conn: HostConn):
+        self.session, self.conn = session, conn
+        self.ready = False
+        self.retiring: dict[str, str | None] = {}  # attempt id -> the live id it replaces
+
+    @property
+    def tls(self) -> bool:
+        return self.conn.proxy.tls_cert is not None
+
+    def ensure(self) -> None:
+        """The network and the proxy, once per run and host."""
+        if self.ready:
+            return
+        settings = self.conn.proxy
+        cert = key = b""
+        if settings.tls_cert and settings.tls_key:
+            try:
+                with open(settings.tls_cert, "rb") as f:
+                    cert = f.read(1 << 20)
+                with open(settings.tls_key, "rb") as f:
+                    key = f.read(1 << 20)
+            except OSError as err:
+                raise RemoteError(f"{self.conn.name}: proxy TLS files: {err}") from err
+        res = self.session.run(
+            px.ensure_script(settings, self.conn.state_dir, cert_len=len(cert)),
+            stdin=(cert + key).decode("latin-1"),
+            timeout=300,
+        )
+        if not res.ok:
+            raise RemoteError(
+                f"{self.conn.name}: could not start the proxy ({settings.image}): "
+                + (res.stderr.strip() or f"exit {res.exited}")[-400:]
+            )
+        self.ready = True
+
+    def replace(
+        self,
+        spec: ContainerSpec,
+        current: Observed | None,
+        deployed_at: str,
+        deployed_by: str,
+        attempt: Attempt,
+    ) -> Started:
+        self.ensure()
+        live = current.id if current else None
+        script = cmd.start_next_script(
+            spec,
+            deployed_at,
+            deployed_by,
+            attempt=attempt.id,
+            guard=ct.guard_lines(attempt, spec, live),
+        )
+        res = self.session.run(script, stdin=cmd.secrets_stdin(spec), timeout=120)
+        self.retiring[attempt.id] = live
+        return ct.started(self.session, res)
+
+    def gate(self, spec: ContainerSpec, started: Started, attempt: Attempt) -> GateResult:
+        assert started.id is not None
+        result = ct.gate(self.session, spec, started.id, ct.decide(attempt), started.address)
+        if not result.ok:
+            return result
+        return self.switch(spec, started.id, self.retiring.get(attempt.id), result.detail)
+
+    def switch(
+        self, spec: ContainerSpec, new_id: str, old_id: str | None, detail: str
+    ) -> GateResult:
+        assert spec.proxy is not None
+        res = self.session.run(
+            px.switch_script(spec, new_id, old_id, tls=self.tls, state_dir=self.conn.state_dir),
+            timeout=spec.proxy.drain + spec.stop_timeout + SWITCH_SLACK_SECONDS,
+        )
+        if px.MARK_SWITCHED not in res.stdout:
+            return GateResult(
+                False, "proxy switch failed: " + (res.stderr.strip() or f"exit {res.exited}")[-400:]
+            )
+        drained = next(
+            (ln for ln in res.stdout.splitlines() if ln.startswith("drained ")), "nothing to drain"
+        )
+        note = f"; {res.stderr.strip()}" if res.stderr.strip() else ""
+        return GateResult(True, f"{detail}; routed by the proxy, old one {drained}{note}")
+
+    def restore(
+        self,
+        spec: ContainerSpec,
+        attempt: Attempt,
+        failed_id: str | None,
+        previous: Observed | None,
+    ) -> Restored:
+        back = px.route_back_lines(
+            spec,
+            failed_id,
+            previous.id if previous else None,
+            tls=self.tls,
+            state_dir=self.conn.state_dir,
+        )
+        return ct.restore(self.session, spec, attempt, failed_id, previous, before=back)
+
+    def swap(
+        self, spec: ContainerSpec, live: Observed | None, target: Observed, attempt: Attempt
+    ) -> GateResult:
+        """Rollback: start the retained `target` next to the live one, gate it, switch."""
+        self.ensure()
+        guard = ct.guard_lines(attempt, spec, live.id if live else None)
+        res = self.session.run(cmd.start_retained_script(target.id, guard))
+        if not res.ok:
+            return GateResult(False, res.stderr.strip()[-400:] or f"exit {res.exited}")
+        result = ct.gate(
+            self.session, spec, target.id, ct.decide(attempt), cmd.parse_addr(res.stdout)
+        )
+        if result.ok:
+            result = self.switch(spec, target.id, live.id if live else None, result.detail)
+            if result.ok:
+                return result
+        self.session.run(cmd.stop_script(target.id, spec.stop_timeout))
+        kept = f"{live.image} kept serving" if live else "nothing was serving"
+        return GateResult(False, f"{result.detail}; {kept}")
