@@ -27,7 +27,6 @@ from deployer.model import ContainerSpec, ProxyHost, ProxySpec
 
 PROXY_NAME = "deployer-proxy"
 LABEL_PROXY = "deployer.proxy"  # the proxy container's settings hash
-CONFIG_DIR = "/etc/caddy"  # where the proxy's folder is mounted in its container (read-only)
 ADMIN = "localhost:2019"
 UPSTREAM_IDLE = "2s"  # Caddy keeps idle upstream connections this long (a drain ends after)
 LOCK_WAIT_SECONDS = 600  # another app's switch may be stopping its old version meanwhile
@@ -84,24 +83,12 @@ _FALLBACK = json.dumps(
 )
 
 
-def _config_parts(tls: bool) -> tuple[str, str]:
-    """The Caddy config around the routes: (head, tail); each server gets the same routes."""
-    head = '{"admin":{"listen":"' + ADMIN + '"},"apps":{'
-    if tls:
-        head += (
-            '"tls":{"certificates":{"load_files":[{"certificate":"'
-            + CONFIG_DIR
-            + '/tls/cert.pem","key":"'
-            + CONFIG_DIR
-            + '/tls/key.pem"}]}},'
-        )
-    head += '"http":{"servers":{'
-    return head, "}}}}"
-
-
 def assemble_lines(tls: bool) -> list[str]:
-    """Shell (inside the lock, $P set): write caddy.json from the route files, atomically."""
-    head, tail = _config_parts(tls)
+    """Shell (inside the lock, $P set): write caddy.json from the route files, atomically.
+
+    With TLS, the certificate and key (files in $P/tls, 0600) go into the config inline
+    (Caddy's `load_pem`): the proxy's container needs no folder of the host.
+    """
     server = (
         '"{name}":{{"listen":[":{port}"],"automatic_https":{{"disable":true}},{extra}"routes":['
     )
@@ -110,15 +97,29 @@ def assemble_lines(tls: bool) -> list[str]:
         servers.append(("https", 443, '"tls_connection_policies":[{}],'))
     lines = [
         'r=; for f in "$P"/routes/*.json; do [ -f "$f" ] || continue; r="$r$(cat "$f"),"; done',
-        "{ printf %s " + shlex.quote(head),
+        # PEM text as a JSON string: base64, dashes and spaces; line ends become \n
+        "pem() { tr -d '\\r' < \"$1\" | awk '{printf \"%s\\\\n\", $0}'; }",
+        "{ printf %s " + shlex.quote('{"admin":{"listen":"' + ADMIN + '"},"apps":{'),
     ]
+    if tls:
+        lines += [
+            "  printf %s " + shlex.quote('"tls":{"certificates":{"load_pem":[{"certificate":"'),
+            '  pem "$P/tls/cert.pem"',
+            "  printf %s " + shlex.quote('","key":"'),
+            '  pem "$P/tls/key.pem"',
+            "  printf %s " + shlex.quote('"}]}},'),
+        ]
+    lines.append("  printf %s " + shlex.quote('"http":{"servers":{'))
     for i, (name, port, extra) in enumerate(servers):
         text = ("," if i else "") + server.format(name=name, port=port, extra=extra)
         lines.append(f"  printf %s {shlex.quote(text)}")
         lines.append('  printf %s "$r"')
         lines.append(f"  printf %s {shlex.quote(_FALLBACK + ']}')}")
-    lines.append(f'  printf %s {shlex.quote(tail)}; }} > "$P/caddy.json.new" || exit 1')
-    lines.append('mv -f "$P/caddy.json.new" "$P/caddy.json" || exit 1')
+    lines.append("  printf %s '}}}}'; } > \"$P/caddy.json.new\" || exit 1")
+    lines += [
+        'chmod 600 "$P/caddy.json.new"',
+        'mv -f "$P/caddy.json.new" "$P/caddy.json" || exit 1',
+    ]
     return lines
 
 
@@ -148,20 +149,8 @@ def unlock_line() -> str:
 
 def reload_line() -> str:
     """Shell: hand caddy.json to the running proxy (fails if it is not running or rejects it)."""
-    return sh(
-        [
-            "docker",
-            "exec",
-            PROXY_NAME,
-            "caddy",
-            "reload",
-            "--config",
-            f"{CONFIG_DIR}/caddy.json",
-            "--address",
-            ADMIN,
-            "--force",
-        ]
-    )
+    argv = ["docker", "exec", "-i", PROXY_NAME, "caddy", "reload", "--config", "/dev/stdin"]
+    return sh([*argv, "--address", ADMIN, "--force"]) + ' < "$P/caddy.json"'
 
 
 def settings_hash(settings: ProxyHost, state_dir: str) -> str:
@@ -170,7 +159,6 @@ def settings_hash(settings: ProxyHost, state_dir: str) -> str:
         "image": settings.image,
         "http": settings.http_port,
         "https": settings.https_port if settings.tls_cert else None,
-        "dir": proxy_dir(state_dir),
         "network": NETWORK,
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
@@ -193,8 +181,8 @@ def run_argv(settings: ProxyHost, state_dir: str, name: str) -> list[str]:
     ]
     if settings.tls_cert:
         argv += ["-p", f"{settings.https_port}:443"]
-    argv += ["-v", f"{proxy_dir(state_dir)}:{CONFIG_DIR}:ro", settings.image]
-    return [*argv, "caddy", "run", "--config", f"{CONFIG_DIR}/caddy.json"]
+    # --resume: after a restart (a host reboot), the config it last had (Caddy keeps it)
+    return [*argv, settings.image, "caddy", "run", "--resume"]
 
 
 def listening_line(pid_var: str, port: int, seconds: int) -> str:
@@ -251,10 +239,12 @@ def ensure_script(settings: ProxyHost, state_dir: str, *, cert_len: int = 0) -> 
         f"  docker rm -f {PROXY_NAME} >/dev/null 2>&1",
         f"  docker rename {PROXY_NAME}_next {PROXY_NAME} || exit 1",
         f"  docker start {PROXY_NAME} >/dev/null || exit 1",
-        "  echo PROXY-STARTED",
-        f'elif [ "$up" != true ]; then docker start {PROXY_NAME} >/dev/null || exit 1; echo PROXY-STARTED',
-        f"else {reload_line()} >/dev/null || exit 1",
+        f'elif [ "$up" != true ]; then docker start {PROXY_NAME} >/dev/null || exit 1',
         "fi",
+        # a proxy just started takes its config once its admin endpoint answers
+        f"i=0; until err=$({reload_line()} 2>&1); do i=$((i+1)); "
+        'if [ $i -gt 75 ]; then echo "the proxy does not take its config: $err" >&2; exit 1; fi; '
+        "sleep 0.2; done",
         f"pid=$(docker inspect --format '{{{{.State.Pid}}}}' {PROXY_NAME})",
         listening_line("pid", 80, 15),
         f"{unlock_line()}",
