@@ -157,10 +157,12 @@ def restore(
     failed_id: str | None,
     previous: Observed | None,
     before: Sequence[str] = (),
+    back: str = "rolled back to",
 ) -> Restored:
     """Remove what the attempt started, bring back the previous one. (its last logs, what happened)
 
     before: shell lines run first in the same command (proxy mode: the route goes back).
+    back: how the report says the previous version is back ("kept serving": it never stopped).
     """
     res = session.run(
         "\n".join(before)
@@ -187,13 +189,11 @@ def restore(
         while True:
             ok, detail = probe_once(session, spec.health, address, port)
             if ok:
-                return Restored(logs, f"rolled back to {previous.image}; it answers ({detail})")
+                return Restored(logs, f"{back} {previous.image}; it answers ({detail})")
             if time.monotonic() > deadline:
-                return Restored(
-                    logs, f"rolled back to {previous.image}, but it does not answer: {detail}"
-                )
+                return Restored(logs, f"{back} {previous.image}, but it does not answer: {detail}")
             time.sleep(0.5)
-    return Restored(logs, f"rolled back to {previous.image}")
+    return Restored(logs, f"{back} {previous.image}")
 
 
 def replace(

@@ -117,7 +117,15 @@ class Proxied:
             tls=self.tls,
             state_dir=self.conn.state_dir,
         )
-        return ct.restore(self.session, spec, attempt, failed_id, previous, before=back)
+        return ct.restore(
+            self.session,
+            spec,
+            attempt,
+            failed_id,
+            previous,
+            before=back,
+            back="it never took traffic; the proxy kept serving",
+        )
 
     def swap(
         self, spec: ContainerSpec, live: Observed | None, target: Observed, attempt: Attempt
