@@ -132,6 +132,9 @@ def inventory_yaml(layout: Layout) -> str:
                 "lab_image_v2": layout.image("v2"),
                 "lab_image_unhealthy": layout.image("unhealthy"),
                 "lab_image_crash": layout.image("crash"),
+                "lab_image_proxy": layout.image("proxy"),
+                # the lab's build of Caddy from Debian's package (no Docker Hub here)
+                "deployer_proxy_image": layout.image("proxy"),
             },
             "children": {
                 "web": {

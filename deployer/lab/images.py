@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -28,6 +29,60 @@ def examples_dir() -> Path:
     return here
 
 
+DEB_CACHE = Path("/var/cache/deployer-lab")
+
+
+def caddy_deb() -> Path:
+    """Debian 12's caddy package, downloaded once (the package mirror is reachable here)."""
+    DEB_CACHE.mkdir(parents=True, exist_ok=True)
+    for deb in sorted(DEB_CACHE.glob("caddy_*.deb")):
+        if run(["dpkg-deb", "--info", str(deb)], check=False).returncode == 0:
+            return deb
+        deb.unlink()
+    with tempfile.TemporaryDirectory(prefix="deployer-lab-deb-") as tmp:
+        os.chmod(tmp, 0o777)  # apt's download user writes here
+        run(["apt-get", "download", "caddy"], timeout=300, cwd=tmp)
+        got = sorted(Path(tmp).glob("caddy_*.deb"))
+        if not got:
+            raise LabError("apt-get download caddy fetched no package")
+        shutil.copy2(got[0], DEB_CACHE / got[0].name)
+        return DEB_CACHE / got[0].name
+
+
+def proxy_context(dockerfile_dir: Path, ctx: Path) -> None:
+    """The proxy image's build context: the Dockerfile, and rootfs/ with caddy from the
+    Debian package plus the libraries it links (as `ldd` lists them), at their paths."""
+    root = ctx / "rootfs"
+    extracted = ctx / "deb"
+    root.mkdir(parents=True)
+    shutil.copy2(dockerfile_dir / "Dockerfile", ctx / "Dockerfile")
+    run(["dpkg-deb", "-x", str(caddy_deb()), str(extracted)])
+    binary = extracted / "usr" / "bin" / "caddy"
+    (root / "usr" / "bin").mkdir(parents=True)
+    shutil.copy2(binary, root / "usr" / "bin" / "caddy")
+    for lib in linked_libraries(binary):
+        dest = root / lib.relative_to("/")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(lib.resolve(), dest)
+    for folder in ("config", "data", "srv"):
+        (root / folder).mkdir()
+    (root / "tmp").mkdir(mode=0o1777)
+    os.chmod(root / "tmp", 0o1777)
+    shutil.rmtree(extracted)
+
+
+def linked_libraries(binary: Path) -> list[Path]:
+    """The absolute paths `ldd` prints for a binary (libraries and the loader)."""
+    out = run(["ldd", str(binary)]).stdout
+    paths = []
+    for line in out.splitlines():
+        words = line.split()
+        path = words[2] if "=>" in words and len(words) > 2 else words[0] if words else ""
+        if path.startswith("/"):
+            paths.append(Path(path))
+    return paths
+
+
 def build_and_push(layout: Layout, builder: LabHost) -> None:
     """Build on one lab engine, push everywhere, then leave that engine bare again."""
     docker = ["docker", "-H", builder.docker_host]
@@ -45,6 +100,11 @@ def build_and_push(layout: Layout, builder: LabHost) -> None:
             argv += ["--build-arg", f"{key}={value}"]
         run([*argv, str(ctx)], timeout=300)
         refs += [plain, tls]
+    ctx = work / "proxy"
+    proxy_context(src / "proxy", ctx)
+    plain, tls = layout.image("proxy"), layout.image("proxy", layout.registry_tls)
+    run([*docker, "build", "-q", "-t", plain, "-t", tls, str(ctx)], timeout=300)
+    refs += [plain, tls]
     shutil.rmtree(work, ignore_errors=True)
     password = layout.password_file.read_text().strip()
     with tempfile.TemporaryDirectory(prefix="deployer-lab-login-") as cfg:

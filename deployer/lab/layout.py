@@ -118,6 +118,7 @@ class Layout:
             "v2": f"{reg}/demo/web:v2",
             "unhealthy": f"{reg}/demo/unhealthy:1",
             "crash": f"{reg}/demo/crash:1",
+            "proxy": f"{reg}/library/caddy:2.6",
         }[kind]
 
     def veth(self, index: int) -> str:

@@ -64,6 +64,7 @@ def run(
     input: str | None = None,
     timeout: float = 120,
     env: dict[str, str] | None = None,
+    cwd: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     try:
         proc = subprocess.run(
@@ -73,6 +74,7 @@ def run(
             text=True,
             timeout=timeout,
             env={**os.environ, **env} if env else None,
+            cwd=cwd,
         )
     except subprocess.TimeoutExpired as err:
         raise LabError(f"timed out after {timeout}s: {' '.join(argv)}") from err

@@ -1,0 +1,143 @@
+"""Proxy mode on the lab, under load (issue 11).
+
+During each case a load generator (deployer/lab/load.py) sends requests on new
+connections to every web host's public port every few milliseconds, plus slow requests
+(~3 s, /cgi-bin/slow) that straddle the switch. The proxy mode must fail none of them;
+plain `ports` mode is measured the same way (it is expected to fail some: the gap).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from test_deploy import WEB, deploy, deployer, image  # noqa: F401
+
+from deployer.lab.load import Load
+
+pytestmark = pytest.mark.lab
+
+
+def targets(lab, port: int = 80) -> dict[str, tuple[str, int]]:
+    return {h: (lab.host(h).address, port) for h in WEB}
+
+
+def names(lab, host: str) -> list[str]:
+    return sorted(lab.docker(host, "ps", "-a", "--format", "{{.Names}}").stdout.split())
+
+
+def running_image(lab, host: str, name: str = "site") -> str:
+    return lab.docker(host, "inspect", "--format", "{{.Config.Image}}", name).stdout.strip()
+
+
+@pytest.fixture
+def proxied_v1(clean_lab, env):
+    """v1 behind the proxy on every web host."""
+    res = deploy(clean_lab, env, "proxy.yml")
+    assert res.code == 0, res
+    return clean_lab
+
+
+def check_clean(load: Load, what: str) -> None:
+    failed = load.failed()
+    assert not failed, f"{what}: {len(failed)} failed requests, e.g. {failed[:3]}; {load.summary()}"
+
+
+def test_rollout_v1_to_v2_fails_no_request_and_then_only_v2_answers(proxied_v1, env) -> None:
+    lab = proxied_v1
+    with Load(targets(lab), interval=0.01, slow_every=0.7) as load:
+        time.sleep(1.5)  # slow requests in flight on v1 when the switch comes
+        res = deploy(lab, env, "proxy.yml", "-e", f"image={image(lab, 'v2')}")
+        switched = time.monotonic()
+        time.sleep(1.0)
+    assert res.code == 0, res
+    check_clean(load, "v1 -> v2")
+    assert load.slow_completed() >= 3, load.summary()
+    for host in WEB:
+        # after the run returned, only v2 answers
+        assert load.versions_after(switched)[host] == {"v2"}, (host, load.summary())
+        assert running_image(lab, host) == image(lab, "v2")
+        assert any(n.startswith("site_prev_") for n in names(lab, host)), names(lab, host)
+
+
+@pytest.mark.parametrize("kind", ["unhealthy", "crash"])
+def test_a_bad_version_never_takes_a_request(proxied_v1, env, kind) -> None:
+    lab = proxied_v1
+    with Load(targets(lab), interval=0.01, slow_every=1.0) as load:
+        time.sleep(0.5)
+        res = deploy(lab, env, "proxy.yml", "-e", f"image={image(lab, kind)}", "-o", "json")
+        time.sleep(0.5)
+    assert res.code == 3, res
+    check_clean(load, kind)
+    # never-healthy and crashing images serve no page (no version): every answer was v1
+    for host in WEB:
+        assert load.versions_after(0.0)[host] == {"v1"}, (host, load.summary())
+        h = res.hosts()[host]
+        assert h["status"] == "failed" and "kept serving" in h["reason"], h
+        assert running_image(lab, host) == image(lab, "v1")
+        assert not [n for n in names(lab, host) if "_next_" in n], names(lab, host)
+
+
+def test_rollback_fails_no_request(proxied_v1, env) -> None:
+    lab = proxied_v1
+    assert deploy(lab, env, "proxy.yml", "-e", f"image={image(lab, 'v2')}").code == 0
+    with Load(targets(lab), interval=0.01, slow_every=0.7) as load:
+        time.sleep(1.5)
+        res = deployer(env, "rollback", str(_playbook("proxy.yml")), "-i", str(lab.inventory))
+        back = time.monotonic()
+        time.sleep(1.0)
+    assert res.code == 0, res
+    check_clean(load, "rollback")
+    for host in WEB:
+        assert load.versions_after(back)[host] == {"v1"}, (host, load.summary())
+
+
+def test_two_apps_behind_one_proxy_routed_by_host(clean_lab, env) -> None:
+    lab = clean_lab
+    assert deploy(lab, env, "proxy_two.yml").code == 0
+    a = Load(targets(lab), interval=0.02, slow_every=1.0, host_header="a.example")
+    b = Load(targets(lab), interval=0.02, slow_every=1.0, host_header="b.example")
+    with a, b:
+        time.sleep(0.5)
+        res_a = deploy(lab, env, "proxy_two.yml", "-e", f"image_a={image(lab, 'v2')}")
+        after_a = time.monotonic()
+        time.sleep(0.5)
+        res_b = deploy(
+            lab,
+            env,
+            "proxy_two.yml",
+            "-e",
+            f"image_a={image(lab, 'v2')}",
+            "-e",
+            f"image_b={image(lab, 'v2')}",
+        )
+        after_b = time.monotonic()
+        time.sleep(0.5)
+    assert res_a.code == 0, res_a
+    assert res_b.code == 0, res_b
+    check_clean(a, "app a")
+    check_clean(b, "app b")
+    for host in WEB:
+        assert a.versions_after(after_a)[host] == {"v2"}, a.summary()
+        # b was untouched by a's rollout, then rolled out itself
+        assert b.versions_after(after_b)[host] == {"v2"}, b.summary()
+        assert "v1" in {r for r in b.versions_between(0.0, after_a)[host]}, b.summary()
+
+
+def test_ports_mode_drops_requests_the_proxy_mode_does_not(clean_lab, env) -> None:
+    """The number the benchmark records for plain ports: above zero (the gap per host)."""
+    lab = clean_lab
+    assert deploy(lab, env, "web.yml").code == 0
+    with Load(targets(lab, 8080), interval=0.01, slow_every=1.0) as load:
+        time.sleep(0.5)
+        res = deploy(lab, env, "web.yml", "-e", f"image={image(lab, 'v2')}")
+        time.sleep(0.5)
+    assert res.code == 0, res
+    print(f"ports mode, v1 -> v2 on {len(WEB)} hosts: {len(load.failed())} failed requests")
+    assert load.failed(), load.summary()
+
+
+def _playbook(name: str):
+    from test_deploy import PLAYBOOKS
+
+    return PLAYBOOKS / name
