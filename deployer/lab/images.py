@@ -33,7 +33,8 @@ DEB_CACHE = Path("/var/cache/deployer-lab")
 
 
 def caddy_deb() -> Path:
-    """Debian 12's caddy package, downloaded once (the package mirror is reachable here)."""
+    """Debian 12's caddy package (2.6.2), downloaded once: the package mirror is the one
+    thing this machine reaches. A cached file is used only if `dpkg-deb --info` reads it."""
     DEB_CACHE.mkdir(parents=True, exist_ok=True)
     for deb in sorted(DEB_CACHE.glob("caddy_*.deb")):
         if run(["dpkg-deb", "--info", str(deb)], check=False).returncode == 0:
@@ -45,17 +46,20 @@ def caddy_deb() -> Path:
         got = sorted(Path(tmp).glob("caddy_*.deb"))
         if not got:
             raise LabError("apt-get download caddy fetched no package")
-        shutil.copy2(got[0], DEB_CACHE / got[0].name)
-        return DEB_CACHE / got[0].name
+        cached = DEB_CACHE / got[0].name
+        shutil.copy2(got[0], cached.with_suffix(".part"))
+        os.replace(cached.with_suffix(".part"), cached)  # never a half-written .deb
+        return cached
 
 
-def proxy_context(dockerfile_dir: Path, ctx: Path) -> None:
-    """The proxy image's build context: the Dockerfile, and rootfs/ with caddy from the
-    Debian package plus the libraries it links (as `ldd` lists them), at their paths."""
+def proxy_context(src: Path, ctx: Path) -> None:
+    """The proxy image's build context: examples/proxy (Dockerfile, default config) and
+    rootfs/ with caddy from the Debian package plus exactly the libraries `ldd` lists for
+    it (libzstd, libc, the loader), each at the path `ldd` prints, symlinks resolved."""
+    shutil.copytree(src, ctx, ignore=shutil.ignore_patterns("rootfs", "deb", "*.deb"))
     root = ctx / "rootfs"
     extracted = ctx / "deb"
-    root.mkdir(parents=True)
-    shutil.copy2(dockerfile_dir / "Dockerfile", ctx / "Dockerfile")
+    root.mkdir()
     run(["dpkg-deb", "-x", str(caddy_deb()), str(extracted)])
     binary = extracted / "usr" / "bin" / "caddy"
     (root / "usr" / "bin").mkdir(parents=True)
@@ -66,20 +70,25 @@ def proxy_context(dockerfile_dir: Path, ctx: Path) -> None:
         shutil.copy2(lib.resolve(), dest)
     for folder in ("config", "data", "srv"):
         (root / folder).mkdir()
-    (root / "tmp").mkdir(mode=0o1777)
-    os.chmod(root / "tmp", 0o1777)
+    (root / "tmp").mkdir()
+    os.chmod(root / "tmp", 0o1777)  # mkdir's mode goes through the umask
     shutil.rmtree(extracted)
 
 
 def linked_libraries(binary: Path) -> list[Path]:
-    """The absolute paths `ldd` prints for a binary (libraries and the loader)."""
+    """The absolute paths `ldd` prints for a binary (libraries and the loader; not the
+    vDSO, which has no file)."""
     out = run(["ldd", str(binary)]).stdout
     paths = []
     for line in out.splitlines():
         words = line.split()
+        if "=>" in words and "not" in words[2:3]:
+            raise LabError(f"{binary.name} needs {words[0]}, not found on this machine")
         path = words[2] if "=>" in words and len(words) > 2 else words[0] if words else ""
         if path.startswith("/"):
             paths.append(Path(path))
+    if not paths:
+        raise LabError(f"ldd lists no libraries for {binary}:\n{out}")
     return paths
 
 
@@ -101,7 +110,7 @@ def build_and_push(layout: Layout, builder: LabHost) -> None:
         run([*argv, str(ctx)], timeout=300)
         refs += [plain, tls]
     ctx = work / "proxy"
-    proxy_context(src / "proxy", ctx)
+    proxy_context(src / "proxy", ctx)  # the lab's own caddy:2 (no Docker Hub here)
     plain, tls = layout.image("proxy"), layout.image("proxy", layout.registry_tls)
     run([*docker, "build", "-q", "-t", plain, "-t", tls, str(ctx)], timeout=300)
     refs += [plain, tls]

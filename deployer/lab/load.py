@@ -14,6 +14,7 @@ import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -35,6 +36,11 @@ class Record:
     @property
     def ok(self) -> bool:
         return self.status == 200 and not self.error
+
+    @property
+    def outcome(self) -> int | str:
+        """The HTTP status, or the error text when there was no answer."""
+        return self.status if self.status is not None else self.error
 
 
 class Load:
@@ -80,14 +86,17 @@ class Load:
     def stop(self, wait_slow: float = SLOW_TIMEOUT + 1) -> None:
         """Stop sending; wait (bounded) for the slow requests still in flight."""
         self._stop.set()
+        deadline = time.monotonic() + FAST_TIMEOUT + 1  # a fast request in flight, at most
         for t in self._threads:
-            t.join(timeout=FAST_TIMEOUT + 1)
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
         deadline = time.monotonic() + wait_slow
-        for t in list(self._slow):
+        with self._lock:
+            slow = list(self._slow)
+        for t in slow:
             t.join(timeout=max(0.0, deadline - time.monotonic()))
 
-    def _spawn(self, fn: object, name: str) -> None:
-        t = threading.Thread(target=fn, args=(name,), daemon=True)  # type: ignore[arg-type]
+    def _spawn(self, fn: Callable[[str], None], name: str) -> None:
+        t = threading.Thread(target=fn, args=(name,), daemon=True)
         t.start()
         self._threads.append(t)
 
@@ -106,6 +115,7 @@ class Load:
             )
             t.start()
             with self._lock:
+                self._slow = [s for s in self._slow if s.is_alive()]
                 self._slow.append(t)
 
     def _request(self, name: str, path: str, kind: str, timeout: float) -> None:
@@ -160,6 +170,23 @@ class Load:
 
     def versions_after(self, t: float) -> dict[str, set[str]]:
         return self.versions_between(t)
+
+    def first_time_of(self, version: str, target: str) -> float | None:
+        """When (monotonic) the first request that `version` answered on `target` started."""
+        times = self._starts(version, target)
+        return min(times) if times else None
+
+    def last_time_of(self, version: str, target: str) -> float | None:
+        """When (monotonic) the last request that `version` answered on `target` started."""
+        times = self._starts(version, target)
+        return max(times) if times else None
+
+    def _starts(self, version: str, target: str) -> list[float]:
+        return [
+            r.start
+            for r in self._snapshot()
+            if r.ok and r.target == target and r.version == version
+        ]
 
     def slow_completed(self) -> int:
         return sum(1 for r in self._snapshot() if r.kind == "slow" and r.ok)
