@@ -40,9 +40,11 @@ def proxy_dir(state_dir: str) -> str:
 
 
 def route_file(spec_name: str, proxy: ProxySpec) -> str:
-    """`routes/<order>=<name>.json`: Caddy tries routes in file order, so host-specific ones
-    come first, then longer path prefixes. `=` is not allowed in container names."""
-    order = f"{0 if proxy.host else 1}{9999 - len(proxy.path):04d}"
+    """`routes/<order>=<name>.json`: Caddy tries routes in file order, so routes for an exact
+    host come first, then wildcard hosts, then any host; within each, longer path prefixes
+    first. `=` is not allowed in container names."""
+    kind = 2 if not proxy.host else 1 if proxy.host.startswith("*.") else 0
+    order = f"{kind}{9999 - len(proxy.path):04d}"
     return f"{order}={spec_name}.json"
 
 
@@ -98,7 +100,9 @@ def assemble_lines(tls: bool) -> list[str]:
     lines = [
         'r=; for f in "$P"/routes/*.json; do [ -f "$f" ] || continue; r="$r$(cat "$f"),"; done',
         # PEM text as a JSON string: base64, dashes and spaces; line ends become \n
-        "pem() { tr -d '\\r' < \"$1\" | awk '{printf \"%s\\\\n\", $0}'; }",
+        # PEM blocks only (base64, dashes, spaces), line ends as \n: a JSON string as it is
+        "pem() { tr -d '\\r' < \"$1\" | sed -n '/^-----BEGIN /,/^-----END /p' | "
+        "awk '{printf \"%s\\\\n\", $0}'; }",
         "{ printf %s " + shlex.quote('{"admin":{"listen":"' + ADMIN + '"},"apps":{'),
     ]
     if tls:
@@ -148,9 +152,14 @@ def unlock_line() -> str:
 
 
 def reload_line() -> str:
-    """Shell: hand caddy.json to the running proxy (fails if it is not running or rejects it)."""
+    """Shell: hand caddy.json to the running proxy (fails if it is not running or rejects it)
+    and keep a copy of what it took (`loaded.json`: a run reloads only when that differs)."""
     argv = ["docker", "exec", "-i", PROXY_NAME, "caddy", "reload", "--config", "/dev/stdin"]
-    return sh([*argv, "--address", ADMIN, "--force"]) + ' < "$P/caddy.json"'
+    return (
+        "{ "
+        + sh([*argv, "--address", ADMIN, "--force"])
+        + ' < "$P/caddy.json" && cp -f "$P/caddy.json" "$P/loaded.json"; }'
+    )
 
 
 def settings_hash(settings: ProxyHost, state_dir: str) -> str:
@@ -238,15 +247,21 @@ def ensure_script(settings: ProxyHost, state_dir: str, *, cert_len: int = 0) -> 
         f"  {create} >/dev/null || exit 1",
         f"  docker rm -f {PROXY_NAME} >/dev/null 2>&1",
         f"  docker rename {PROXY_NAME}_next {PROXY_NAME} || exit 1",
+        '  rm -f "$P/loaded.json"',
         f"  docker start {PROXY_NAME} >/dev/null || exit 1",
-        f'elif [ "$up" != true ]; then docker start {PROXY_NAME} >/dev/null || exit 1',
+        f'elif [ "$up" != true ]; then rm -f "$P/loaded.json"; '
+        f"docker start {PROXY_NAME} >/dev/null || exit 1",
         "fi",
-        # a proxy just started takes its config once its admin endpoint answers
-        f"i=0; until err=$({reload_line()} 2>&1); do i=$((i+1)); "
+        # Every reload is graceful, but Caddy 2.6 hands its listening socket over on each
+        # one (SO_REUSEPORT) and may reset a connection arriving at that instant: reload
+        # only when the proxy does not run what is on file (just started, or it changed).
+        'if ! cmp -s "$P/caddy.json" "$P/loaded.json"; then',
+        f"  i=0; until err=$({reload_line()} 2>&1); do i=$((i+1)); "
         'if [ $i -gt 75 ]; then echo "the proxy does not take its config: $err" >&2; exit 1; fi; '
         "sleep 0.2; done",
+        "fi",
         f"pid=$(docker inspect --format '{{{{.State.Pid}}}}' {PROXY_NAME})",
-        listening_line("pid", 80, 15),
+        f'[ "${{pid:-0}}" -le 0 ] || {{ {listening_line("pid", 80, 15)}; }}',
         f"{unlock_line()}",
         f"docker inspect --format '{{{{.Config.Image}}}}' {PROXY_NAME}",
     ]
@@ -273,17 +288,25 @@ def drain_lines(old_id: str, port: int, seconds: float) -> list[str]:
 
 
 def switch_script(
-    spec: ContainerSpec, new_id: str, old_id: str | None, *, tls: bool, state_dir: str
+    spec: ContainerSpec,
+    new_id: str,
+    old_id: str | None,
+    *,
+    tls: bool,
+    state_dir: str,
+    route: ProxySpec | None = None,
 ) -> str:
     """Route `spec.name` to `new_id` (healthy already), let `old_id` drain, retire it.
 
     Runs to its end on the host even if the connection drops (HUP ignored): a half-done
     switch would leave the names and the route disagreeing. After the drain, the old one is
     stopped only if the route still points at the new one (a restore may have switched back).
+    route: the proxy settings `new_id` was deployed with (a rollback's retained version),
+    else the spec's. The drain and the stop follow the spec.
     """
     assert spec.proxy is not None
     q = shlex.quote
-    proxy = spec.proxy
+    proxy = route or spec.proxy
     fname = route_file(spec.name, proxy)
     lines = [
         "trap '' HUP PIPE",
@@ -303,7 +326,7 @@ def switch_script(
         unlock_line(),
     ]
     if old_id:
-        lines += drain_lines(old_id, proxy.port, proxy.drain)
+        lines += drain_lines(old_id, spec.proxy.port, spec.proxy.drain)
     lines += [
         *lock_lines(),
         f"grep -qF {q(chr(34) + 'dial' + chr(34) + ':' + chr(34) + new_id[:12] + ':')} "
@@ -312,7 +335,7 @@ def switch_script(
     if old_id:
         lines += [
             sh(["docker", "stop", "-t", str(spec.stop_timeout), old_id]) + " >/dev/null",
-            f"[ {name_holder(spec.name)} != {q(old_id)} ] || "
+            f'[ "{name_holder(spec.name)}" != {q(old_id)} ] || '
             + sh(["docker", "rename", old_id, prev_name(spec.name, old_id)]),
         ]
     lines += [
@@ -330,15 +353,18 @@ def route_back_lines(
     *,
     tls: bool,
     state_dir: str,
+    previous_route: ProxySpec | None = None,
 ) -> list[str]:
     """Shell, before a restore: if the route points at `failed_id` (a switch got that far),
     bring `previous_id` back under its name, running, and route to it (or drop the route when
-    there was none before). A route pointing elsewhere is left alone."""
+    there was none before). A route pointing elsewhere is left alone.
+    previous_route: the proxy settings the previous version was deployed with."""
     assert spec.proxy is not None
     if not failed_id:
         return []
     q = shlex.quote
-    fname = route_file(spec.name, spec.proxy)
+    back = previous_route or spec.proxy
+    fname = route_file(spec.name, back)
     dial = q('"dial":"' + failed_id[:12] + ":")
     lines = [
         "trap '' HUP PIPE",
@@ -358,7 +384,7 @@ def route_back_lines(
             "  fi",
             "  " + sh(["docker", "start", previous_id]) + " >/dev/null",
             f"  rm -f {route_glob(spec.name)}",
-            f"  printf '%s\\n' {q(route_json(spec.name, spec.proxy, previous_id))} "
+            f"  printf '%s\\n' {q(route_json(spec.name, back, previous_id))} "
             f'> "$P/routes/{fname}"',
         ]
     else:

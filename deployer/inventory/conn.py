@@ -95,9 +95,9 @@ class _ConnBuilder:
             image = ProxyHost.image
         http = self.port("deployer_proxy_http_port", ProxyHost.http_port)
         https = self.port("deployer_proxy_https_port", ProxyHost.https_port)
-        if http == https:
-            self.problem("deployer_proxy_https_port", f"must differ from the HTTP port {http}")
         cert, key = self.path("deployer_proxy_tls_cert"), self.path("deployer_proxy_tls_key")
+        if http == https and (cert or key):
+            self.problem("deployer_proxy_https_port", f"must differ from the HTTP port {http}")
         for var, path in (("deployer_proxy_tls_cert", cert), ("deployer_proxy_tls_key", key)):
             if path is not None and not os.path.isfile(path):
                 self.problem(var, f"no such file on the controller: {path}")

@@ -8,15 +8,52 @@ removes what it started.
 
 from __future__ import annotations
 
+import re
+
 from deployer.docker import commands as cmd
 from deployer.docker import proxy as px
 from deployer.errors import RemoteError
-from deployer.model import ContainerSpec, HostConn, Observed
+from deployer.model import ContainerSpec, HostConn, Observed, ProxySpec
 from deployer.remote.ssh import Session
 from deployer.targets import Attempt, GateResult, Restored, Started
 from deployer.targets import container as ct
 
 SWITCH_SLACK_SECONDS = 90  # reload, renames and the round trips around a switch
+
+
+_PEM = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n[A-Za-z0-9+/=\r\n]+-----END \1-----")
+
+
+def pem_blocks(path: str, kind: str, host: str) -> str:
+    """The PEM blocks of a certificate or key file, and nothing else (openssl's `subject=`
+    lines and the like stay behind): plain ASCII, so byte counts and JSON stay exact."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(1 << 20)
+    except OSError as err:
+        raise RemoteError(f"{host}: proxy TLS file {path}: {err}") from err
+    blocks = [
+        m.group(0).replace(b"\r", b"") for m in _PEM.finditer(data) if kind in m.group(1).decode()
+    ]
+    if not blocks:
+        raise RemoteError(f"{host}: proxy TLS file {path}: no PEM {kind} block in it")
+    return (b"\n".join(blocks) + b"\n").decode("ascii")
+
+
+def recorded_route(c: Observed) -> ProxySpec | None:
+    """The proxy settings a container was deployed with (from its recorded spec)."""
+    raw = c.spec.get("proxy")
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return ProxySpec(
+            port=int(raw["port"]),
+            host=raw.get("host") or None,
+            path=str(raw.get("path") or "/"),
+            drain=float(raw.get("drain") or 30),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 class Proxied:
@@ -36,18 +73,13 @@ class Proxied:
         if self.ready:
             return
         settings = self.conn.proxy
-        cert = key = b""
+        cert = key = ""
         if settings.tls_cert and settings.tls_key:
-            try:
-                with open(settings.tls_cert, "rb") as f:
-                    cert = f.read(1 << 20)
-                with open(settings.tls_key, "rb") as f:
-                    key = f.read(1 << 20)
-            except OSError as err:
-                raise RemoteError(f"{self.conn.name}: proxy TLS files: {err}") from err
+            cert = pem_blocks(settings.tls_cert, "CERTIFICATE", self.conn.name)
+            key = pem_blocks(settings.tls_key, "PRIVATE KEY", self.conn.name)
         res = self.session.run(
             px.ensure_script(settings, self.conn.state_dir, cert_len=len(cert)),
-            stdin=(cert + key).decode("latin-1"),
+            stdin=cert + key,
             timeout=300,
         )
         if not res.ok:
@@ -86,11 +118,18 @@ class Proxied:
         return self.switch(spec, started.id, self.retiring.get(attempt.id), result.detail)
 
     def switch(
-        self, spec: ContainerSpec, new_id: str, old_id: str | None, detail: str
+        self,
+        spec: ContainerSpec,
+        new_id: str,
+        old_id: str | None,
+        detail: str,
+        route: ProxySpec | None = None,
     ) -> GateResult:
         assert spec.proxy is not None
         res = self.session.run(
-            px.switch_script(spec, new_id, old_id, tls=self.tls, state_dir=self.conn.state_dir),
+            px.switch_script(
+                spec, new_id, old_id, tls=self.tls, state_dir=self.conn.state_dir, route=route
+            ),
             timeout=spec.proxy.drain + spec.stop_timeout + SWITCH_SLACK_SECONDS,
         )
         if px.MARK_SWITCHED not in res.stdout:
@@ -116,6 +155,7 @@ class Proxied:
             previous.id if previous else None,
             tls=self.tls,
             state_dir=self.conn.state_dir,
+            previous_route=recorded_route(previous) if previous else None,
         )
         return ct.restore(
             self.session,
@@ -131,6 +171,14 @@ class Proxied:
         self, spec: ContainerSpec, live: Observed | None, target: Observed, attempt: Attempt
     ) -> GateResult:
         """Rollback: start the retained `target` next to the live one, gate it, switch."""
+        route = recorded_route(target)
+        if route is None:
+            return GateResult(
+                False,
+                f"the retained version {target.image} was deployed without the proxy (it is not "
+                "on the proxy's network): deploy it with the playbook instead; "
+                + (f"{live.image} kept serving" if live else "nothing changed"),
+            )
         self.ensure()
         guard = ct.guard_lines(attempt, spec, live.id if live else None)
         res = self.session.run(cmd.start_retained_script(target.id, guard))
@@ -140,7 +188,9 @@ class Proxied:
             self.session, spec, target.id, ct.decide(attempt), cmd.parse_addr(res.stdout)
         )
         if result.ok:
-            result = self.switch(spec, target.id, live.id if live else None, result.detail)
+            result = self.switch(
+                spec, target.id, live.id if live else None, result.detail, route=route
+            )
             if result.ok:
                 return result
         self.session.run(cmd.stop_script(target.id, spec.stop_timeout))

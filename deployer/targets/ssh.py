@@ -38,6 +38,7 @@ class SshEngine:
         self.conn = conn
         self.session = session or Session(conn, accept_new_host_keys=accept_new_host_keys)
         self.proxied = Proxied(self.session, conn)
+        self.leaving: set[str] = set()  # attempts of containers leaving proxy mode
 
     @property
     def commands(self) -> int:
@@ -95,17 +96,20 @@ class SshEngine:
     ) -> Started:
         if spec.proxy is not None:
             return self.proxied.replace(spec, current, deployed_at, deployed_by, attempt)
-        if current is not None and "proxy" in current.spec:  # it leaves proxy mode
-            self.session.run(
-                px.drop_route_script(spec.name, tls=self.proxied.tls, state_dir=self.conn.state_dir)
-            )
+        if current is not None and "proxy" in current.spec:  # it leaves proxy mode:
+            self.leaving.add(attempt.id)  # its route goes once the new one passed its gate
         return ct.replace(self.session, spec, current, deployed_at, deployed_by, attempt)
 
     def gate(self, spec: ContainerSpec, started: Started, attempt: Attempt) -> GateResult:
         assert started.id is not None
         if spec.proxy is not None:
             return self.proxied.gate(spec, started, attempt)
-        return ct.gate(self.session, spec, started.id, ct.decide(attempt), started.address)
+        result = ct.gate(self.session, spec, started.id, ct.decide(attempt), started.address)
+        if result.ok and attempt.id in self.leaving:
+            self.session.run(
+                px.drop_route_script(spec.name, tls=self.proxied.tls, state_dir=self.conn.state_dir)
+            )
+        return result
 
     def restore(
         self,

@@ -168,7 +168,7 @@ ROUTED_ORDER = ["zzz", "bbb", "yyy", "mmm", "aaa"]  # host first, then longer pa
 def test_route_files_sort_host_specific_first_then_longer_paths() -> None:
     names = sorted(px.route_file(n, p) for n, p in ROUTED)
     assert [f.split("=", 1)[1] for f in names] == [f"{n}.json" for n in ROUTED_ORDER]
-    assert px.route_file("web", ProxySpec(port=80)) == "19998=web.json"
+    assert px.route_file("web", ProxySpec(port=80)) == "29998=web.json"
     assert px.route_file("web", ProxySpec(port=80, host="a.b", path="/api")) == "09995=web.json"
 
 
@@ -295,8 +295,8 @@ def test_a_switch_drains_then_retires_the_old_one(host: Host) -> None:
     assert calls.index(RELOAD) < calls.index(f"stop -t 7 {OLD}")
     assert calls.index(f"stop -t 7 {OLD}") < calls.index(f"rename {OLD} web_prev_{OLD[:12]}")
     assert calls[-1] == f"rename {NEW} web"
-    assert list(host.routes()) == ["19998=web.json"]
-    assert f'"dial":"{NEW[:12]}:8080"' in host.routes()["19998=web.json"]
+    assert list(host.routes()) == ["29998=web.json"]
+    assert f'"dial":"{NEW[:12]}:8080"' in host.routes()["29998=web.json"]
     assert not (host.p / "lock").exists()
 
 
@@ -450,7 +450,7 @@ def test_route_back_routes_to_the_previous_one_when_the_route_names_the_failed_o
     host.add_route("api", ProxySpec(port=9000, path="/api"), OTHER)
     res = host.run(route_back(host, NEW, OLD))
     assert res.returncode == 0, res.stderr
-    assert f'"dial":"{OLD[:12]}:8080"' in host.routes()["19998=web.json"]
+    assert f'"dial":"{OLD[:12]}:8080"' in host.routes()["29998=web.json"]
     calls = host.calls()
     # the failed one had taken the name: it gives it back, the previous one runs under it
     assert calls.index(f"rename {NEW} web_prev_{NEW[:12]}") < calls.index(f"rename {OLD} web")
@@ -488,7 +488,7 @@ def test_drop_route_without_a_route_file_does_nothing(host: Host) -> None:
     host.add_route("web2", ProxySpec(port=8080), OTHER)  # a name that merely ends like it
     res = host.run(px.drop_route_script("eb2", tls=False, state_dir=str(host.state)))
     assert res.returncode == 0, res.stderr
-    assert host.calls() == [] and list(host.routes()) == ["19998=web2.json"]
+    assert host.calls() == [] and list(host.routes()) == ["29998=web2.json"]
     assert not (host.p / "lock").exists() and not (host.p / "caddy.json").exists()
 
 

@@ -75,11 +75,19 @@ def test_a_bad_port_names_the_variable_and_its_line(write: Write, var: str, valu
     assert len(found) == 1, found
 
 
-def test_the_same_port_for_http_and_https_is_a_problem(write: Write) -> None:
+def test_the_same_port_for_http_and_https_is_a_problem_with_tls(write: Write) -> None:
+    write("tls/c.pem", "cert")
+    write("tls/k.pem", "key")
     path, found = problems(
-        write, "deployer_proxy_http_port: 8000\ndeployer_proxy_https_port: '8000'"
+        write,
+        "deployer_proxy_http_port: 8000\ndeployer_proxy_https_port: '8000'\n"
+        "deployer_proxy_tls_cert: tls/c.pem\ndeployer_proxy_tls_key: tls/k.pem",
     )
     assert has_problem(found, f"{path}:5:7: deployer_proxy_https_port:", "must differ"), found
+
+
+def test_the_https_port_does_not_matter_without_tls(write: Write) -> None:
+    assert conn(write, "deployer_proxy_http_port: 443").proxy.http_port == 443
 
 
 @pytest.mark.parametrize("image", ["'my image'", "'-v /:/host'", "'a\tb'"])
