@@ -17,17 +17,17 @@ deployer lab up --hosts "$HOSTS"
 step "deployer validate playbooks/demo.yml"
 deployer validate playbooks/demo.yml -i inventories/lab.yml
 
-step "deployer deploy playbooks/demo.yml  (static page v1 on port 8080 of every web host)"
+step "deployer deploy playbooks/demo.yml  (static page v1 behind each web host's proxy, port 80)"
 deployer deploy playbooks/demo.yml -i inventories/lab.yml
 
 step "curl each host"
 for name in $(deployer hosts -i inventories/lab.yml web); do
   addr=$(deployer hosts -i inventories/lab.yml --host "$name" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ansible_host"])')
-  page=$(curl -s --max-time 5 "http://$addr:8080/" | grep -o 'deployer demo v[0-9]*' | head -n 1 || true)
+  page=$(curl -s --max-time 5 "http://$addr/" | grep -o 'deployer demo v[0-9]*' | head -n 1 || true)
   echo "$name ($addr): ${page:-no answer}"
 done
 
-step "deployer deploy playbooks/demo-v2.yml  (rolling out v2, health-gated)"
+step "deployer deploy playbooks/demo-v2.yml  (rolling out v2: health-gated, switched by the proxy, no request dropped)"
 deployer deploy playbooks/demo-v2.yml -i inventories/lab.yml
 
 step "deployer health"

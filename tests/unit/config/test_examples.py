@@ -40,13 +40,13 @@ def test_playbook_validates_against_examples(playbook: Path, inventory: str) -> 
     load_playbook(str(playbook), load_inventory([str(ROOT / "inventories" / inventory)]))
 
 
-def test_demo_is_v1_on_8080_with_http_health(lab_inventory: str) -> None:
+def test_demo_is_v1_behind_the_proxy_with_http_health(lab_inventory: str) -> None:
     book = load_playbook(str(ROOT / "playbooks" / "demo.yml"), load_inventory([lab_inventory]))
     (play,) = book.plays
     assert [h.name for h in play.hosts] == ["h1", "h2", "h3"]
     (web,) = play.containers["h2"]
     assert web.image == "10.99.0.1:5000/lab/web:v1"
-    assert [p.to_docker() for p in web.ports] == ["8080:80/tcp"]
+    assert web.ports == () and web.proxy is not None and web.proxy.port == 80
     assert (web.health.kind, web.health.port, web.health.path) == ("http", 80, "/")
     v2 = load_playbook(str(ROOT / "playbooks" / "demo-v2.yml"), load_inventory([lab_inventory]))
     assert v2.plays[0].containers["h1"][0].image.endswith(":v2")
