@@ -156,3 +156,46 @@ def _playbook(name: str):
     from test_deploy import PLAYBOOKS
 
     return PLAYBOOKS / name
+
+
+def test_https_with_a_certificate_from_the_inventory(clean_lab, env, tmp_path) -> None:
+    """The certificate and key travel on stdin, land 0600 on the host, and the proxy serves
+    HTTPS with the same routes; the key is in no report."""
+    import subprocess
+
+    lab = clean_lab
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem"),
+            "-subj", "/CN=site.example", "-addext", "subjectAltName=DNS:site.example",
+        ],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    extra = tmp_path / "tls.yml"
+    extra.write_text(
+        "all:\n  hosts:\n    h1:\n"
+        f"      deployer_proxy_tls_cert: {tmp_path / 'cert.pem'}\n"
+        f"      deployer_proxy_tls_key: {tmp_path / 'key.pem'}\n"
+        "      deployer_proxy_https_port: 8443\n"
+    )
+    res = deployer(
+        env, "deploy", str(_playbook("proxy.yml")), "-i", str(lab.inventory), "-i", str(extra),
+        "--limit", "h1", "-o", "json",
+    )  # fmt: skip
+    assert res.code == 0, res
+    key = (tmp_path / "key.pem").read_text()
+    body = key.split("-----")[2].strip().splitlines()[1]
+    assert body not in res.out
+    addr = lab.host("h1").address
+    got = subprocess.run(
+        [
+            "curl", "-sS", "--max-time", "5", "--cacert", str(tmp_path / "cert.pem"),
+            "--resolve", f"site.example:8443:{addr}", "https://site.example:8443/",
+        ],
+        capture_output=True, text=True, timeout=10,
+    )  # fmt: skip
+    assert "deployer demo v1" in got.stdout, got.stderr
+    tls = lab.dir / "hosts" / "h1" / "fs" / "var_lib_deployer" / "proxy" / "tls"
+    assert sorted(p.name for p in tls.iterdir()) == ["cert.pem", "key.pem"]
+    assert all((p.stat().st_mode & 0o077) == 0 for p in tls.iterdir())
