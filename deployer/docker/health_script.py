@@ -9,6 +9,7 @@ import shlex
 
 from deployer.docker.facts import IMAGE_FORMAT, facts_lines
 from deployer.docker.labels import LABEL_MANAGED
+from deployer.docker.proxy import PROXY_NAME, routes_script
 
 MARK = "--deployer-health:{}--"
 RESTART_WINDOW_MIN = 10  # restarts are counted over this many minutes (docker events)
@@ -27,7 +28,7 @@ def _section(name: str, body: str) -> str:
     return f"echo {shlex.quote(MARK.format(name))}\n{body}\n"
 
 
-def script() -> str:
+def script(state_dir: str = "/var/lib/deployer") -> str:
     """The one remote command: prints every section, never fails as a whole."""
     q = shlex.quote
     d = "$T docker"
@@ -70,6 +71,13 @@ def script() -> str:
         ),
         _section("managed", managed),
         _section("images", images),
+        # the proxy (proxy mode): running, image; then where each route points
+        _section(
+            "proxy",
+            f"{d} inspect --format '{{{{.State.Running}}}} {{{{.Config.Image}}}}' {PROXY_NAME} "
+            "2>/dev/null || echo none",
+        ),
+        _section("routes", routes_script(state_dir).strip()),
         "exit 0",
     ]
     return "\n".join(parts) + "\n"

@@ -18,6 +18,7 @@ from deployer.docker.health_script import (  # noqa: F401 - re-exported for call
     RESTART_WINDOW_MIN,
     script,
 )
+from deployer.docker.proxy import MARK_ROUTE, PROXY_NAME  # noqa: F401 - PROXY_NAME for callers
 from deployer.model import ImageInfo, Observed
 
 
@@ -47,6 +48,17 @@ class OtherContainer:
         return {int(p) for p in re.findall(r":(\d+)->", self.ports)}
 
 
+@dataclass(frozen=True)
+class Route:
+    """One app's route in the host's proxy (proxy mode), as its route file says."""
+
+    name: str  # the container name it routes to
+    host: str | None
+    path: str
+    target: str  # the container id prefix it dials
+    port: int
+
+
 @dataclass
 class HostFacts:
     clock: float | None = None  # the host's epoch seconds when the script started
@@ -66,6 +78,8 @@ class HostFacts:
     events_ok: bool = False
     listening: set[int] = field(default_factory=set)  # TCP ports listened on, host netns
     errors: dict[str, str] = field(default_factory=dict)  # section -> error text
+    proxy: tuple[bool, str] | None = None  # (running, image) of the host's proxy; None: none
+    routes: list[Route] = field(default_factory=list)
 
     @property
     def mem_available_pct(self) -> float | None:
@@ -119,6 +133,8 @@ def parse(output: str) -> HostFacts:
         "ps": _ps,
         "managed": _managed,
         "images": _images,
+        "proxy": _proxy,
+        "routes": _routes,
     }
     for name, reader in readers.items():
         if name not in sections or name in facts.errors:
@@ -226,3 +242,23 @@ def _images(f: HostFacts, lines: list[str]) -> None:
         if line.startswith("{"):
             d = json.loads(line)
             f.images[d["id"]] = ImageInfo(id=d["id"], digests=tuple(d.get("digests") or ()))
+
+
+def _proxy(f: HostFacts, lines: list[str]) -> None:
+    first = lines[0].split() if lines else []
+    if first and first[0] in ("true", "false"):
+        f.proxy = (first[0] == "true", first[1] if len(first) > 1 else "")
+
+
+def _routes(f: HostFacts, lines: list[str]) -> None:
+    name = ""
+    for line in lines:
+        if line.startswith(MARK_ROUTE):
+            name = line[len(MARK_ROUTE) :].strip().split("=", 1)[-1].removesuffix(".json")
+            continue
+        route = json.loads(line)
+        match = (route.get("match") or [{}])[0]
+        dial = route["handle"][0]["upstreams"][0]["dial"]
+        target, _, port = dial.rpartition(":")
+        paths = match.get("path") or ["/"]
+        f.routes.append(Route(name, (match.get("host") or [None])[0], paths[0], target, int(port)))

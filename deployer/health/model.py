@@ -70,6 +70,9 @@ class HostHealth:
     clock_offset_s: float | None = None  # host clock minus the controller's
     containers: list[ContainerHealth] = field(default_factory=list)
     took_s: float = 0.0  # wall time of this host's checks
+    # proxy mode: {"running", "image", "routes": [{"name", "host", "path", "port",
+    # "container_id", "state", "health"}]}; None on a host without a proxy
+    proxy: dict[str, Any] | None = None
 
     @property
     def reasons(self) -> list[str]:

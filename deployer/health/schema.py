@@ -107,6 +107,31 @@ HOST: dict[str, Any] = {
         "took_s": {"type": "number"},
         "thresholds": {"type": "object", "additionalProperties": {"type": "number"}},
         "containers": {"type": "array", "items": CONTAINER},
+        "proxy": {
+            "type": ["object", "null"],
+            "required": ["running", "image", "routes"],
+            "properties": {
+                "running": {"type": "boolean"},
+                "image": {"type": "string"},
+                "routes": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "path", "port", "container_id", "state"],
+                        "properties": {
+                            "name": {"type": "string"},
+                            "host": _STR,
+                            "path": {"type": "string"},
+                            "port": {"type": "integer"},
+                            "container_id": {"type": "string"},
+                            "container": _STR,
+                            "state": {"type": "string"},
+                            "health": _STR,
+                        },
+                    },
+                },
+            },
+        },
     },
 }
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-from deployer.health.facts import RESTART_WINDOW_MIN, HostFacts
+from deployer.health.facts import PROXY_NAME, RESTART_WINDOW_MIN, HostFacts
 from deployer.health.model import (
     SEVERITY,
     ContainerHealth,
@@ -81,6 +82,8 @@ def judge(
         for c in host.containers:
             findings += container_findings(c, thresholds, now)
         findings += port_findings(facts, specs or ())
+        host.proxy, found = proxy_view(facts)
+        findings += found
     host.findings = findings
     host.verdict = verdict_of(findings)
     return host
@@ -298,3 +301,41 @@ def port_findings(facts: HostFacts, specs: Sequence[ContainerSpec]) -> list[Find
                     )
                 )
     return out
+
+
+def proxy_view(facts: HostFacts) -> tuple[dict[str, Any] | None, list[Finding]]:
+    """The proxy and where each route points (proxy mode); a route to a container that is
+    missing, stopped or unhealthy, or routes without a running proxy, make the host
+    unhealthy. Hosts without a proxy or routes get nothing."""
+    if facts.proxy is None and not facts.routes:
+        return None, []
+    running, image = facts.proxy or (False, "")
+    found: list[Finding] = []
+    if facts.routes and not running:
+        what = "is not running" if facts.proxy else "is missing"
+        found.append(Finding("unhealthy", f"proxy {PROXY_NAME} {what}"))
+    routes = []
+    for r in facts.routes:
+        target = next((c for c in facts.containers if c.id.startswith(r.target)), None)
+        state = "missing" if target is None else target.status
+        health = target.health if target else None
+        routes.append(
+            {
+                "name": r.name,
+                "host": r.host,
+                "path": r.path,
+                "port": r.port,
+                "container_id": r.target,
+                "container": target.name if target else None,
+                "state": state,
+                "health": health,
+            }
+        )
+        where = f"route {r.name} -> {r.target}"
+        if target is None:
+            found.append(Finding("unhealthy", f"{where}: no such container", r.name))
+        elif not target.running:
+            found.append(Finding("unhealthy", f"{where}: container {state}", r.name))
+        elif health == "unhealthy":
+            found.append(Finding("unhealthy", f"{where}: container unhealthy", r.name))
+    return {"running": running, "image": image, "routes": routes}, found

@@ -86,6 +86,22 @@ def table(report: HealthReport) -> RenderableType:
         for f in h.findings:
             reasons.append(f"  {visible(h.name)}: ", style="bold")
             reasons.append(f"{visible(f.text)}\n", style=LEVEL_STYLE[f.level])
+    proxies = Text()
+    for h in report.hosts:
+        if h.proxy is None:
+            continue
+        state = "running" if h.proxy["running"] else "NOT RUNNING"
+        proxies.append(
+            f"  {visible(h.name)}: {visible(h.proxy['image'] or '?')} {state}", style="bold"
+        )
+        for r in h.proxy["routes"]:
+            match = (r["host"] or "*") + r["path"]
+            where = r["container"] or r["container_id"]
+            proxies.append(
+                visible(f"; {match} -> {r['name']} ({where}, {r['state']})"),
+                style="" if r["state"] == "running" else "red",
+            )
+        proxies.append("\n")
     c = report.counts()
     summary = Text(
         ", ".join(f"{n} {v}" for v, n in c.items() if n) + f"  ({report.took_s:.1f}s, "
@@ -93,6 +109,10 @@ def table(report: HealthReport) -> RenderableType:
         style="dim",
     )
     parts: list[RenderableType] = [t]
+    if proxies.plain:
+        proxies.rstrip()
+        parts.append(Text("\nproxy (where each route points):", style="bold"))
+        parts.append(proxies)
     if reasons.plain:
         parts.append(Text("\nreasons:", style="bold"))
         parts.append(reasons)

@@ -148,7 +148,7 @@ class SshEngine:
         self.session.transport.global_request("keepalive@openssh.com", wait=True)
         latency = time.monotonic() - t0
         before = time.time()
-        chan = self.session.start(health_script())
+        chan = self.session.start(health_script(self.conn.state_dir))
         out, err, _code = self.session.collect(chan, timeout, time.monotonic())
         return HealthRaw(out, err, latency, before, time.time())
 

@@ -199,3 +199,24 @@ def test_https_with_a_certificate_from_the_inventory(clean_lab, env, tmp_path) -
     tls = lab.dir / "hosts" / "h1" / "fs" / "var_lib_deployer" / "proxy" / "tls"
     assert sorted(p.name for p in tls.iterdir()) == ["cert.pem", "key.pem"]
     assert all((p.stat().st_mode & 0o077) == 0 for p in tls.iterdir())
+
+
+def test_health_shows_the_proxy_and_a_route_to_a_removed_container(proxied_v1, env) -> None:
+    import json
+
+    lab = proxied_v1
+    args = ["health", "-i", str(lab.inventory), str(_playbook("proxy.yml")), "-o", "json"]
+    doc = json.loads(deployer(env, *args, "--limit", "h1").stdout)
+    proxy = doc["hosts"][0]["proxy"]
+    site = lab.docker("h1", "inspect", "--format", "{{.Id}}", "site").stdout.strip()
+    assert proxy["running"] and proxy["image"] == lab.layout.image("proxy"), proxy
+    assert [(r["name"], r["container_id"], r["state"]) for r in proxy["routes"]] == [
+        ("site", site[:12], "running")
+    ]
+    reasons = doc["hosts"][0]["reasons"]  # (a loaded machine may add a load warning)
+    assert not [r for r in reasons if "route" in r or "proxy" in r], reasons
+    lab.docker("h1", "rm", "-f", "site")
+    res = deployer(env, *args, "--limit", "h1")
+    host = json.loads(res.stdout)["hosts"][0]
+    assert res.code == 3 and host["verdict"] == "unhealthy", host["reasons"]
+    assert f"route site -> {site[:12]}: no such container" in host["reasons"], host["reasons"]
