@@ -88,31 +88,27 @@ def poll_script(address: str) -> str:
 
 
 # ---------------------------------------------------------------- deployer
-def deployer_files(work: Path) -> dict[str, Path]:
+def deployer_files(
+    work: Path, versions: tuple[str, ...] = ("v1", "v2"), proxy: bool = False
+) -> dict[str, Path]:
+    """deployer-<version>.yml: `web` publishing 8080:80 (ports mode); with proxy,
+    deployer-proxy-<version>.yml: `web` behind the host's proxy (public port 80), same gate."""
     out = {}
-    for version in ("v1", "v2"):
-        p = work / f"deployer-{version}.yml"
+    for version in versions:
+        web: dict[str, Any] = {"name": CONTAINER, "image": "{{ lab_image_" + version + " }}"}
+        if proxy:
+            web["proxy"] = {"port": 80}
+        else:
+            web["ports"] = [PORT]
+        web["health"] = {
+            "http": {"path": "/"} if proxy else {"port": 80, "path": "/"},
+            "timeout": "60s",
+            "interval": f"{int(POLL * 1000)}ms",
+        }
+        p = work / f"deployer-{'proxy-' if proxy else ''}{version}.yml"
         p.write_text(
             yaml.safe_dump(
-                [
-                    {
-                        "name": "bench web",
-                        "hosts": "web",
-                        "containers": [
-                            {
-                                "name": CONTAINER,
-                                "image": "{{ lab_image_" + version + " }}",
-                                "ports": [PORT],
-                                "health": {
-                                    "http": {"port": 80, "path": "/"},
-                                    "timeout": "60s",
-                                    "interval": f"{int(POLL * 1000)}ms",
-                                },
-                            }
-                        ],
-                    }
-                ],
-                sort_keys=False,
+                [{"name": "bench web", "hosts": "web", "containers": [web]}], sort_keys=False
             )
         )
         out[version] = p
@@ -120,9 +116,9 @@ def deployer_files(work: Path) -> dict[str, Path]:
 
 
 def deployer_argv(
-    exe: str, scenario: str, version: str, inv: Path, n: int, work: Path
+    exe: str, scenario: str, version: str, inv: Path, n: int, work: Path, proxy: bool = False
 ) -> list[str]:
-    pb = work / f"deployer-{version}.yml"
+    pb = work / f"deployer-{'proxy-' if proxy else ''}{version}.yml"
     if scenario == "health":
         return [
             exe,
@@ -184,9 +180,11 @@ def floor_argv(lab: Lab, scenario: str, image: str, hosts: dict[str, str], work:
 
 
 # ---------------------------------------------------------------- ansible
-def ansible_files(lab: Lab, venv: Path, work: Path, n: int) -> None:
+def ansible_files(lab: Lab, venv: Path, work: Path, n: int, deadline: float = 0) -> None:
+    """deadline > 0: poll the page for that many seconds rather than RETRIES tries (a `uri`
+    try is a module run over SSH: on a loaded machine 240 of them take minutes)."""
     docker_host = f"unix:///run/deployer-lab-{lab.name}/" + "{{ inventory_hostname }}/docker.sock"
-    check = {
+    check: dict[str, Any] = {
         "name": "page answers",
         "ansible.builtin.uri": {"url": "http://{{ ansible_host }}:8080/"},
         "register": "page",
@@ -194,6 +192,17 @@ def ansible_files(lab: Lab, venv: Path, work: Path, n: int) -> None:
         "retries": RETRIES,
         "delay": POLL,
     }
+    checks = [check]
+    if deadline:
+        check["until"] = "page.status == 200 or now().timestamp() > bench_deadline | float"
+        check["retries"] = 100000
+        start = {
+            "name": "poll starts",
+            "ansible.builtin.set_fact": {
+                "bench_deadline": f"{{{{ now().timestamp() + {deadline} }}}}"
+            },
+        }
+        checks = [start, check]
     deploy = [
         {
             "hosts": "web",
@@ -218,7 +227,7 @@ def ansible_files(lab: Lab, venv: Path, work: Path, n: int) -> None:
                         "docker_host": "{{ dh }}",
                     },
                 },
-                check,
+                *checks,
             ],
         }
     ]

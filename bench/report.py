@@ -21,8 +21,12 @@ TITLES = {
 }
 
 
-RESULTS = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "results"
-OUT = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT
+# bench/report.py [RESULTS [OUT]] [--traffic-only]: --traffic-only rewrites only the
+# traffic section of the existing BENCHMARKS.md (bench/run.sh --only traffic).
+TRAFFIC_ONLY = "--traffic-only" in sys.argv[1:]
+_ARGS = [a for a in sys.argv[1:] if a != "--traffic-only"]
+RESULTS = Path(_ARGS[0]) if _ARGS else HERE / "results"
+OUT = Path(_ARGS[1]) if len(_ARGS) > 1 else ROOT
 
 
 def load(name: str) -> Any:
@@ -347,6 +351,7 @@ def main() -> None:
         ]
     else:
         lines += ["Not measured in this run.", ""]
+    lines += traffic_section(load("traffic.json"))
     lines += [
         "## How to run",
         "",
@@ -354,6 +359,7 @@ def main() -> None:
         "bench/run.sh                                  # 10 hosts, 3 reps; scale 1/3/10/30 (deployer + floor)",
         "bench/run.sh --hosts 3 --reps 1 --scale ''    # quick check, no scale curve",
         "bench/run.sh --only scale                      # only the scale curve (keeps the comparison's JSON)",
+        "bench/run.sh --only traffic                    # failed requests during rollouts (its section only)",
         "bench/.venv-anchors/bin/python bench/report.py # re-render this file from bench/results/",
         "```",
         "",
@@ -473,9 +479,210 @@ def limits(
     return out + [""]
 
 
+# ---------------------------------------------------------------- traffic (bench/traffic.py)
+TRAFFIC_BEGIN = "<!-- traffic: written by bench/report.py from bench/results/traffic.json -->"
+TRAFFIC_END = "<!-- traffic: end -->"
+LABELS = {
+    "deployer-proxy": "deployer (proxy)",
+    "deployer-ports": "deployer (ports)",
+    "floor": "floor",
+    "ansible": "ansible",
+    "pyinfra": "pyinfra",
+}
+GATES = {
+    "deployer-proxy": "yes: new one next to the live one, routed only once healthy",
+    "deployer-ports": "yes, after stopping the old one; restores it",
+    "floor": "**none**: replaces, then polls",
+    "ansible": "**none**: replaces, then polls",
+    "pyinfra": "**none**: replaces, then polls",
+}
+CASE_TITLES = {"rollout": "v1 → v2", "failed": "v1 → never-healthy image"}
+
+
+def traffic_section(data: dict[str, Any] | None) -> list[str]:
+    """Failed requests while each contender rolls out (bench/traffic.py), between markers
+    so that `--traffic-only` can replace just this section."""
+    out = [TRAFFIC_BEGIN, "## Traffic during a rollout: failed requests", ""]
+    if not data or not data.get("runs"):
+        return out + ["Not measured yet (`bench/run.sh --only traffic`).", "", TRAFFIC_END, ""]
+    meta, runs = data["meta"], data["runs"]
+    m = meta.get("machine", {})
+    n = meta.get("hosts")
+    poll, retries = meta.get("poll_seconds", C.POLL), meta.get("retries", C.RETRIES)
+    before, after = meta.get("before_after", [1.5, 1.0])
+    out += [
+        f"One run (`bench/run.sh --hosts {n} --only traffic`, `bench/traffic.py`), started "
+        f"{meta.get('started', '?')}, finished {meta.get('finished', 'not finished')} (UTC); "
+        f"{n} lab hosts; load average before / after: {fmt_load(m.get('load_before'))} / "
+        f"{fmt_load(m.get('load_after'))}.",
+        "",
+        "**What is measured.** While each timed command runs, deployer's load generator "
+        "(`deployer/lab/load.py`, in the bench's own process) plays the users of a web service on "
+        f"every host's public port: per host, `GET /` on a new TCP connection every "
+        f"{1000 * meta.get('interval', 0.01):.0f} ms (at most: each waits for the one before, "
+        "and the generator shares the 2 cores with everything else), and every "
+        f"{meta.get('slow_every', 1.0):g} s a request to `/cgi-bin/slow`, which answers after 3 s "
+        "(so requests are in flight when a version is stopped or switched). A request **failed** "
+        "when it got no HTTP answer (refused, reset, closed, 5 s timeout; 15 s for a slow one) or "
+        f"a status other than 200. The load starts {before:g} s before the command and stops "
+        f"{after:g} s after it returned, then waits for the slow requests in flight; so the "
+        "number of requests sent grows with the wall time; compare the failed counts and the "
+        "longest outage. **Longest outage**: on the worst host, from a failed `GET /` to the next "
+        "one that succeeded. **Wall time**: the timed command(s), start to exit, under that load "
+        "(the comparison above ran without this load).",
+        "",
+        "- Public port: 80, the proxy (`deployer_proxy_http_port`, Caddy "
+        "2.6 built from Debian's package by the lab) for **deployer (proxy)**: the same bench "
+        "playbook with `proxy: {port: 80}` instead of `ports`. 8080 (`-p 8080:80`) for "
+        "**deployer (ports)** and the anchors, which run as in the comparison above (ansible's "
+        "page poll excepted, see below).",
+        f"- **{CASE_TITLES['rollout']}**: every host runs v1; one run to v2 on all {n} hosts at "
+        "once (forks = hosts for everyone); afterwards every host must serve v2.",
+        f"- **{CASE_TITLES['failed']}**: every host runs v1 again (an untimed deploy); then the "
+        "lab's `unhealthy` image, which starts but never listens. deployer: one run, its health "
+        "gate (timeout 60 s) fails, it exits 3 and v1 serves again (ports: deployer restarts "
+        "the old container; proxy: the new one never got a request). The floor, ansible and "
+        f"pyinfra have **no health gate**: they replace the container, poll the page (floor and "
+        f"pyinfra: {retries} tries {poll:g} s apart; ansible: `uri` every {poll:g} s for "
+        f"{retries * poll:g} s of time, because under this load {retries} `uri` tries, each a "
+        "module run over SSH, took over 10 minutes; deployer's gate: 60 s), exit non-zero, "
+        "and we put v1 back at once with their own v1 deploy (the best case of an operator "
+        "reacting); the wall time is both runs. Afterwards every host must serve v1.",
+        "",
+        "| contender | health gate | case | exit | wall time | requests sent | failed "
+        "| slow requests completed | longest outage |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    shown = set()
+    for r in runs:
+        steps = r.get("steps", [])
+        wall = f"{r['wall']:.1f} s"
+        if len(steps) > 1:
+            wall += " (" + " + ".join(f"{s['wall']:.1f}" for s in steps) + ")"
+        pct = 100 * r["failed"] / r["requests"] if r["requests"] else 0.0
+        share = "<0.1%" if 0 < pct < 0.1 else f"{pct:.1f}%"
+        who = r["contender"]
+        head = ("", "") if who in shown else (LABELS.get(who, who), GATES.get(who, "?"))
+        shown.add(who)
+        out.append(
+            f"| {head[0]} | {head[1]} | {CASE_TITLES.get(r['case'], r['case'])} "
+            f"| {', '.join(str(s['rc']) for s in steps)} | {wall} | {r['requests']} "
+            f"| {r['failed']} ({share}) | {r['slow_completed']}/{r['slow']} "
+            f"| {r['longest_outage']:.1f} s |"
+        )
+    out.append("")
+
+    def one(who: str, case: str) -> dict[str, Any] | None:
+        return next((r for r in runs if r["contender"] == who and r["case"] == case), None)
+
+    px, pt = one("deployer-proxy", "rollout"), one("deployer-ports", "rollout")
+    if px and pt:
+        drained = sorted(d for s in px.get("steps", []) for d in s.get("drained", []))
+        text = (
+            f"**Wall time, deployer's v1 → v2 with the proxy vs without:** {px['wall']:.1f} s vs "
+            f"{pt['wall']:.1f} s (×{px['wall'] / pt['wall']:.2f}). Per host the proxy rollout "
+            "starts the new version next to the old, checks it, switches the route (one "
+            "`caddy reload`) and drains the old one before stopping it"
+        )
+        if drained:
+            text += (
+                f" (the drain took {drained[0]:.1f}–{drained[-1]:.1f} s per host here: at "
+                "least 1 s, then until the old container has no connection left, the 3-second "
+                "requests included)"
+            )
+        text += (
+            "; the ports rollout stops the old one first and waits for the new one, which is "
+            "where its failed requests come from."
+        )
+        out += [text, ""]
+        fx, ft = one("deployer-proxy", "failed"), one("deployer-ports", "failed")
+        if fx and ft:
+            out += [
+                f"The failed rollout (both wait out the gate's 60 s timeout): {fx['wall']:.1f} s "
+                f"with the proxy, {ft['wall']:.1f} s with ports; longest outage on a host "
+                f"{fx['longest_outage']:.1f} s with the proxy, {ft['longest_outage']:.1f} s "
+                "with ports.",
+                "",
+            ]
+    proxied = [r for r in runs if r["contender"] == "deployer-proxy"]
+    if proxied:
+        fails = sum(r["failed"] for r in proxied)
+        resets = sum(r.get("failed_resets", 0) for r in proxied)
+        if fails:
+            kinds = error_kinds([r.get("errors", {}) for r in proxied])
+            out += [
+                f"deployer (proxy)'s {fails} failed request{'s' if fails != 1 else ''}: {kinds}. "
+                + (
+                    "Connection resets are Caddy 2.6's caveat: every configuration reload (one "
+                    "per host per switch; none for the never-healthy image) hands the "
+                    "listening socket over, and a connection arriving at that instant can be "
+                    f"reset before any request was read ({resets} here)."
+                    if resets
+                    else ""
+                ),
+                "",
+            ]
+        else:
+            out += [
+                "deployer (proxy) failed no request in this run. Caddy 2.6 can reset a "
+                "connection that arrives at the very instant of a configuration reload (one per "
+                "host per switch); none did here.",
+                "",
+            ]
+    bad = [r for r in runs if not r.get("verified")]
+    if bad:
+        out += [
+            "Not verified (a host did not serve the expected version after the run): "
+            + "; ".join(
+                f"{LABELS.get(r['contender'], r['contender'])} {r['case']} "
+                f"(served: {r.get('served_after')})"
+                for r in bad
+            )
+            + ".",
+            "",
+        ]
+    else:
+        out += [
+            "Every run ended with every host serving the expected version (v2 after the "
+            "rollout, v1 after the failed one), checked from the load's own requests after "
+            "the command returned.",
+            "",
+        ]
+    return out + [TRAFFIC_END, ""]
+
+
+def error_kinds(maps: list[dict[str, int]]) -> str:
+    total: dict[str, int] = {}
+    for mp in maps:
+        for k, v in mp.items():
+            total[k] = total.get(k, 0) + v
+    return ", ".join(f"{v} × {k}" for k, v in sorted(total.items(), key=lambda kv: -kv[1]))
+
+
+def splice_traffic() -> None:
+    """Replace only the traffic section of BENCHMARKS.md (inserted before "## How to run"
+    the first time); every other section stays as it is."""
+    path = OUT / "BENCHMARKS.md"
+    doc = path.read_text()
+    text = "\n".join(traffic_section(load("traffic.json"))) + "\n"
+    if TRAFFIC_BEGIN in doc and TRAFFIC_END in doc:
+        head, rest = doc.split(TRAFFIC_BEGIN, 1)
+        tail = rest.split(TRAFFIC_END, 1)[1].lstrip("\n")
+        doc = head + text + tail
+    elif "\n## How to run" in doc:
+        head, tail = doc.split("\n## How to run", 1)
+        doc = head + "\n" + text + "## How to run" + tail
+    else:
+        doc = doc.rstrip("\n") + "\n\n" + text
+    path.write_text(doc)
+
+
 def fmt_load(x: Any) -> str:
     return " ".join(f"{v:.1f}" for v in x) if x else "?"
 
 
 if __name__ == "__main__":
-    main()
+    if TRAFFIC_ONLY:
+        splice_traffic()
+    else:
+        main()

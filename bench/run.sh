@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Benchmarks, one command (root, on a machine prepared by scripts/install.sh):
 #   bench/run.sh [--hosts N] [--reps R] [--scale 1,3,10,30] [--scale-reps R]
-#                [--scale-contenders deployer,floor] [--only compare,scale] [--keep-lab]
+#                [--scale-contenders deployer,floor] [--only compare,scale,traffic] [--keep-lab]
 # Installs the anchors (ansible + community.docker, pyinfra, matplotlib) into
 # bench/.venv-anchors from bench/requirements-anchors.txt, brings up lab "bench"
 # with max(N, largest scale size) hosts, times deployer, the plain-ssh floor,
 # ansible-playbook and pyinfra (see BENCHMARKS.md), writes bench/results/*.json,
 # rewrites BENCHMARKS.md and bench/scale.png, and brings the lab down.
+# `--only traffic` (bench/traffic.py) counts failed requests during rollouts under load
+# and rewrites only that section of BENCHMARKS.md. Lab: $BENCH_LAB_NAME, $BENCH_LAB_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HOSTS=10 REPS=3 SCALE=1,3,10,30 SCALE_REPS=3 SCALE_WHO=deployer,floor ONLY=compare,scale KEEP=0
@@ -20,7 +22,7 @@ while [ $# -gt 0 ]; do
     --scale-contenders) SCALE_WHO=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
     --keep-lab) KEEP=1; shift ;;
-    -h|--help) sed -n 2,9p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,11p "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -40,10 +42,20 @@ for n in ${SCALE//,/ }; do if [ "$n" -gt "$LAB_HOSTS" ]; then LAB_HOSTS=$n; fi; 
 deployer lab up --name "$NAME" --hosts "$LAB_HOSTS" --dir "$DIR" >&2
 [ "$KEEP" = 1 ] || trap 'deployer lab down --name "$NAME" --dir "$DIR" >&2' EXIT
 
+case ",$ONLY," in *,compare,*|*,scale,*)
 BENCH_VENV=$VENV BENCH_DEPLOYER=$DEPLOYER "$VENV/bin/python" bench/bench.py \
   --inventory "$DIR/lab.yml" --lab-name "$NAME" --hosts "$HOSTS" --reps "$REPS" \
   --scale "$SCALE" --scale-reps "$SCALE_REPS" --scale-contenders "$SCALE_WHO" --only "$ONLY" \
   --venv "$VENV" --deployer "$DEPLOYER"
 "$VENV/bin/python" bench/startup.py "$DEPLOYER" "$VENV" 5
 "$VENV/bin/python" bench/report.py
-echo "wrote BENCHMARKS.md, bench/scale.png, bench/results/" >&2
+echo "wrote BENCHMARKS.md, bench/scale.png, bench/results/" >&2 ;;
+esac
+# requests failed during rollouts (issue 11): its own section of BENCHMARKS.md
+case ",$ONLY," in *,traffic,*)
+BENCH_VENV=$VENV BENCH_DEPLOYER=$DEPLOYER "$VENV/bin/python" bench/traffic.py \
+  --inventory "$DIR/lab.yml" --lab-name "$NAME" --hosts "$HOSTS" \
+  --venv "$VENV" --deployer "$DEPLOYER"
+"$VENV/bin/python" bench/report.py --traffic-only
+echo "wrote the traffic section of BENCHMARKS.md, bench/results/traffic.json" >&2 ;;
+esac
