@@ -162,7 +162,7 @@ def reload_line() -> str:
     )
 
 
-def settings_hash(settings: ProxyHost, state_dir: str) -> str:
+def settings_hash(settings: ProxyHost) -> str:
     """What the proxy container is made of: a change means a new proxy container."""
     data = {
         "image": settings.image,
@@ -173,7 +173,7 @@ def settings_hash(settings: ProxyHost, state_dir: str) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def run_argv(settings: ProxyHost, state_dir: str, name: str) -> list[str]:
+def run_argv(settings: ProxyHost, name: str) -> list[str]:
     argv = [
         "docker",
         "create",
@@ -182,7 +182,7 @@ def run_argv(settings: ProxyHost, state_dir: str, name: str) -> list[str]:
         "--network",
         NETWORK,
         "--label",
-        f"{LABEL_PROXY}={settings_hash(settings, state_dir)}",
+        f"{LABEL_PROXY}={settings_hash(settings)}",
         "--restart",
         "unless-stopped",
         "-p",
@@ -216,7 +216,7 @@ def ensure_script(settings: ProxyHost, state_dir: str, *, cert_len: int = 0) -> 
     connections, for about a second: deployer does it only when those settings change.
     """
     q = shlex.quote
-    want = settings_hash(settings, state_dir)
+    want = settings_hash(settings)
     lines = [
         "set -u",
         f"P={q(proxy_dir(state_dir))}",
@@ -239,7 +239,7 @@ def ensure_script(settings: ProxyHost, state_dir: str, *, cert_len: int = 0) -> 
     lines += lock_lines()
     lines += assemble_lines(bool(settings.tls_cert))
     fmt = q("{{index .Config.Labels " + json.dumps(LABEL_PROXY) + "}} {{.State.Running}}")
-    create = sh(run_argv(settings, state_dir, PROXY_NAME + "_next"))
+    create = sh(run_argv(settings, PROXY_NAME + "_next"))
     lines += [
         f"set -- $(docker inspect --format {fmt} {PROXY_NAME} 2>/dev/null); have=${{1:-}}; up=${{2:-}}",
         f'if [ "$have" != {q(want)} ]; then',
@@ -417,10 +417,6 @@ def drop_route_script(name: str, *, tls: bool, state_dir: str) -> str:
 def routes_script(state_dir: str) -> str:
     """Print each route file's name and content (for health reports)."""
     return (
-        f'for f in {q_dir(state_dir)}/routes/*.json; do [ -f "$f" ] || continue; '
+        f'for f in {shlex.quote(proxy_dir(state_dir))}/routes/*.json; do [ -f "$f" ] || continue; '
         f'echo {MARK_ROUTE} "${{f##*/}}"; cat "$f"; echo; done\n'
     )
-
-
-def q_dir(state_dir: str) -> str:
-    return shlex.quote(proxy_dir(state_dir))

@@ -529,7 +529,7 @@ def test_ensure_creates_the_proxy_and_stores_the_tls_files(
     assert (host.p / "tls" / "key.pem").read_text() == key
     assert oct((host.p / "tls").stat().st_mode & 0o777) == "0o700"
     assert oct((host.p / "tls" / "key.pem").stat().st_mode & 0o777) == "0o600"
-    want = px.settings_hash(settings, str(host.state))
+    want = px.settings_hash(settings)
     create = (
         "create --name deployer-proxy_next --network deployer "
         f"--label deployer.proxy={want} --restart unless-stopped "
@@ -550,7 +550,7 @@ def test_ensure_creates_the_proxy_and_stores_the_tls_files(
 
 def test_ensure_only_reloads_a_proxy_that_is_up_to_date(host: Host) -> None:
     settings = ProxyHost()
-    want = px.settings_hash(settings, str(host.state))
+    want = px.settings_hash(settings)
     host.set_rules({PROXY_INSPECT: f"echo {want} true", **PROXY_PID})
     (host.p / "tls" / "cert.pem").write_text("left from a TLS setup\n")
     res = host.run(px.ensure_script(settings, str(host.state)))
@@ -566,7 +566,7 @@ def test_ensure_fails_when_the_proxy_never_takes_its_config(
     host: Host, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = ProxyHost()
-    host.set_rules({PROXY_INSPECT: f"echo {px.settings_hash(settings, str(host.state))} true"})
+    host.set_rules({PROXY_INSPECT: f"echo {px.settings_hash(settings)} true"})
     host.fail_file.write_text("Error: connection refused\n")
     # the retry loop sleeps 0.2 s up to 75 times: make sleep instant for this one
     (host.root / "bin" / "sleep").write_text("#!/bin/sh\nexit 0\n")
