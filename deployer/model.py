@@ -162,6 +162,21 @@ def proxy_public(proxy: ProxySpec) -> dict[str, object]:
     return {"port": proxy.port, "host": proxy.host, "path": proxy.path, "drain": proxy.drain}
 
 
+def proxy_from_public(raw: object) -> ProxySpec | None:
+    """proxy_public's inverse (a container's recorded spec); None if not a proxy spec."""
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return ProxySpec(
+            port=int(raw["port"]),
+            host=raw.get("host") or None,
+            path=str(raw.get("path") or "/"),
+            drain=float(raw.get("drain") or 30),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def spec_hash(spec: ContainerSpec) -> str:
     """Changes whenever the public spec changes. Secret values are NOT in it: a label
     must not let anyone check guesses of a secret offline. Their changes are found by

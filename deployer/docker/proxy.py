@@ -75,6 +75,17 @@ def route_json(spec_name: str, proxy: ProxySpec, container_id: str) -> str:
     return json.dumps(route, sort_keys=True, separators=(",", ":"))
 
 
+def parse_route(text: str) -> tuple[ProxySpec, str]:
+    """route_json's inverse: the route's match and port, and the container id it dials.
+    Raises ValueError (or KeyError, IndexError) on a line that is not such a route."""
+    route = json.loads(text)
+    match = (route.get("match") or [{}])[0]
+    target, _, port = route["handle"][0]["upstreams"][0]["dial"].rpartition(":")
+    host = (match.get("host") or [None])[0]
+    path = (match.get("path") or ["/"])[0]
+    return ProxySpec(port=int(port), host=host, path=path), target
+
+
 _FALLBACK = json.dumps(
     {
         "handle": [

@@ -18,7 +18,11 @@ from deployer.docker.health_script import (  # noqa: F401 - re-exported for call
     RESTART_WINDOW_MIN,
     script,
 )
-from deployer.docker.proxy import MARK_ROUTE, PROXY_NAME  # noqa: F401 - PROXY_NAME for callers
+from deployer.docker.proxy import (  # noqa: F401 - PROXY_NAME for callers
+    MARK_ROUTE,
+    PROXY_NAME,
+    parse_route,
+)
 from deployer.model import ImageInfo, Observed
 
 
@@ -256,9 +260,5 @@ def _routes(f: HostFacts, lines: list[str]) -> None:
         if line.startswith(MARK_ROUTE):
             name = line[len(MARK_ROUTE) :].strip().split("=", 1)[-1].removesuffix(".json")
             continue
-        route = json.loads(line)
-        match = (route.get("match") or [{}])[0]
-        dial = route["handle"][0]["upstreams"][0]["dial"]
-        target, _, port = dial.rpartition(":")
-        paths = match.get("path") or ["/"]
-        f.routes.append(Route(name, (match.get("host") or [None])[0], paths[0], target, int(port)))
+        proxy, target = parse_route(line)
+        f.routes.append(Route(name, proxy.host, proxy.path, target, proxy.port))

@@ -13,7 +13,7 @@ import re
 from deployer.docker import commands as cmd
 from deployer.docker import proxy as px
 from deployer.errors import RemoteError
-from deployer.model import ContainerSpec, HostConn, Observed, ProxySpec
+from deployer.model import ContainerSpec, HostConn, Observed, ProxySpec, proxy_from_public
 from deployer.remote.ssh import Session
 from deployer.targets import Attempt, GateResult, Restored, Started
 from deployer.targets import container as ct
@@ -42,18 +42,7 @@ def pem_blocks(path: str, kind: str, host: str) -> str:
 
 def recorded_route(c: Observed) -> ProxySpec | None:
     """The proxy settings a container was deployed with (from its recorded spec)."""
-    raw = c.spec.get("proxy")
-    if not isinstance(raw, dict):
-        return None
-    try:
-        return ProxySpec(
-            port=int(raw["port"]),
-            host=raw.get("host") or None,
-            path=str(raw.get("path") or "/"),
-            drain=float(raw.get("drain") or 30),
-        )
-    except (KeyError, TypeError, ValueError):
-        return None
+    return proxy_from_public(c.spec.get("proxy"))
 
 
 class Proxied:
