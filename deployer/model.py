@@ -264,7 +264,13 @@ class Facts:
     def previous(self, name: str) -> list[Observed]:
         """Retained older versions of `name`, newest first: only containers that once ran."""
         olds = [
-            c for c in self.containers if not c.is_live and c.logical_name == name and c.ever_ran
+            c
+            for c in self.containers
+            if not c.is_live
+            and c.logical_name == name
+            and c.ever_ran
+            # a new version never switched to (proxy mode) keeps its temporary name: unproven
+            and not c.name.startswith(f"{name}_next_")
         ]
         return sorted(olds, key=lambda c: c.created, reverse=True)
 

@@ -7,6 +7,7 @@ connects anywhere; `load_playbook` raises one ConfigError carrying all of them.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from typing import Any
 
@@ -20,7 +21,7 @@ from deployer.config.values import parse_percent, parse_serial_item
 from deployer.errors import ConfigError
 from deployer.inventory import Inventory
 from deployer.inventory.conn import PASSWORD_VARS, host_conn
-from deployer.model import ContainerSpec, HostConn, Play, Playbook
+from deployer.model import ContainerSpec, HostConn, Play, Playbook, ProxySpec
 from deployer.source.problems import Mark, Problems
 from deployer.source.yamlpos import load_file
 from deployer.template.render import Renderer, TemplateError, has_template
@@ -253,6 +254,7 @@ class PlaybookLoader:
         for host in hosts or [""]:
             specs: list[ContainerSpec] = []
             seen: dict[str, int] = {}
+            routes: dict[tuple[str | None, str], int] = {}
             for j in good:
                 spec = ContainerBuilder(
                     ctx, items[j], (*cpath, j), renderers[host], host, self.base_dir
@@ -270,12 +272,41 @@ class PlaybookLoader:
                     )
                     continue
                 seen[spec.name] = j
+                if spec.proxy is not None:
+                    self.same_route(ctx, items, cpath, j, spec.proxy, routes, host)
                 specs.append(spec)
                 binds = self.bindings.setdefault(host, []) if host else []
                 binds.extend(Binding(spec.name, p, items[j], (*cpath, j)) for p in spec.ports)
             if host:
                 out[host] = tuple(specs)
         return out
+
+    @staticmethod
+    def same_route(
+        ctx: Ctx,
+        items: list[Any],
+        cpath: Path,
+        j: int,
+        proxy: ProxySpec,
+        routes: dict[tuple[str | None, str], int],
+        host: str,
+    ) -> None:
+        """Two containers of one host behind the proxy with the same host and path: the
+        second route would never get a request."""
+        key = (proxy.host, proxy.path)
+        if key not in routes:
+            routes[key] = j
+            return
+        first = ctx.doc.pos(items, routes[key]).line
+        ctx.error(
+            items[j],
+            "proxy",
+            (*cpath, j, "proxy"),
+            f"two containers behind the proxy with host {proxy.host or '(any)'} and path "
+            f"{proxy.path} on one host (the other on line {first}): give one another host or "
+            "path",
+            host=host if has_template(json.dumps(items[j].get("proxy"), default=str)) else None,
+        )
 
 
 def load_playbook(

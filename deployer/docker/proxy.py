@@ -16,14 +16,13 @@ Changes of routes on one host are serialized by `<state>/proxy/lock` (mkdir).
 
 from __future__ import annotations
 
-import hashlib
 import json
+import math
 import shlex
 
 from deployer.docker.guard import name_holder, prev_name
-from deployer.docker.labels import NETWORK
 from deployer.docker.shell import sh
-from deployer.model import ContainerSpec, ProxyHost, ProxySpec
+from deployer.model import ContainerSpec, ProxySpec
 
 PROXY_NAME = "deployer-proxy"
 LABEL_PROXY = "deployer.proxy"  # the proxy container's settings hash
@@ -31,6 +30,8 @@ ADMIN = "localhost:2019"
 UPSTREAM_IDLE = "2s"  # Caddy keeps idle upstream connections this long (a drain ends after)
 LOCK_WAIT_SECONDS = 600  # another app's switch may be stopping its old version meanwhile
 DRAIN_MIN_SECONDS = 1.0  # a request dispatched just before the switch is connected by then
+DRAIN_DEFAULT = 30.0  # a route's grace when none is on file (ProxySpec's default drain)
+RELOAD_SLACK_SECONDS = 30  # a reload takes at most the grace period and this
 MARK_SWITCHED = "--deployer-switched--"
 MARK_ROUTE = "--deployer-route--"
 
@@ -110,10 +111,12 @@ def assemble_lines(tls: bool) -> list[str]:
         servers.append(("https", 443, '"tls_connection_policies":[{}],'))
     lines = [
         'r=; for f in "$P"/routes/*.json; do [ -f "$f" ] || continue; r="$r$(cat "$f"),"; done',
+        *grace_lines(),
         # PEM text as a JSON string: base64, dashes and spaces; line ends become \n
         # PEM blocks only (base64, dashes, spaces), line ends as \n: a JSON string as it is
         "pem() { tr -d '\\r' < \"$1\" | sed -n '/^-----BEGIN /,/^-----END /p' | "
         "awk '{printf \"%s\\\\n\", $0}'; }",
+        "um=$(umask); umask 077",  # with TLS, the key is in it: never readable by others
         "{ printf %s " + shlex.quote('{"admin":{"listen":"' + ADMIN + '"},"apps":{'),
     ]
     if tls:
@@ -124,7 +127,9 @@ def assemble_lines(tls: bool) -> list[str]:
             '  pem "$P/tls/key.pem"',
             "  printf %s " + shlex.quote('"}]}},'),
         ]
-    lines.append("  printf %s " + shlex.quote('"http":{"servers":{'))
+    # how long a reload lets requests in flight on the old config finish (Caddy's default
+    # waits forever, and `caddy reload` with it): the longest drain among the routes
+    lines.append('  printf \'"http":{"grace_period":"%ss","servers":{\' "$(grace)"')
     for i, (name, port, extra) in enumerate(servers):
         text = ("," if i else "") + server.format(name=name, port=port, extra=extra)
         lines.append(f"  printf %s {shlex.quote(text)}")
@@ -133,24 +138,43 @@ def assemble_lines(tls: bool) -> list[str]:
     lines.append("  printf %s '}}}}'; } > \"$P/caddy.json.new\" || exit 1")
     lines += [
         'chmod 600 "$P/caddy.json.new"',
+        "umask $um",
         'mv -f "$P/caddy.json.new" "$P/caddy.json" || exit 1',
     ]
     return lines
 
 
-def lock_lines() -> list[str]:
-    """Shell ($P set): take the proxy's route lock, waiting at most LOCK_WAIT_SECONDS. The
-    lock holds its taker's pid: a lock whose process is gone (or that never got its pid
-    within a minute) is broken."""
+def grace_file(spec_name: str) -> str:
+    """`grace/<name>`: the app's drain in whole seconds, next to its route."""
+    return f"grace/{spec_name}"
+
+
+def grace_lines() -> list[str]:
+    """Shell ($P set): `grace` prints the longest drain of the apps routed (whole seconds,
+    DRAIN_DEFAULT when none is on file)."""
     return [
-        "i=0",
+        'grace() { g=$(cat "$P"/grace/* 2>/dev/null | sort -n | tail -n 1); '
+        f"case $g in ''|*[!0-9]*) g={int(DRAIN_DEFAULT)};; esac; echo $g; }}",
+    ]
+
+
+def lock_lines(wait: int | None = None) -> list[str]:
+    """Shell ($P set): take the proxy's route lock, waiting at most `wait` seconds (by the
+    clock: a loaded host makes rounds slower, not the bound longer; default
+    LOCK_WAIT_SECONDS). The lock holds its taker's pid: a lock whose process is gone (or that
+    never got its pid within a minute) is broken, by renaming it away first so that two
+    breakers cannot both take it."""
+    seconds = LOCK_WAIT_SECONDS if wait is None else wait
+    return [
+        f"end=$(( $(date +%s) + {int(seconds)} ))",
         'until mkdir "$P/lock" 2>/dev/null; do',
         '  lp=$(cat "$P/lock/pid" 2>/dev/null)',
         '  if { [ -n "$lp" ] && [ ! -d "/proc/$lp" ]; } || { [ -z "$lp" ] && '
         '[ -n "$(find "$P/lock" -maxdepth 0 -mmin +1 2>/dev/null)" ]; }; then '
-        'rm -rf "$P/lock"; continue; fi',
-        f"  i=$((i+1)); if [ $i -gt {LOCK_WAIT_SECONDS * 10} ]; then echo 'the proxy "
-        "configuration is busy (another run holds its lock)' >&2; exit 1; fi",
+        '[ "$(cat "$P/lock/pid" 2>/dev/null)" = "$lp" ] && mv "$P/lock" "$P/lock.stale.$$" '
+        '2>/dev/null && rm -rf "$P/lock.stale.$$"; continue; fi',
+        '  if [ "$(date +%s)" -ge "$end" ]; then echo \'the proxy configuration is busy '
+        "(another run holds its lock)' >&2; exit 1; fi",
         "  sleep 0.1",
         "done",
         'echo $$ > "$P/lock/pid"',
@@ -166,117 +190,12 @@ def reload_line() -> str:
     """Shell: hand caddy.json to the running proxy (fails if it is not running or rejects it)
     and keep a copy of what it took (`loaded.json`: a run reloads only when that differs)."""
     argv = ["docker", "exec", "-i", PROXY_NAME, "caddy", "reload", "--config", "/dev/stdin"]
+    # bounded: the reload waits for the old config's requests up to the grace period
     return (
-        "{ "
+        f"{{ timeout $(( $(grace) + {RELOAD_SLACK_SECONDS} )) "
         + sh([*argv, "--address", ADMIN, "--force"])
         + ' < "$P/caddy.json" && cp -f "$P/caddy.json" "$P/loaded.json"; }'
     )
-
-
-def settings_hash(settings: ProxyHost) -> str:
-    """What the proxy container is made of: a change means a new proxy container."""
-    data = {
-        "image": settings.image,
-        "http": settings.http_port,
-        "https": settings.https_port if settings.tls_cert else None,
-        "network": NETWORK,
-    }
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def run_argv(settings: ProxyHost, name: str) -> list[str]:
-    argv = [
-        "docker",
-        "create",
-        "--name",
-        name,
-        "--network",
-        NETWORK,
-        "--label",
-        f"{LABEL_PROXY}={settings_hash(settings)}",
-        "--restart",
-        "unless-stopped",
-        "-p",
-        f"{settings.http_port}:80",
-    ]
-    if settings.tls_cert:
-        argv += ["-p", f"{settings.https_port}:443"]
-    # --resume: after a restart (a host reboot), the config it last had (Caddy keeps it)
-    return [*argv, settings.image, "caddy", "run", "--resume"]
-
-
-def listening_line(pid_var: str, port: int, seconds: int) -> str:
-    """Shell: wait (bounded) until something in the namespace of process $pid_var listens."""
-    hexport = f"{port:04X}"
-    probe = (
-        f"awk '$2 ~ /:{hexport}$/ && $4 == \"0A\" {{n++}} END {{print n+0}}' "
-        f"/proc/${pid_var}/net/tcp /proc/${pid_var}/net/tcp6 2>/dev/null"
-    )
-    return (
-        f'i=0; while [ "$({probe})" = 0 ] && [ $i -lt {seconds * 10} ]; '
-        "do sleep 0.1; i=$((i+1)); done"
-    )
-
-
-def ensure_script(settings: ProxyHost, state_dir: str, *, cert_len: int = 0) -> str:
-    """Make the host ready for proxied containers: the network, the proxy's folder (and TLS
-    files from stdin: the certificate's `cert_len` bytes, then the key), its config, and the
-    proxy container itself, created or replaced when its settings changed, else reloaded.
-
-    Replacing the proxy container (a new image or new ports) is the one step that drops
-    connections, for about a second: deployer does it only when those settings change.
-    """
-    q = shlex.quote
-    want = settings_hash(settings)
-    lines = [
-        "set -u",
-        f"P={q(proxy_dir(state_dir))}",
-        'mkdir -p "$P/routes" "$P/tls" || exit 1',
-        'chmod 700 "$P/tls"',
-        f"docker network inspect {NETWORK} >/dev/null 2>&1 || "
-        f"docker network create {NETWORK} >/dev/null 2>&1 || "
-        f"docker network inspect {NETWORK} >/dev/null || exit 1",
-    ]
-    if settings.tls_cert:
-        lines += [
-            "(umask 077",
-            f' dd bs=1 count={int(cert_len)} of="$P/tls/cert.new" 2>/dev/null',
-            ' cat > "$P/tls/key.new") || exit 1',
-            'mv -f "$P/tls/cert.new" "$P/tls/cert.pem" && mv -f "$P/tls/key.new" "$P/tls/key.pem" '
-            "|| exit 1",
-        ]
-    else:
-        lines.append('rm -f "$P/tls/cert.pem" "$P/tls/key.pem"')
-    lines += lock_lines()
-    lines += assemble_lines(bool(settings.tls_cert))
-    fmt = q("{{index .Config.Labels " + json.dumps(LABEL_PROXY) + "}} {{.State.Running}}")
-    create = sh(run_argv(settings, PROXY_NAME + "_next"))
-    lines += [
-        f"set -- $(docker inspect --format {fmt} {PROXY_NAME} 2>/dev/null); have=${{1:-}}; up=${{2:-}}",
-        f'if [ "$have" != {q(want)} ]; then',
-        f"  docker rm -f {PROXY_NAME}_next >/dev/null 2>&1",
-        f"  {create} >/dev/null || exit 1",
-        f"  docker rm -f {PROXY_NAME} >/dev/null 2>&1",
-        f"  docker rename {PROXY_NAME}_next {PROXY_NAME} || exit 1",
-        '  rm -f "$P/loaded.json"',
-        f"  docker start {PROXY_NAME} >/dev/null || exit 1",
-        f'elif [ "$up" != true ]; then rm -f "$P/loaded.json"; '
-        f"docker start {PROXY_NAME} >/dev/null || exit 1",
-        "fi",
-        # Every reload is graceful, but Caddy 2.6 hands its listening socket over on each
-        # one (SO_REUSEPORT) and may reset a connection arriving at that instant: reload
-        # only when the proxy does not run what is on file (just started, or it changed).
-        'if ! cmp -s "$P/caddy.json" "$P/loaded.json"; then',
-        f"  i=0; until err=$({reload_line()} 2>&1); do i=$((i+1)); "
-        'if [ $i -gt 75 ]; then echo "the proxy does not take its config: $err" >&2; exit 1; fi; '
-        "sleep 0.2; done",
-        "fi",
-        f"pid=$(docker inspect --format '{{{{.State.Pid}}}}' {PROXY_NAME})",
-        f'[ "${{pid:-0}}" -le 0 ] || {{ {listening_line("pid", 80, 15)}; }}',
-        f"{unlock_line()}",
-        f"docker inspect --format '{{{{.Config.Image}}}}' {PROXY_NAME}",
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def drain_lines(old_id: str, port: int, seconds: float) -> list[str]:
@@ -292,10 +211,19 @@ def drain_lines(old_id: str, port: int, seconds: float) -> list[str]:
     return [
         f"sleep {DRAIN_MIN_SECONDS}",
         f"opid=$(docker inspect --format '{{{{.State.Pid}}}}' {shlex.quote(old_id)} 2>/dev/null)",
+        # rounds of 0.1 s, and the clock: a loaded host makes rounds slower, not drains longer
+        f"end=$(( $(date +%s) + {math.ceil(seconds) + 1} ))",
         'i=0; while [ "${opid:-0}" -gt 0 ] && [ -r "/proc/$opid/net/tcp" ] '
-        f'&& [ "$({count})" != 0 ] && [ $i -lt {tenths} ]; do sleep 0.1; i=$((i+1)); done',
+        f'&& [ "$({count})" != 0 ] && [ $i -lt {tenths} ] && [ "$(date +%s)" -lt "$end" ]; '
+        "do sleep 0.1; i=$((i+1)); done",
         'echo "drained $((i / 10)).$((i % 10))s"',
     ]
+
+
+def cancel_file(container_id: str) -> str:
+    """`cancel/<short id>`: a restore gave this version up; a switch still under way (the
+    controller timed out waiting for it) must not route to it."""
+    return f"cancel/{container_id[:12]}"
 
 
 def switch_script(
@@ -306,14 +234,17 @@ def switch_script(
     tls: bool,
     state_dir: str,
     route: ProxySpec | None = None,
+    old_port: int | None = None,
 ) -> str:
     """Route `spec.name` to `new_id` (healthy already), let `old_id` drain, retire it.
 
     Runs to its end on the host even if the connection drops (HUP ignored): a half-done
-    switch would leave the names and the route disagreeing. After the drain, the old one is
+    switch would leave the names and the route disagreeing. It routes nothing if a restore
+    gave `new_id` up meanwhile (its cancel file), and after the drain, the old one is
     stopped only if the route still points at the new one (a restore may have switched back).
     route: the proxy settings `new_id` was deployed with (a rollback's retained version),
-    else the spec's. The drain and the stop follow the spec.
+    else the spec's. old_port: the port `old_id` serves on (its recorded spec's), for the
+    drain. The drain's bound and the stop follow the spec.
     """
     assert spec.proxy is not None
     q = shlex.quote
@@ -324,12 +255,18 @@ def switch_script(
         "set -u",
         f"P={q(proxy_dir(state_dir))}",
         *lock_lines(),
-        'rm -rf "$P/undo"; mkdir -p "$P/undo" || exit 1',
+        f'if [ -e "$P/{cancel_file(new_id)}" ]; then echo "this version was given up while '
+        'the switch waited (the controller timed out): nothing routed" >&2; exit 1; fi',
+        'rm -rf "$P/undo"; mkdir -p "$P/undo" "$P/grace" || exit 1',
         f'for g in {route_glob(spec.name)}; do [ -f "$g" ] && mv -f "$g" "$P/undo/"; done',
+        f'cp -f "$P/{grace_file(spec.name)}" "$P/undo/grace" 2>/dev/null',
         f"printf '%s\\n' {q(route_json(spec.name, proxy, new_id))} > \"$P/routes/{fname}\" || exit 1",
+        f'echo {math.ceil(proxy.drain)} > "$P/{grace_file(spec.name)}"',
         *assemble_lines(tls),
         f"if ! err=$({reload_line()} 2>&1); then",
-        f'  rm -f "$P/routes/{fname}"; mv -f "$P/undo/"* "$P/routes/" 2>/dev/null',
+        f'  rm -f "$P/routes/{fname}" "$P/{grace_file(spec.name)}"',
+        f'  mv -f "$P/undo/grace" "$P/{grace_file(spec.name)}" 2>/dev/null',
+        '  mv -f "$P/undo/"* "$P/routes/" 2>/dev/null',
         *["  " + ln for ln in assemble_lines(tls)],
         '  echo "the proxy refused the new route: $err" >&2; exit 1',
         "fi",
@@ -337,7 +274,7 @@ def switch_script(
         unlock_line(),
     ]
     if old_id:
-        lines += drain_lines(old_id, spec.proxy.port, spec.proxy.drain)
+        lines += drain_lines(old_id, old_port or spec.proxy.port, spec.proxy.drain)
     lines += [
         *lock_lines(),
         f"grep -qF {q(chr(34) + 'dial' + chr(34) + ':' + chr(34) + new_id[:12] + ':')} "
@@ -351,7 +288,8 @@ def switch_script(
         ]
     lines += [
         f'cur={name_holder(spec.name)}; [ "$cur" = {q(new_id)} ] || '
-        + sh(["docker", "rename", new_id, spec.name]),
+        + sh(["docker", "rename", new_id, spec.name])
+        + " || echo 'routed, but it keeps its temporary name' >&2",
         unlock_line(),
     ]
     return "\n".join(lines) + "\n"
@@ -366,9 +304,10 @@ def route_back_lines(
     state_dir: str,
     previous_route: ProxySpec | None = None,
 ) -> list[str]:
-    """Shell, before a restore: if the route points at `failed_id` (a switch got that far),
-    bring `previous_id` back under its name, running, and route to it (or drop the route when
-    there was none before). A route pointing elsewhere is left alone.
+    """Shell, before a restore, under the lock: mark `failed_id` given up (a switch still
+    waiting for the lock then routes nothing), and if the route points at it (a switch got
+    that far), bring `previous_id` back under its name, running, and route to it (or drop
+    the route when there was none before). A route pointing elsewhere is left alone.
     previous_route: the proxy settings the previous version was deployed with."""
     assert spec.proxy is not None
     if not failed_id:
@@ -380,29 +319,35 @@ def route_back_lines(
     lines = [
         "trap '' HUP PIPE",
         f"P={q(proxy_dir(state_dir))}",
-        f"if grep -qsF {dial} {route_glob(spec.name)}; then",
+        'if [ -d "$P/routes" ]; then',
         *["  " + ln for ln in lock_lines()],
+        f'  mkdir -p "$P/cancel" && : > "$P/{cancel_file(failed_id)}"',
+        '  find "$P/cancel" -type f -mmin +1440 -exec rm -f {} + 2>/dev/null',
+        f"  if grep -qsF {dial} {route_glob(spec.name)}; then",
     ]
     if previous_id:
         fmt, p, n = q("{{.Name}}"), q(previous_id), q("/" + spec.name)
         lines += [
-            f'  if [ "$(docker container inspect --format {fmt} {p})" != {n} ]; then',
-            f"    cur={name_holder(spec.name)}",
-            '    [ -z "$cur" ] || docker rename "$cur" '
+            f'    if [ "$(docker container inspect --format {fmt} {p})" != {n} ]; then',
+            f"      cur={name_holder(spec.name)}",
+            '      [ -z "$cur" ] || docker rename "$cur" '
             + q(spec.name + "_prev_")
             + '"$(printf %.12s "$cur")"',
-            "    " + sh(["docker", "rename", previous_id, spec.name]),
-            "  fi",
-            "  " + sh(["docker", "start", previous_id]) + " >/dev/null",
-            f"  rm -f {route_glob(spec.name)}",
-            f"  printf '%s\\n' {q(route_json(spec.name, back, previous_id))} "
+            "      " + sh(["docker", "rename", previous_id, spec.name]),
+            "    fi",
+            "    " + sh(["docker", "start", previous_id]) + " >/dev/null",
+            f"    rm -f {route_glob(spec.name)}",
+            f"    printf '%s\\n' {q(route_json(spec.name, back, previous_id))} "
             f'> "$P/routes/{fname}"',
+            f'    mkdir -p "$P/grace"; echo {math.ceil(back.drain)} > "$P/{grace_file(spec.name)}"',
         ]
     else:
-        lines.append(f"  rm -f {route_glob(spec.name)}")
+        lines.append(f'    rm -f {route_glob(spec.name)} "$P/{grace_file(spec.name)}"')
     lines += [
-        *["  " + ln for ln in assemble_lines(tls)],
-        f"  {reload_line()} >/dev/null || echo 'the proxy did not take the route back' >&2",
+        *["    " + ln for ln in assemble_lines(tls)],
+        f"    {reload_line()} >/dev/null || echo 'ROUTE NOT RESTORED: the proxy did not take "
+        "the route back; it may still route to the failed version' >&2",
+        "  fi",
         "  " + unlock_line(),
         "fi",
     ]
@@ -417,9 +362,10 @@ def drop_route_script(name: str, *, tls: bool, state_dir: str) -> str:
         f"P={q(proxy_dir(state_dir))}",
         f'for g in {route_glob(name)}; do [ -f "$g" ] || exit 0; done',
         *lock_lines(),
-        f"rm -f {route_glob(name)}",
+        f'rm -f {route_glob(name)} "$P/{grace_file(name)}"',
         *assemble_lines(tls),
-        f"{reload_line()} >/dev/null 2>&1 || true",
+        f"{reload_line()} >/dev/null 2>&1 || {{ echo 'the proxy did not take the config "
+        "without the route' >&2; exit 1; }",
         unlock_line(),
     ]
     return "\n".join(lines) + "\n"

@@ -309,18 +309,22 @@ class Rollout:
         if res.status != "ok" or res.facts is None:
             raise RemoteError(f"could not read the host's containers: {res.message}")
         run.facts = res.facts
+        run.outcome.proxy = list(res.upkeep)
         if self.opts.rollback:
             run.actions = plan_rollback(specs, run.facts, self.opts.to)
         else:
             run.actions = plan_host(specs, run.facts, force=self.opts.force, nonce=nonce)
         for action in run.actions:
             run.outcome.containers.append(self._planned(action, run.facts))
-        changed = any(a.changed for a in run.actions)
+        changed = any(a.changed for a in run.actions) or bool(run.outcome.proxy)
         run.outcome.status = "changed" if changed else "ok"
         missing = [a for a in run.actions if self.opts.rollback and not a.changed]
         if missing:  # asked to roll back, and there is nothing to roll back to
             run.outcome.fail("; ".join(f"{a.spec.name}: {a.changes[0]}" for a in missing))
-        summary = ", ".join(f"{a.spec.name}: {a.kind}" for a in run.actions) or "no containers"
+        summary = (
+            ", ".join([*(f"{a.spec.name}: {a.kind}" for a in run.actions), *run.outcome.proxy])
+            or "no containers"
+        )
         self.opts.on_event(run.conn.name, ("would " if self.opts.check else "plan ") + summary)
 
     def _planned(self, action: Action, facts: Facts) -> ContainerOutcome:
@@ -383,6 +387,11 @@ class Rollout:
     def _apply(self, run: _HostRun) -> None:
         assert run.engine is not None and run.facts is not None
         t0 = time.monotonic()
+        if run.outcome.proxy:
+            self.opts.on_event(run.conn.name, "; ".join(run.outcome.proxy))
+            failed = run.engine.upkeep()
+            if failed:
+                run.outcome.fail(f"proxy: {failed}")
         for action, outcome in zip(run.actions, run.outcome.containers, strict=False):
             if not action.changed:
                 outcome.health = "n/a"

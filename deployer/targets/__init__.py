@@ -43,6 +43,8 @@ class Prepared:
     status: PrepareStatus
     facts: Facts | None = None
     message: str = ""  # the holder's info when locked; the error text otherwise
+    # host-level work outside the containers: the proxy to upgrade, start or re-certify
+    upkeep: tuple[str, ...] = ()
 
 
 @dataclass
@@ -125,6 +127,10 @@ class Engine(Protocol):
         deployed_by: str,
         attempt: Attempt,
     ) -> Started: ...
+
+    def upkeep(self) -> str | None:
+        """Do what `Prepared.upkeep` listed. None, or what failed (the host as it was)."""
+        ...
 
     def gate(self, spec: ContainerSpec, started: Started, attempt: Attempt) -> GateResult: ...
 

@@ -12,13 +12,14 @@ import re
 
 from deployer.docker import commands as cmd
 from deployer.docker import proxy as px
+from deployer.docker import proxy_container as pxc
 from deployer.errors import RemoteError
 from deployer.model import ContainerSpec, HostConn, Observed, ProxySpec, proxy_from_public
 from deployer.remote.ssh import Session
 from deployer.targets import Attempt, GateResult, Restored, Started
 from deployer.targets import container as ct
 
-SWITCH_SLACK_SECONDS = 90  # reload, renames and the round trips around a switch
+SWITCH_SLACK_SECONDS = 90  # renames and the round trips around a switch
 
 
 _PEM = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n[A-Za-z0-9+/=\r\n]+-----END \1-----")
@@ -51,23 +52,35 @@ class Proxied:
     def __init__(self, session: Session, conn: HostConn):
         self.session, self.conn = session, conn
         self.ready = False
-        self.retiring: dict[str, str | None] = {}  # attempt id -> the live id it replaces
+        self.retiring: dict[str, Observed | None] = {}  # attempt id -> the live one it replaces
 
     @property
     def tls(self) -> bool:
         return self.conn.proxy.tls_cert is not None
+
+    def tls_pems(self) -> tuple[str, str]:
+        """The certificate's and the key's PEM blocks ("" without TLS)."""
+        settings = self.conn.proxy
+        if settings.tls_cert and settings.tls_key:
+            return (
+                pem_blocks(settings.tls_cert, "CERTIFICATE", self.conn.name),
+                pem_blocks(settings.tls_key, "PRIVATE KEY", self.conn.name),
+            )
+        return "", ""
+
+    def upkeep(self, prepare_stdout: str) -> tuple[str, ...]:
+        """What the proxy needs (the prepare step printed its state), before any change."""
+        cert = self.tls_pems()[0]
+        return pxc.upkeep(self.conn.proxy, cert or None, pxc.parse_state(prepare_stdout))
 
     def ensure(self) -> None:
         """The network and the proxy, once per run and host."""
         if self.ready:
             return
         settings = self.conn.proxy
-        cert = key = ""
-        if settings.tls_cert and settings.tls_key:
-            cert = pem_blocks(settings.tls_cert, "CERTIFICATE", self.conn.name)
-            key = pem_blocks(settings.tls_key, "PRIVATE KEY", self.conn.name)
+        cert, key = self.tls_pems()
         res = self.session.run(
-            px.ensure_script(settings, self.conn.state_dir, cert_len=len(cert)),
+            pxc.ensure_script(settings, self.conn.state_dir, cert_len=len(cert)),
             stdin=cert + key,
             timeout=300,
         )
@@ -96,7 +109,7 @@ class Proxied:
             guard=ct.guard_lines(attempt, spec, live),
         )
         res = self.session.run(script, stdin=cmd.secrets_stdin(spec), timeout=120)
-        self.retiring[attempt.id] = live
+        self.retiring[attempt.id] = current
         return ct.started(self.session, res)
 
     def gate(self, spec: ContainerSpec, started: Started, attempt: Attempt) -> GateResult:
@@ -110,17 +123,27 @@ class Proxied:
         self,
         spec: ContainerSpec,
         new_id: str,
-        old_id: str | None,
+        old: Observed | None,
         detail: str,
         route: ProxySpec | None = None,
     ) -> GateResult:
+        """Route to `new_id`, drain and retire `old`. Should the controller stop waiting
+        (its timeout), the restore that follows cancels the switch on the host."""
         assert spec.proxy is not None
-        res = self.session.run(
-            px.switch_script(
-                spec, new_id, old_id, tls=self.tls, state_dir=self.conn.state_dir, route=route
-            ),
-            timeout=spec.proxy.drain + spec.stop_timeout + SWITCH_SLACK_SECONDS,
+        old_route = recorded_route(old) if old else None
+        script = px.switch_script(
+            spec,
+            new_id,
+            old.id if old else None,
+            tls=self.tls,
+            state_dir=self.conn.state_dir,
+            route=route,
+            old_port=old_route.port if old_route else None,
         )
+        # two lock waits, the reload (its grace: this app's drain, or another app's longer
+        # one: a controller that stops waiting is safe, see above), the drain, the stop
+        waits = 2 * px.LOCK_WAIT_SECONDS + px.RELOAD_SLACK_SECONDS + 2 * spec.proxy.drain
+        res = self.session.run(script, timeout=waits + spec.stop_timeout + SWITCH_SLACK_SECONDS)
         if px.MARK_SWITCHED not in res.stdout:
             return GateResult(
                 False, "proxy switch failed: " + (res.stderr.strip() or f"exit {res.exited}")[-400:]
@@ -177,9 +200,7 @@ class Proxied:
             self.session, spec, target.id, ct.decide(attempt), cmd.parse_addr(res.stdout)
         )
         if result.ok:
-            result = self.switch(
-                spec, target.id, live.id if live else None, result.detail, route=route
-            )
+            result = self.switch(spec, target.id, live, result.detail, route=route)
             if result.ok:
                 return result
         self.session.run(cmd.stop_script(target.id, spec.stop_timeout))

@@ -10,8 +10,10 @@ from collections.abc import Sequence
 from deployer.docker import commands as cmd
 from deployer.docker import locking
 from deployer.docker import proxy as px
+from deployer.docker import proxy_container as pxc
 from deployer.docker.facts import parse_facts
 from deployer.docker.health_script import script as health_script
+from deployer.errors import DeployerError
 from deployer.model import ContainerSpec, HostConn, Observed, RegistryAuth
 from deployer.remote.ssh import Session
 from deployer.targets import (
@@ -24,7 +26,7 @@ from deployer.targets import (
     Started,
 )
 from deployer.targets import container as ct
-from deployer.targets.proxied import Proxied
+from deployer.targets.proxied import Proxied, recorded_route
 
 PREPARE_TIMEOUT = 600.0  # login + pulls; a lock wait adds to it
 
@@ -74,6 +76,9 @@ class SshEngine:
             # the proxy's image, pulled when the host does not have it yet
             pull_missing=[self.conn.proxy.image] if any(s.proxy for s in specs) else [],
         )
+        proxied = any(s.proxy for s in specs)
+        if proxied:  # and the proxy's state: an upgrade or a new certificate is work too
+            script += "\n".join(pxc.state_lines(self.conn.state_dir)) + "\n"
         wait = (lock.wait + locking.YIELD_SECONDS) if lock else 0
         res = self.session.run(script, stdin=stdin, timeout=PREPARE_TIMEOUT + wait)
         if res.exited == cmd.EXIT_LOCKED:
@@ -84,7 +89,17 @@ class SshEngine:
             return Prepared("pull", message=" ".join(res.stderr.split())[-400:])
         if not res.ok:
             return Prepared("error", message=res.stderr.strip()[-400:])
-        return Prepared("ok", parse_facts(res.stdout))
+        upkeep = self.proxied.upkeep(res.stdout) if proxied else ()
+        return Prepared("ok", parse_facts(res.stdout), upkeep=upkeep)
+
+    def upkeep(self) -> str | None:
+        """Bring the proxy up to date (Prepared.upkeep said what): None, or what failed."""
+        self.proxied.ready = False
+        try:
+            self.proxied.ensure()
+        except DeployerError as err:
+            return str(err)
+        return None
 
     def replace(
         self,
@@ -106,9 +121,12 @@ class SshEngine:
             return self.proxied.gate(spec, started, attempt)
         result = ct.gate(self.session, spec, started.id, ct.decide(attempt), started.address)
         if result.ok and attempt.id in self.leaving:
-            self.session.run(
+            dropped = self.session.run(
                 px.drop_route_script(spec.name, tls=self.proxied.tls, state_dir=self.conn.state_dir)
             )
+            if not dropped.ok:  # the new one serves on its port; the proxy still routes too
+                why = dropped.stderr.strip()[-300:] or f"exit {dropped.exited}"
+                return GateResult(True, f"{result.detail}; its old proxy route stays: {why}")
         return result
 
     def restore(
@@ -127,6 +145,13 @@ class SshEngine:
     ) -> GateResult:
         if spec.proxy is not None:
             return self.proxied.swap(spec, live, target, attempt)
+        if recorded_route(target) is not None:
+            return GateResult(
+                False,
+                f"the retained version {target.image} ran behind the proxy (it publishes no "
+                "port of its own): deploy it with the playbook instead; "
+                + (f"{live.image} kept serving" if live else "nothing changed"),
+            )
         return ct.swap(self.session, spec, live, target, attempt)
 
     def finalize(

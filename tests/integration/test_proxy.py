@@ -220,3 +220,41 @@ def test_health_shows_the_proxy_and_a_route_to_a_removed_container(proxied_v1, e
     host = json.loads(res.stdout)["hosts"][0]
     assert res.code == 3 and host["verdict"] == "unhealthy", host["reasons"]
     assert f"route site -> {site[:12]}: no such container" in host["reasons"], host["reasons"]
+
+
+def test_a_stopped_proxy_is_started_by_a_no_op_run_and_a_broken_upgrade_puts_it_back(
+    proxied_v1, env, tmp_path
+) -> None:
+    """The proxy's own state is work even when no app changes (a stopped proxy, a new image
+    or certificate); an upgrade to an image that cannot run leaves the old proxy serving."""
+    import json
+
+    lab = proxied_v1
+    lab.docker("h1", "stop", "deployer-proxy")
+    res = deploy(lab, env, "proxy.yml", "--limit", "h1", "-o", "json")
+    assert res.code == 0, res
+    h1 = res.hosts()["h1"]
+    assert h1["status"] == "changed" and h1["proxy"] == ["proxy: stopped, to be started"], h1
+    state = lab.docker("h1", "inspect", "--format", "{{.State.Running}}", "deployer-proxy")
+    assert state.stdout.strip() == "true"
+    again = deploy(lab, env, "proxy.yml", "--limit", "h1", "-o", "json")
+    assert again.hosts()["h1"]["status"] == "ok", again.hosts()["h1"]
+
+    # the web image has no `caddy`: the new proxy container is created but cannot start
+    extra = tmp_path / "proxy-image.yml"
+    extra.write_text(f"all:\n  hosts:\n    h1:\n      deployer_proxy_image: {image(lab, 'v2')}\n")
+    with Load({"h1": (lab.host("h1").address, 80)}, interval=0.02, slow_every=60) as load:
+        res = deployer(
+            env, "deploy", str(_playbook("proxy.yml")), "-i", str(lab.inventory),
+            "-i", str(extra), "--limit", "h1", "-o", "json",
+        )  # fmt: skip
+        time.sleep(0.5)
+        after = time.monotonic()
+        time.sleep(0.5)
+    assert res.code == 3, res
+    h1 = res.hosts()["h1"]
+    assert "the old proxy was put back" in h1["reason"], h1
+    assert load.versions_after(after)["h1"] == {"v1"}, load.summary()
+    proxy = json.loads(lab.docker("h1", "inspect", "deployer-proxy").stdout)[0]
+    assert proxy["Config"]["Image"] == lab.layout.image("proxy") and proxy["State"]["Running"]
+    assert [n for n in names(lab, "h1") if n.startswith("deployer-proxy")] == ["deployer-proxy"]

@@ -402,3 +402,24 @@ def test_hostile_playbook_files(write: Write, inv: Inventory, tmp_path: object) 
     for text in [bomb, "[" * 10000, "- hosts: web\n  containers:\n" + "  " * 100 + "- x\n"]:
         path = write("h.yml", text)
         assert problems_of(lambda p=path: load_playbook(p, inv))
+
+
+def test_two_containers_with_one_proxy_route_on_a_host(write: Write, inv: Inventory) -> None:
+    """The second route never got a request, silently (review of proxy mode, defect 9)."""
+    path, probs = problems(
+        write,
+        inv,
+        """
+        - hosts: web
+          containers:
+            - {name: web, image: nginx, proxy: {port: 80, path: /api}}
+            - {name: api, image: nginx, proxy: {port: 81, path: /api}}
+            - {name: www, image: nginx, proxy: {port: 81, host: a.example, path: /api}}
+        """,
+    )
+    assert has_problem(
+        probs,
+        f"{path}:4:40: plays[0].containers[1].proxy: two containers behind the proxy with host"
+        " (any) and path /api on one host (the other on line 3)",
+    )
+    assert len([p for p in probs if "two containers behind the proxy" in str(p)]) == 1, probs

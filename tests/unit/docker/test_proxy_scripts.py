@@ -22,6 +22,7 @@ import pytest
 
 from deployer.docker import commands as c
 from deployer.docker import proxy as px
+from deployer.docker import proxy_container as pxc
 from deployer.model import ContainerSpec, ProxyHost, ProxySpec
 
 NEW = "a1" * 32  # full container ids, as docker prints them
@@ -508,7 +509,10 @@ def test_drop_route_removes_the_route_and_reloads(host: Host) -> None:
 # ---------------------------------------------------------------- ensure
 
 
-PROXY_INSPECT = 'inspect --format {{index .Config.Labels "deployer.proxy"}} {{.State.Running}} *'
+PROXY_INSPECT = (
+    'inspect --format {{with index .Config.Labels "deployer.proxy"}}{{.}}{{else}}none{{end}} '
+    "{{.State.Running}} deployer-proxy"
+)
 # the proxy's pid, for the wait until it listens: 0 (no /proc entry) ends that wait at once
 PROXY_PID = {"inspect --format {{.State.Pid}} deployer-proxy": "echo 0"}
 
@@ -522,14 +526,14 @@ def test_ensure_creates_the_proxy_and_stores_the_tls_files(
         image="caddy:2.6", http_port=8000, https_port=8443, tls_cert="/c", tls_key="/k"
     )
     cert, key = pem_pair
-    script = px.ensure_script(settings, str(host.state), cert_len=len(cert.encode()))
+    script = pxc.ensure_script(settings, str(host.state), cert_len=len(cert.encode()))
     res = host.run(script, stdin=cert + key)
     assert res.returncode == 0, res.stderr
     assert (host.p / "tls" / "cert.pem").read_text() == cert
     assert (host.p / "tls" / "key.pem").read_text() == key
     assert oct((host.p / "tls").stat().st_mode & 0o777) == "0o700"
     assert oct((host.p / "tls" / "key.pem").stat().st_mode & 0o777) == "0o600"
-    want = px.settings_hash(settings)
+    want = pxc.settings_hash(settings)
     create = (
         "create --name deployer-proxy_next --network deployer "
         f"--label deployer.proxy={want} --restart unless-stopped "
@@ -550,10 +554,10 @@ def test_ensure_creates_the_proxy_and_stores_the_tls_files(
 
 def test_ensure_only_reloads_a_proxy_that_is_up_to_date(host: Host) -> None:
     settings = ProxyHost()
-    want = px.settings_hash(settings)
+    want = pxc.settings_hash(settings)
     host.set_rules({PROXY_INSPECT: f"echo {want} true", **PROXY_PID})
     (host.p / "tls" / "cert.pem").write_text("left from a TLS setup\n")
-    res = host.run(px.ensure_script(settings, str(host.state)))
+    res = host.run(pxc.ensure_script(settings, str(host.state)))
     assert res.returncode == 0, res.stderr
     calls = host.calls()
     assert RELOAD in calls
@@ -566,12 +570,12 @@ def test_ensure_fails_when_the_proxy_never_takes_its_config(
     host: Host, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = ProxyHost()
-    host.set_rules({PROXY_INSPECT: f"echo {px.settings_hash(settings)} true"})
+    host.set_rules({PROXY_INSPECT: f"echo {pxc.settings_hash(settings)} true"})
     host.fail_file.write_text("Error: connection refused\n")
     # the retry loop sleeps 0.2 s up to 75 times: make sleep instant for this one
     (host.root / "bin" / "sleep").write_text("#!/bin/sh\nexit 0\n")
     (host.root / "bin" / "sleep").chmod(0o755)
-    res = host.run(px.ensure_script(settings, str(host.state)))
+    res = host.run(pxc.ensure_script(settings, str(host.state)))
     assert res.returncode == 1
     assert "the proxy does not take its config: Error: connection refused" in res.stderr
     assert len(host.reloads()) == 76

@@ -55,10 +55,11 @@ class FakeHost:
     lock: dict[str, Any] | None = None  # {"info": ..., "prio": ..., "run": ...}
     audit: list[dict[str, Any]] = field(default_factory=list)
     # step -> what goes wrong there: "unreachable" | "pull" | "login" | "start" | "unhealthy"
-    # | "gate-raises" | "gate-bug" | "late" | "restore-raises" | "finalize"
+    # | "gate-raises" | "gate-bug" | "late" | "restore-raises" | "finalize" | "upkeep"
     fail: set[str] = field(default_factory=set)
     on: dict[str, Callable[[], None]] = field(default_factory=dict)  # step -> hook run first
     log: list[str] = field(default_factory=list)  # the steps, in order
+    upkeep: tuple[str, ...] = ()  # host-level work the prepare step reports (the proxy's)
 
     def live(self, name: str) -> Box | None:
         return next((b for b in self.boxes.values() if b.name == name), None)
@@ -133,7 +134,14 @@ class FakeEngine:
             return Prepared("login", message="unauthorized")
         if pull and "pull" in self.host.fail:
             return Prepared("pull", message="manifest unknown")
-        return Prepared("ok", self._facts(images))
+        return Prepared("ok", self._facts(images), upkeep=self.host.upkeep)
+
+    def upkeep(self) -> str | None:
+        self._step("upkeep")
+        if "upkeep" in self.host.fail:
+            return "the new proxy did not start; the old proxy was put back"
+        self.host.upkeep = ()
+        return None
 
     def _facts(self, images: Sequence[str]) -> Facts:
         containers = [

@@ -332,3 +332,41 @@ def test_rollback_with_nothing_retained_fails_and_changes_nothing() -> None:
     assert report.exit_code == EXIT_FAILED
     assert all("no retained previous version" in h.reason for h in report.hosts)
     assert all("swap" not in h.log for h in fleet.hosts.values())
+
+
+# ---------------------------------------------------------------- host-level upkeep (the proxy)
+
+
+def test_a_proxy_that_needs_work_is_done_even_when_no_container_changes() -> None:
+    """A new proxy image or certificate was applied only when an app changed: a no-op run
+    left the old certificate served (review of proxy mode, defect 6)."""
+    fleet = Fleet(running="reg/web:v2")
+    fleet.hosts["h1"].upkeep = ("proxy: TLS certificate changed, to be reloaded",)
+    report = fleet.run(play())
+    assert statuses(report) == {"h1": "changed", "h2": "ok", "h3": "ok"}
+    assert fleet.hosts["h1"].log == ["prepare", "upkeep", "finalize"]
+    assert report.hosts[0].proxy == ["proxy: TLS certificate changed, to be reloaded"]
+    assert report.to_json()["hosts"][0]["proxy"] == report.hosts[0].proxy
+    assert fleet.run(play()).exit_code == EXIT_OK and fleet.hosts["h1"].log[-2:] == [
+        "prepare",
+        "finalize",
+    ]
+
+
+def test_check_mode_says_what_the_proxy_needs_and_does_nothing() -> None:
+    fleet = Fleet(running="reg/web:v2")
+    fleet.hosts["h1"].upkeep = ("proxy: stopped, to be started",)
+    report = fleet.run(play(), check=True)
+    assert statuses(report)["h1"] == "changed" and fleet.hosts["h1"].log == ["prepare"]
+
+
+def test_a_failed_proxy_upkeep_fails_the_host_before_any_container_and_unlocks() -> None:
+    fleet = Fleet()
+    fleet.hosts["h1"].upkeep = ("proxy: to be replaced (caddy:9, ports or TLS changed)",)
+    fleet.hosts["h1"].fail.add("upkeep")
+    report = fleet.run(play())
+    assert report.exit_code == EXIT_FAILED
+    h1 = report.hosts[0]
+    assert h1.status == "failed" and h1.reason.startswith("proxy: the new proxy did not start")
+    assert fleet.hosts["h1"].log == ["prepare", "upkeep", "finalize"]
+    assert fleet.images()["h1"] == "reg/web:v1" and fleet.locks()["h1"] is None

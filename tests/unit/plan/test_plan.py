@@ -457,3 +457,18 @@ def test_parse_facts_keeps_images_by_id_and_spec_tags_first():
     assert facts.images["r/a:1"].id == "sha256:new"  # the spec's image, listed first, wins its tag
     assert facts.by_id["sha256:old"].digest == "sha256:d0"
     assert facts.by_id["sha256:new"].digest == "sha256:d1"
+
+
+def test_a_new_version_never_switched_to_is_no_retained_version():
+    """A proxied new version that passed its gate but was never switched to (the controller
+    died in between) keeps its temporary name `web_next_<attempt>`: it was counted as the
+    newest retained version, so `rollback` would pick an unproven, unrouted container and
+    `retain` pruned a real previous version to keep it (review of proxy mode, defect 8)."""
+    s = spec()
+    f = facts(
+        docker_line(s, "live"),
+        docker_line(s, "old1", name="web_prev_old1", created="2024-01-01T00:00:01Z"),
+        docker_line(s, "next", name="web_next_abc-1", created="2024-01-05T00:00:00Z"),
+    )
+    assert [o.id for o in f.previous("web")] == ["old1"]
+    assert to_prune(s, f) == []  # neither pruned: it may still be routed

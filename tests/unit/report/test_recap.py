@@ -68,3 +68,8 @@ def test_a_reason_with_control_characters_is_shown_once() -> None:
     )
     out = recap(HostOutcome(name="h1", status="failed", reason=f"web: {error}", containers=[c]))
     assert out.count("HTTP 500\\x1b[2J") == 1, out
+
+
+def test_what_the_proxy_needed_is_in_the_hosts_row() -> None:
+    out = recap(HostOutcome(name="h1", status="changed", proxy=["proxy: stopped, to be started"]))
+    assert "proxy: stopped, to be started" in out
