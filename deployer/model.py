@@ -84,6 +84,30 @@ class ContainerSpec:
     retain: int = 1  # previous versions kept for rollback
     health: HealthSpec = HealthSpec()
     proxy: ProxySpec | None = None
+    networks: tuple[NetworkAttach, ...] = ()  # user-defined networks it joins, in order
+
+
+PROXY_NETWORK = "deployer"  # the network proxied containers share with the host's proxy
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A user-defined network a play declares (`networks:` on the play): created on each of
+    its hosts when missing, never removed by deployer."""
+
+    name: str
+    driver: str = "bridge"
+    options: tuple[tuple[str, str], ...] = ()  # docker network create --opt KEY=VALUE
+    internal: bool = False  # no route out of the host
+    external: bool = False  # made elsewhere: must exist, deployer never creates it
+
+
+@dataclass(frozen=True)
+class NetworkAttach:
+    """One network a container joins (`networks:` on the container), with its aliases."""
+
+    name: str
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -130,6 +154,7 @@ class Play:
     max_fail_percentage: float | None = None
     registry: RegistryAuth | None = None
     source: str = ""  # "file:line" of the play, for messages
+    networks: tuple[NetworkSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -155,11 +180,16 @@ def spec_public(spec: ContainerSpec) -> dict[str, object]:
         "stop_timeout": spec.stop_timeout,
         # only when set: the hashes of containers without a proxy stay what they were
         **({"proxy": proxy_public(spec.proxy)} if spec.proxy else {}),
+        **({"networks": [networks_public(n) for n in spec.networks]} if spec.networks else {}),
     }
 
 
 def proxy_public(proxy: ProxySpec) -> dict[str, object]:
     return {"port": proxy.port, "host": proxy.host, "path": proxy.path, "drain": proxy.drain}
+
+
+def networks_public(n: NetworkAttach) -> dict[str, object]:
+    return {"name": n.name, "aliases": list(n.aliases)}
 
 
 def proxy_from_public(raw: object) -> ProxySpec | None:

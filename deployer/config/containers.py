@@ -6,6 +6,7 @@ import re
 import shlex
 from typing import Any
 
+from deployer.config.networks import parse_attach
 from deployer.config.schema import Ctx, Path, resolve_secret, shown, type_name
 from deployer.config.values import parse_image, parse_ports
 from deployer.model import ContainerSpec, HealthSpec, PortSpec, ProxySpec, Secret
@@ -25,6 +26,7 @@ CONTAINER_KEYS = (
     "retain",
     "health",
     "proxy",
+    "networks",
 )
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _RESTART = re.compile(r"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$")
@@ -160,11 +162,16 @@ class ContainerBuilder:
             health=HealthSpec(),
         )
         proxy = self.proxy(bool(spec.ports))
+        networks = parse_attach(self.ctx, raw, path)
+        if networks is None:
+            self.ok = False
         # behind the proxy, the health check's port defaults to the app's port
         health = self.health(spec.ports or ((PortSpec(proxy.port),) if proxy else ()))
         if not self.ok or name is None or image is None:
             return None
-        return ContainerSpec(**{**spec.__dict__, "health": health, "proxy": proxy})
+        return ContainerSpec(
+            **{**spec.__dict__, "health": health, "proxy": proxy, "networks": networks or ()}
+        )
 
     def items(self, key: str) -> list[tuple[Any, Any, Path]]:
         """(parent, index, path) for each element of the list under KEY."""

@@ -14,6 +14,7 @@ from typing import Any
 from deployer.config.checks import Binding, check_ports
 from deployer.config.containers import CONTAINER_KEYS, ContainerBuilder
 from deployer.config.extravars import Origins, check_extra_vars
+from deployer.config.networks import check_declared, parse_play_networks
 from deployer.config.registry import parse_registry
 from deployer.config.schema import Ctx, Path, type_name
 from deployer.config.thresholds import check_thresholds
@@ -21,12 +22,21 @@ from deployer.config.values import parse_percent, parse_serial_item
 from deployer.errors import ConfigError
 from deployer.inventory import Inventory
 from deployer.inventory.conn import PASSWORD_VARS, host_conn
-from deployer.model import ContainerSpec, HostConn, Play, Playbook, ProxySpec
+from deployer.model import ContainerSpec, HostConn, NetworkSpec, Play, Playbook, ProxySpec
 from deployer.source.problems import Mark, Problems
 from deployer.source.yamlpos import load_file
 from deployer.template.render import Renderer, TemplateError, has_template
 
-PLAY_KEYS = ("name", "hosts", "vars", "serial", "max_fail_percentage", "registry", "containers")
+PLAY_KEYS = (
+    "name",
+    "hosts",
+    "vars",
+    "serial",
+    "max_fail_percentage",
+    "registry",
+    "networks",
+    "containers",
+)
 
 
 def magic_vars(inv: Inventory, host: str, playbook: str) -> dict[str, Any]:
@@ -93,7 +103,8 @@ class PlaybookLoader:
         hosts = self.hosts(ctx, static, raw, path)
         serial = self.serial(ctx, static, raw, path)
         max_fail = self.max_fail(ctx, static, raw, path)
-        containers = self.containers(ctx, raw, path, hosts, play_vars)
+        networks = parse_play_networks(ctx, raw, path)
+        containers = self.containers(ctx, raw, path, hosts, play_vars, networks)
         registry = parse_registry(
             ctx, raw, path, hosts, self.renderers(hosts, play_vars), self.base_dir
         )
@@ -109,6 +120,7 @@ class PlaybookLoader:
             max_fail_percentage=max_fail,
             registry=registry,
             source=f"{ctx.doc.file}:{mark.line}",
+            networks=networks,
         )
 
     def conn(self, host: str) -> HostConn:
@@ -221,7 +233,13 @@ class PlaybookLoader:
             return None
 
     def containers(
-        self, ctx: Ctx, raw: dict[Any, Any], path: Path, hosts: list[str], play_vars: dict[str, Any]
+        self,
+        ctx: Ctx,
+        raw: dict[Any, Any],
+        path: Path,
+        hosts: list[str],
+        play_vars: dict[str, Any],
+        networks: tuple[NetworkSpec, ...] = (),
     ) -> dict[str, tuple[ContainerSpec, ...]]:
         items = raw.get("containers")
         cpath = (*path, "containers")
@@ -274,6 +292,8 @@ class PlaybookLoader:
                 seen[spec.name] = j
                 if spec.proxy is not None:
                     self.same_route(ctx, items, cpath, j, spec.proxy, routes, host)
+                if spec.networks and host == (hosts or [""])[0]:  # the same on every host
+                    check_declared(ctx, items[j], (*cpath, j), spec.networks, raw, bool(spec.proxy))
                 specs.append(spec)
                 binds = self.bindings.setdefault(host, []) if host else []
                 binds.extend(Binding(spec.name, p, items[j], (*cpath, j)) for p in spec.ports)

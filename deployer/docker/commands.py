@@ -91,6 +91,10 @@ def run_argv(
         argv += ["-p", port.to_docker()]
     if spec.proxy is not None:  # no port of its own: reached by the proxy on this network
         argv += ["--network", NETWORK]
+    elif spec.networks:  # the others are joined before it starts (connect_lines)
+        argv += ["--network", spec.networks[0].name]
+        for alias in spec.networks[0].aliases:
+            argv += ["--network-alias", alias]
     for key, value in spec.env:
         argv += ["-e", f"{key}={value}"]
     if env_file is not None:
@@ -194,6 +198,23 @@ def _create_next_lines(
     lines.append(f"new=$({sh(create)}) || exit 1")
     if spec.secret_env:
         lines.append('rm -rf "$D"')
+    return lines + connect_lines(spec)
+
+
+def connect_lines(spec: ContainerSpec) -> list[str]:
+    """Shell: join the created container ($new) to the networks `docker create` could not
+    give it (a Docker engine before 25 takes one --network), before it starts; one that
+    cannot join goes (nothing half-made is left)."""
+    rest = spec.networks if spec.proxy is not None else spec.networks[1:]
+    lines = []
+    for net in rest:
+        argv = ["docker", "network", "connect"]
+        for alias in net.aliases:
+            argv += ["--alias", alias]
+        lines.append(
+            f'{sh([*argv, net.name])} "$new" >/dev/null || '
+            '{ docker rm -f "$new" >/dev/null 2>&1; exit 1; }'
+        )
     return lines
 
 

@@ -166,7 +166,7 @@ def lock_lines(wait: int | None = None) -> list[str]:
     breakers cannot both take it."""
     seconds = LOCK_WAIT_SECONDS if wait is None else wait
     return [
-        f"end=$(( $(date +%s) + {int(seconds)} ))",
+        f"end=$(( $(date +%s) + {int(seconds) + 1} ))",  # whole seconds: at least `seconds`
         'until mkdir "$P/lock" 2>/dev/null; do',
         '  lp=$(cat "$P/lock/pid" 2>/dev/null)',
         '  if { [ -n "$lp" ] && [ ! -d "/proc/$lp" ]; } || { [ -z "$lp" ] && '

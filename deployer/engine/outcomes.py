@@ -43,7 +43,7 @@ class HostOutcome:
     status: HostStatus = "skipped"
     reason: str = ""
     containers: list[ContainerOutcome] = field(default_factory=list)
-    proxy: list[str] = field(default_factory=list)  # what the host's proxy needs / got
+    upkeep: list[str] = field(default_factory=list)  # host-level work: networks, the proxy
     took: float = 0.0
     commands: int = 0
     connections: int = 0

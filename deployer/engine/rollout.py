@@ -288,7 +288,13 @@ class Rollout:
             run.preparing = True
         try:
             res = engine.prepare(
-                images, play.registry, lock=lock, pull=pull, specs=specs, nonce=nonce
+                images,
+                play.registry,
+                lock=lock,
+                pull=pull,
+                specs=specs,
+                nonce=nonce,
+                networks=play.networks,
             )
         finally:
             run.preparing = False
@@ -309,20 +315,20 @@ class Rollout:
         if res.status != "ok" or res.facts is None:
             raise RemoteError(f"could not read the host's containers: {res.message}")
         run.facts = res.facts
-        run.outcome.proxy = list(res.upkeep)
+        run.outcome.upkeep = list(res.upkeep)
         if self.opts.rollback:
             run.actions = plan_rollback(specs, run.facts, self.opts.to)
         else:
             run.actions = plan_host(specs, run.facts, force=self.opts.force, nonce=nonce)
         for action in run.actions:
             run.outcome.containers.append(self._planned(action, run.facts))
-        changed = any(a.changed for a in run.actions) or bool(run.outcome.proxy)
+        changed = any(a.changed for a in run.actions) or bool(run.outcome.upkeep)
         run.outcome.status = "changed" if changed else "ok"
         missing = [a for a in run.actions if self.opts.rollback and not a.changed]
         if missing:  # asked to roll back, and there is nothing to roll back to
             run.outcome.fail("; ".join(f"{a.spec.name}: {a.changes[0]}" for a in missing))
         summary = (
-            ", ".join([*(f"{a.spec.name}: {a.kind}" for a in run.actions), *run.outcome.proxy])
+            ", ".join([*(f"{a.spec.name}: {a.kind}" for a in run.actions), *run.outcome.upkeep])
             or "no containers"
         )
         self.opts.on_event(run.conn.name, ("would " if self.opts.check else "plan ") + summary)
@@ -387,8 +393,8 @@ class Rollout:
     def _apply(self, run: _HostRun) -> None:
         assert run.engine is not None and run.facts is not None
         t0 = time.monotonic()
-        if run.outcome.proxy:
-            self.opts.on_event(run.conn.name, "; ".join(run.outcome.proxy))
+        if run.outcome.upkeep:
+            self.opts.on_event(run.conn.name, "; ".join(run.outcome.upkeep))
             failed = run.engine.upkeep()
             if failed:
                 run.outcome.fail(f"proxy: {failed}")

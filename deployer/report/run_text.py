@@ -66,7 +66,7 @@ def recap_table(report: RunReport, diff: bool = False) -> Table:
 
 
 def _details(h: HostOutcome, check: bool, diff: bool) -> str:
-    lines = [visible(p) for p in h.proxy]
+    lines = [visible(p) for p in h.upkeep]
     lines += [_container_line(c, check, diff) for c in h.containers]
     if h.reason and not _said(h, lines):
         lines.append(visible(h.reason))

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from deployer.model import ContainerSpec, Facts, HostConn, Observed, RegistryAuth
+from deployer.model import ContainerSpec, Facts, HostConn, NetworkSpec, Observed, RegistryAuth
 
 PrepareStatus = Literal["ok", "locked", "login", "pull", "error"]
 # What the controller says when the host's guard acted before the gate confirmed the new version.
@@ -43,7 +43,8 @@ class Prepared:
     status: PrepareStatus
     facts: Facts | None = None
     message: str = ""  # the holder's info when locked; the error text otherwise
-    # host-level work outside the containers: the proxy to upgrade, start or re-certify
+    # host-level work outside the containers: networks to create, the proxy to upgrade,
+    # start or re-certify
     upkeep: tuple[str, ...] = ()
 
 
@@ -117,6 +118,7 @@ class Engine(Protocol):
         pull: bool,
         specs: Sequence[ContainerSpec],
         nonce: str,
+        networks: Sequence[NetworkSpec] = (),
     ) -> Prepared: ...
 
     def replace(

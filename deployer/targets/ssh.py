@@ -9,12 +9,13 @@ from collections.abc import Sequence
 
 from deployer.docker import commands as cmd
 from deployer.docker import locking
+from deployer.docker import networks as nets
 from deployer.docker import proxy as px
 from deployer.docker import proxy_container as pxc
 from deployer.docker.facts import parse_facts
 from deployer.docker.health_script import script as health_script
 from deployer.errors import DeployerError
-from deployer.model import ContainerSpec, HostConn, Observed, RegistryAuth
+from deployer.model import ContainerSpec, HostConn, NetworkSpec, Observed, RegistryAuth
 from deployer.remote.ssh import Session
 from deployer.targets import (
     Attempt,
@@ -41,6 +42,8 @@ class SshEngine:
         self.session = session or Session(conn, accept_new_host_keys=accept_new_host_keys)
         self.proxied = Proxied(self.session, conn)
         self.leaving: set[str] = set()  # attempts of containers leaving proxy mode
+        self.networks: list[NetworkSpec] = []  # the play's networks the host lacks
+        self.proxy_upkeep: tuple[str, ...] = ()  # what the proxy needs
 
     @property
     def commands(self) -> int:
@@ -59,6 +62,7 @@ class SshEngine:
         pull: bool,
         specs: Sequence[ContainerSpec],
         nonce: str,
+        networks: Sequence[NetworkSpec] = (),
     ) -> Prepared:
         stdin = (
             registry.password.reveal() + "\n" if (registry and registry.password and pull) else ""
@@ -79,6 +83,8 @@ class SshEngine:
         proxied = any(s.proxy for s in specs)
         if proxied:  # and the proxy's state: an upgrade or a new certificate is work too
             script += "\n".join(pxc.state_lines(self.conn.state_dir)) + "\n"
+        if networks:  # and which of the play's networks the host has
+            script += "\n".join(nets.list_lines()) + "\n"
         wait = (lock.wait + locking.YIELD_SECONDS) if lock else 0
         res = self.session.run(script, stdin=stdin, timeout=PREPARE_TIMEOUT + wait)
         if res.exited == cmd.EXIT_LOCKED:
@@ -89,16 +95,24 @@ class SshEngine:
             return Prepared("pull", message=" ".join(res.stderr.split())[-400:])
         if not res.ok:
             return Prepared("error", message=res.stderr.strip()[-400:])
-        upkeep = self.proxied.upkeep(res.stdout) if proxied else ()
+        self.networks = nets.missing(networks, nets.parse_present(res.stdout))
+        self.proxy_upkeep = self.proxied.upkeep(res.stdout) if proxied else ()
+        upkeep = nets.upkeep(self.networks) + self.proxy_upkeep
         return Prepared("ok", parse_facts(res.stdout), upkeep=upkeep)
 
     def upkeep(self) -> str | None:
-        """Bring the proxy up to date (Prepared.upkeep said what): None, or what failed."""
-        self.proxied.ready = False
-        try:
-            self.proxied.ensure()
-        except DeployerError as err:
-            return str(err)
+        """Create the missing networks, bring the proxy up to date (Prepared.upkeep said
+        what): None, or what failed."""
+        if self.networks:
+            res = self.session.run(nets.create_script(self.networks))
+            if not res.ok:
+                return res.stderr.strip()[-400:] or f"exit {res.exited}"
+        if self.proxy_upkeep:
+            self.proxied.ready = False
+            try:
+                self.proxied.ensure()
+            except DeployerError as err:
+                return str(err)
         return None
 
     def replace(

@@ -234,7 +234,7 @@ def test_a_stopped_proxy_is_started_by_a_no_op_run_and_a_broken_upgrade_puts_it_
     res = deploy(lab, env, "proxy.yml", "--limit", "h1", "-o", "json")
     assert res.code == 0, res
     h1 = res.hosts()["h1"]
-    assert h1["status"] == "changed" and h1["proxy"] == ["proxy: stopped, to be started"], h1
+    assert h1["status"] == "changed" and h1["upkeep"] == ["proxy: stopped, to be started"], h1
     state = lab.docker("h1", "inspect", "--format", "{{.State.Running}}", "deployer-proxy")
     assert state.stdout.strip() == "true"
     again = deploy(lab, env, "proxy.yml", "--limit", "h1", "-o", "json")

@@ -19,6 +19,7 @@ from deployer.model import (
     Facts,
     HostConn,
     ImageInfo,
+    NetworkSpec,
     Observed,
     RegistryAuth,
     image_key,
@@ -116,6 +117,7 @@ class FakeEngine:
         pull: bool,
         specs: Sequence[ContainerSpec],
         nonce: str,
+        networks: Sequence[NetworkSpec] = (),
     ) -> Prepared:
         self._step("prepare")
         if lock is not None:

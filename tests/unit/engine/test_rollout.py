@@ -345,8 +345,8 @@ def test_a_proxy_that_needs_work_is_done_even_when_no_container_changes() -> Non
     report = fleet.run(play())
     assert statuses(report) == {"h1": "changed", "h2": "ok", "h3": "ok"}
     assert fleet.hosts["h1"].log == ["prepare", "upkeep", "finalize"]
-    assert report.hosts[0].proxy == ["proxy: TLS certificate changed, to be reloaded"]
-    assert report.to_json()["hosts"][0]["proxy"] == report.hosts[0].proxy
+    assert report.hosts[0].upkeep == ["proxy: TLS certificate changed, to be reloaded"]
+    assert report.to_json()["hosts"][0]["upkeep"] == report.hosts[0].upkeep
     assert fleet.run(play()).exit_code == EXIT_OK and fleet.hosts["h1"].log[-2:] == [
         "prepare",
         "finalize",

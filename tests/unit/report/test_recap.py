@@ -71,5 +71,5 @@ def test_a_reason_with_control_characters_is_shown_once() -> None:
 
 
 def test_what_the_proxy_needed_is_in_the_hosts_row() -> None:
-    out = recap(HostOutcome(name="h1", status="changed", proxy=["proxy: stopped, to be started"]))
+    out = recap(HostOutcome(name="h1", status="changed", upkeep=["proxy: stopped, to be started"]))
     assert "proxy: stopped, to be started" in out

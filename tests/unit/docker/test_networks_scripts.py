@@ -1,0 +1,112 @@
+"""docker/networks.py and the network flags of docker/commands.py (issue 12), the scripts run
+on a real `sh` with a fake `docker` (test_proxy_scripts.Host)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from test_proxy_scripts import NEW, Host
+
+from deployer.docker import commands as c
+from deployer.docker import networks as nets
+from deployer.model import ContainerSpec, NetworkAttach, NetworkSpec, ProxySpec
+
+BACKEND = NetworkSpec("backend", "bridge", (("com.docker.network.driver.mtu", "1400"),), True)
+
+
+def test_the_first_network_goes_to_create_the_others_are_joined_before_the_start(
+    tmp_path: Path,
+) -> None:
+    spec = ContainerSpec(
+        name="app",
+        image="nginx",
+        networks=(NetworkAttach("front", ("www",)), NetworkAttach("backend", ("api", "v1"))),
+    )
+    argv = c.run_argv(spec, None, "t", "me", create_as="app_next_1")
+    i = argv.index("--network")
+    assert argv[i : i + 4] == ["--network", "front", "--network-alias", "www"]
+    assert argv.count("--network") == 1
+    host = Host(tmp_path, {"create *": f"echo {NEW}"})
+    res = host.run(c.replace_script(spec, None, "t", "me", attempt="1"))
+    assert res.returncode == 0, res.stderr
+    calls = host.calls()
+    connect = f"network connect --alias api --alias v1 backend {NEW}"
+    assert calls.index(connect) < calls.index(f"start {NEW}")
+
+
+def test_a_container_that_cannot_join_its_network_goes_and_nothing_starts(tmp_path: Path) -> None:
+    spec = ContainerSpec(
+        name="app", image="nginx", networks=(NetworkAttach("a"), NetworkAttach("b"))
+    )
+    host = Host(
+        tmp_path,
+        {
+            "create *": f"echo {NEW}",
+            "network connect b *": "echo 'network b not found' >&2; exit 1",
+        },
+    )
+    res = host.run(c.replace_script(spec, None, "t", "me", attempt="1"))
+    assert res.returncode == 1 and "network b not found" in res.stderr
+    calls = host.calls()
+    assert f"rm -f {NEW}" in calls and not any(x.startswith("start") for x in calls)
+
+
+def test_a_proxied_container_is_created_on_the_proxy_network_and_joins_the_rest() -> None:
+    spec = ContainerSpec(
+        name="app", image="nginx", proxy=ProxySpec(80), networks=(NetworkAttach("backend"),)
+    )
+    argv = c.run_argv(spec, None, "t", "me", create_as="app_next_1")
+    assert argv[argv.index("--network") + 1] == "deployer" and argv.count("--network") == 1
+    assert c.connect_lines(spec)[0].startswith("docker network connect backend ")
+
+
+def test_missing_networks_are_created_with_their_driver_and_options(tmp_path: Path) -> None:
+    host = Host(
+        tmp_path,
+        {"network inspect front": "exit 0", "network inspect backend": "exit 1"},
+    )
+    res = host.run(nets.create_script([NetworkSpec("front"), BACKEND]))
+    assert res.returncode == 0, res.stderr
+    creates = [x for x in host.calls() if x.startswith("network create")]
+    assert creates == [
+        "network create --driver bridge --opt com.docker.network.driver.mtu=1400 --internal backend"
+    ]
+
+
+def test_a_network_made_meanwhile_by_another_run_is_fine(tmp_path: Path) -> None:
+    made = tmp_path / "made"
+    host = Host(
+        tmp_path,
+        {
+            "network inspect a": f"[ -f {made} ]",
+            "network create *": f": > {made}; echo 'network with name a already exists' >&2; exit 1",
+        },
+    )
+    assert host.run(nets.create_script([NetworkSpec("a")])).returncode == 0
+
+
+def test_a_network_that_cannot_be_made_says_why(tmp_path: Path) -> None:
+    host = Host(
+        tmp_path,
+        {"network inspect a": "exit 1", "network create *": "echo 'plugin not found' >&2; exit 1"},
+    )
+    res = host.run(nets.create_script([NetworkSpec("a", driver="weave")]))
+    assert res.returncode == 1 and "plugin not found" in res.stderr
+
+
+def test_an_external_network_is_never_created(tmp_path: Path) -> None:
+    host = Host(tmp_path, {"network inspect shared": "exit 1"})
+    res = host.run(nets.create_script([NetworkSpec("shared", external=True)]))
+    assert res.returncode == 1 and "external" in res.stderr
+    assert not any(x.startswith("network create") for x in host.calls())
+
+
+def test_what_exists_is_read_from_the_prepare_output() -> None:
+    out = "noise\n" + nets.MARK_NETWORKS + "\nbridge\nfront\n--deployer-images--\nbackend\n"
+    present = nets.parse_present(out)
+    assert present == {"bridge", "front"}
+    todo = nets.missing([NetworkSpec("front"), BACKEND, NetworkSpec("x", external=True)], present)
+    assert nets.upkeep(todo) == (
+        "network backend: to be created (bridge, internal)",
+        "network x: external, missing on this host",
+    )
