@@ -9,6 +9,7 @@ EXIT_FAILED = 3  # a host failed (deploy) / a host degraded or unhealthy (health
 EXIT_UNREACHABLE = 4  # only unreachable hosts
 EXIT_INVALID = 5  # invalid input: inventory, playbook, options
 EXIT_LOCKED = 6  # a lock is held by another run
+EXIT_BUILD = 7  # an image could not be built or pushed: nothing was deployed
 EXIT_INTERRUPTED = 130
 
 
@@ -36,6 +37,12 @@ class ConfigError(DeployerError):
     def __init__(self, problems: list[str] | str):
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         super().__init__("\n".join(self.problems))
+
+
+class BuildError(DeployerError):
+    """An image could not be tagged, built or pushed (deployer build, deploy --build)."""
+
+    exit_code = EXIT_BUILD
 
 
 class RemoteError(DeployerError):

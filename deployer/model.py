@@ -85,6 +85,17 @@ class ContainerSpec:
     health: HealthSpec = HealthSpec()
     proxy: ProxySpec | None = None
     networks: tuple[NetworkAttach, ...] = ()  # user-defined networks it joins, in order
+    build: BuildSpec | None = None  # how its image is built (not part of what it runs)
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """How a container's image is built (`build:`): a folder on the controller."""
+
+    context: str  # absolute path
+    dockerfile: str = "Dockerfile"  # relative to the context
+    args: tuple[tuple[str, str], ...] = ()
+    target: str | None = None
 
 
 PROXY_NETWORK = "deployer"  # the network proxied containers share with the host's proxy
@@ -222,9 +233,14 @@ def secret_digest(nonce: str, value: str) -> str:
 
 
 def image_key(ref: str) -> str:
-    """How docker lists a reference in RepoTags (an implicit :latest made explicit)."""
+    """How docker lists a reference: in RepoTags (an implicit :latest made explicit), or,
+    pinned to a digest, in RepoDigests (`repo@sha256:...`, without the tag)."""
+    if "@" in ref:
+        name, digest = ref.split("@", 1)
+        head, _, last = name.rpartition("/")
+        return f"{head + '/' if head else ''}{last.split(':', 1)[0]}@{digest}"
     last = ref.rsplit("/", 1)[-1]
-    return ref if (":" in last or "@" in ref) else f"{ref}:latest"
+    return ref if ":" in last else f"{ref}:latest"
 
 
 # -- what a host reports (plain data; docker/facts.py parses it) ------------------------------

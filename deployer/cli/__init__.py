@@ -28,6 +28,7 @@ LAZY_COMMANDS = {
     "lock": "deploy",
     "audit": "deploy",
     "health": "health",
+    "build": "build",
 }
 
 

@@ -200,6 +200,8 @@ def _run(
     output: str,
     diff: bool,
     summary: bool = True,
+    build: bool = False,
+    allow_dirty: bool = False,
     **opts: Any,
 ) -> None:
     from deployer.engine.rollout import Options, Rollout
@@ -207,6 +209,19 @@ def _run(
     from deployer.targets.ssh import SshEngine
 
     pb = _load(playbook, inventories, extra, limit)
+    if build and opts.get("check"):
+        _stderr().print(
+            "--check: nothing is built; the images are checked as the playbook names them"
+        )
+    elif build:  # a failed build raises: nothing is deployed
+        from deployer.cli.building import build_all
+
+        pb, _ = build_all(
+            pb,
+            inventories,
+            allow_dirty=allow_dirty,
+            accept_new_host_keys=bool(opts.get("accept_new_host_keys")),
+        )
     if summary:  # bad health thresholds are input errors: say so before touching any host
         from deployer.health.gather import thresholds_for
 
@@ -269,6 +284,15 @@ def _run(
 @click.option("--diff", is_flag=True, help="Show which fields change (secret values never).")
 @forks_opt
 @click.option("--force", is_flag=True, help="Replace containers even when nothing changed.")
+@click.option(
+    "--build",
+    "build_first",
+    is_flag=True,
+    help="Build and push the images with `build:` first; deploy their digests.",
+)
+@click.option(
+    "--allow-dirty", is_flag=True, help="With --build: build uncommitted changes (tag -dirty)."
+)
 @lock_wait_opt
 @keys_opt
 @output_opt
@@ -283,6 +307,8 @@ def deploy(
     diff: bool,
     forks: int,
     force: bool,
+    build_first: bool,
+    allow_dirty: bool,
     lock_wait: float,
     accept_new_host_keys: bool,
     output: str,
@@ -297,6 +323,8 @@ def deploy(
         output,
         diff,
         summary,
+        build=build_first,
+        allow_dirty=allow_dirty,
         check=check,
         force=force,
         forks=forks,

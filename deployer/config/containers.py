@@ -9,7 +9,7 @@ from typing import Any
 from deployer.config.networks import parse_attach
 from deployer.config.schema import Ctx, Path, resolve_secret, shown, type_name
 from deployer.config.values import parse_image, parse_ports
-from deployer.model import ContainerSpec, HealthSpec, PortSpec, ProxySpec, Secret
+from deployer.model import BuildSpec, ContainerSpec, HealthSpec, PortSpec, ProxySpec, Secret
 from deployer.template.render import Renderer, TemplateError, has_template
 
 CONTAINER_KEYS = (
@@ -27,6 +27,7 @@ CONTAINER_KEYS = (
     "health",
     "proxy",
     "networks",
+    "build",
 )
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _RESTART = re.compile(r"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$")
@@ -165,12 +166,19 @@ class ContainerBuilder:
         networks = parse_attach(self.ctx, raw, path)
         if networks is None:
             self.ok = False
+        build = self.build_spec()
         # behind the proxy, the health check's port defaults to the app's port
         health = self.health(spec.ports or ((PortSpec(proxy.port),) if proxy else ()))
         if not self.ok or name is None or image is None:
             return None
         return ContainerSpec(
-            **{**spec.__dict__, "health": health, "proxy": proxy, "networks": networks or ()}
+            **{
+                **spec.__dict__,
+                "health": health,
+                "proxy": proxy,
+                "networks": networks or (),
+                "build": build,
+            }
         )
 
     def items(self, key: str) -> list[tuple[Any, Any, Path]]:
@@ -370,6 +378,13 @@ class ContainerBuilder:
                 continue
             out.append((name, str(value).lower() if isinstance(value, bool) else str(value)))
         return tuple(out)
+
+    def build_spec(self) -> BuildSpec | None:
+        from deployer.config.build import parse_build
+
+        if self.raw.get("build") is None:
+            return None
+        return parse_build(self, self.base_dir)
 
     def proxy(self, has_ports: bool) -> ProxySpec | None:
         from deployer.config.proxy import parse_proxy

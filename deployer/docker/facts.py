@@ -105,7 +105,7 @@ def parse_facts(stdout: str) -> Facts:
         elif section == MARK_IMAGES:
             info = ImageInfo(id=data["id"], digests=tuple(data.get("digests") or ()))
             by_id[info.id] = info
-            for tag in data.get("tags") or ():
+            for tag in (*(data.get("tags") or ()), *(data.get("digests") or ())):
                 images.setdefault(tag, info)  # the spec's own images come first
     return Facts(containers, images, by_id, secrets)
 

@@ -181,6 +181,8 @@ def test_previous_versions_newest_first_and_by_logical_name():
         ("reg:5000/web:v1", "reg:5000/web:v1"),
         ("library/web:1.2", "library/web:1.2"),
         ("web@sha256:abc", "web@sha256:abc"),
+        # pinned by deploy --build: docker lists it in RepoDigests, without the tag
+        ("reg:5000/demo/site:abc@sha256:12", "reg:5000/demo/site@sha256:12"),
     ],
 )
 def test_image_key(ref, key):

@@ -1,0 +1,141 @@
+"""Build and push the images a playbook builds (`build:` on a container), then pin the
+playbook to the digests pushed: every host runs the same bits even if the tag moves.
+
+Never prints: progress goes to the caller's `on_line`. The builder is any Docker Engine API
+client (a host's over SSH, or the controller's own engine).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from deployer.docker import build as dbuild
+from deployer.errors import BuildError
+from deployer.model import BuildSpec, Playbook, RegistryAuth
+
+GIT_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Job:
+    """One image to build: the same name and build spec, however many containers use it."""
+
+    image: str  # as the playbook names it, tag or not
+    spec: BuildSpec
+    registry: RegistryAuth | None
+    used_by: tuple[str, ...]  # "play: container"
+
+
+@dataclass(frozen=True)
+class Built:
+    name: str  # the image as the playbook names it
+    image: str  # repo:tag, as built and pushed
+    digest: str
+    image_id: str
+    took: float
+    used_by: tuple[str, ...]
+
+    @property
+    def ref(self) -> str:
+        """What the hosts pull: the tag for people, the digest for the bits."""
+        return f"{self.image}@{self.digest}"
+
+
+def jobs(pb: Playbook) -> list[Job]:
+    """The distinct builds of a playbook; one image name built two ways is an error."""
+    found: dict[str, Job] = {}
+    for play in pb.plays:
+        for specs in play.containers.values():
+            for spec in specs:
+                if spec.build is None:
+                    continue
+                who = f"{play.name}: {spec.name}"
+                job = found.get(spec.image)
+                if job is None:
+                    found[spec.image] = Job(spec.image, spec.build, play.registry, (who,))
+                elif job.spec != spec.build:
+                    raise BuildError(
+                        f"{spec.image} is built two ways ({', '.join(job.used_by)} and {who}): "
+                        "give them different image names"
+                    )
+                elif who not in job.used_by:
+                    found[spec.image] = dataclasses.replace(job, used_by=(*job.used_by, who))
+    return list(found.values())
+
+
+def _git(context: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "-C", context, *args], capture_output=True, text=True, timeout=GIT_TIMEOUT
+    )
+
+
+def tag_of(job: Job, allow_dirty: bool) -> str:
+    """The image with its tag: the playbook's, else the context's git commit (short); a
+    context with uncommitted changes is refused unless allow_dirty (then `<commit>-dirty`)."""
+    repo, tag = dbuild.split_tag(job.image)
+    if tag:
+        return job.image
+    try:
+        head = _git(job.spec.context, "rev-parse", "--short=12", "HEAD")
+        status = _git(job.spec.context, "status", "--porcelain", "--", ".")
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise BuildError(f"{job.image}: cannot ask git for the context's commit: {err}") from err
+    if head.returncode != 0:
+        raise BuildError(
+            f"{job.image}: the build context {job.spec.context} is not in a git repository with "
+            f"a commit, so it has no version to tag: give the image a tag ({repo}:1.0)"
+        )
+    commit = head.stdout.strip()
+    if status.stdout.strip():
+        if not allow_dirty:
+            raise BuildError(
+                f"{job.image}: the build context {job.spec.context} has uncommitted changes "
+                "(git status): commit them, or pass --allow-dirty to build them as "
+                f"{repo}:{commit}-dirty"
+            )
+        return f"{repo}:{commit}-dirty"
+    return f"{repo}:{commit}"
+
+
+def run(
+    todo: list[Job], api: Any, *, allow_dirty: bool, on_line: Callable[[str, str], None]
+) -> list[Built]:
+    """Tag every job first (a refused one changes nothing), then build and push each.
+    on_line(image, line): the engine's output, line by line."""
+    tagged = [(job, tag_of(job, allow_dirty)) for job in todo]
+    out: list[Built] = []
+    for job, image in tagged:
+        t0 = time.monotonic()
+        say = functools.partial(on_line, image)
+        try:
+            image_id = dbuild.build(api, job.spec, image, say)
+            digest = dbuild.push(api, image, dbuild.auth_for(image, job.registry), say)
+        except dbuild.BuildFailed as err:
+            raise BuildError(f"{image}: {err}") from err
+        out.append(Built(job.image, image, digest, image_id, time.monotonic() - t0, job.used_by))
+    return out
+
+
+def pinned(pb: Playbook, built: list[Built]) -> Playbook:
+    """The playbook with each built container's image replaced by `repo:tag@digest`."""
+    refs = {b.name: b.ref for b in built}
+
+    def pin(play: Any) -> Any:
+        containers = {
+            host: tuple(
+                dataclasses.replace(s, image=refs[s.image])
+                if s.build is not None and s.image in refs
+                else s
+                for s in specs
+            )
+            for host, specs in play.containers.items()
+        }
+        return dataclasses.replace(play, containers=containers)
+
+    return dataclasses.replace(pb, plays=tuple(pin(p) for p in pb.plays))
