@@ -29,6 +29,7 @@ LAZY_COMMANDS = {
     "audit": "deploy",
     "health": "health",
     "build": "build",
+    "runs": "runs",
 }
 
 

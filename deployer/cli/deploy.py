@@ -65,6 +65,14 @@ summary_opt = click.option(
     show_default=True,
     help="End with the health report of the hosts the run touched.",
 )
+notify_opt = click.option(
+    "--notify",
+    "notify",
+    multiple=True,
+    metavar="URL",
+    help="Send the run's start and end to this Apprise URL (json://, slack://, mailto://, "
+    "ntfy://...); repeatable; with the inventory's deployer_notify.",
+)
 output_opt = click.option(
     "--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
@@ -143,6 +151,9 @@ def cancel_on_signals(cancel: threading.Event, console: Console) -> Iterator[Non
             signal.signal(s, h)
 
 
+RUNS_MAX_BYTES = 20 << 20  # the local run history's bound
+
+
 def state_dir() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
     return Path(base) / "deployer"
@@ -153,10 +164,31 @@ def record_run(data: dict[str, Any]) -> None:
     try:
         folder = state_dir()
         folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / "runs.jsonl", "a") as f:
+        path = folder / "runs.jsonl"
+        if path.exists() and path.stat().st_size > RUNS_MAX_BYTES:  # keep the newer half
+            lines = path.read_text().splitlines(keepends=True)
+            path.write_text("".join(lines[len(lines) // 2 :]))
+        with open(path, "a") as f:
             f.write(json.dumps(data, sort_keys=True) + "\n")
     except OSError:
         pass
+
+
+def _host_names(pb: Any) -> list[str]:
+    return list(dict.fromkeys(h.name for play in pb.plays for h in play.hosts))
+
+
+def _notifier(pb: Any, flags: tuple[str, ...]) -> Any:
+    from deployer.report.notify import Notifier, urls_from
+
+    return Notifier(urls_from(flags, [h.vars for play in pb.plays for h in play.hosts]))
+
+
+def _notify(notifier: Any, message: Any) -> None:
+    """Send; a failure is a warning on stderr, never the run's failure."""
+    problem = notifier.send(message)
+    if problem:
+        _stderr().print(f"[yellow]warning: {_escape(problem)}[/yellow]")
 
 
 def _load(
@@ -202,9 +234,11 @@ def _run(
     summary: bool = True,
     build: bool = False,
     allow_dirty: bool = False,
+    notify: tuple[str, ...] = (),
     **opts: Any,
 ) -> None:
-    from deployer.engine.rollout import Options, Rollout
+    from deployer.engine.rollout import Options, Rollout, who
+    from deployer.report import notify as notes
     from deployer.report.run_text import render
     from deployer.targets.ssh import SshEngine
 
@@ -235,6 +269,11 @@ def _run(
         return engines[conn.name]
 
     rollout = Rollout(pb, options, connect)
+    notifier, command = _notifier(pb, notify), "rollback" if options.rollback else "deploy"
+    if notifier:
+        _notify(
+            notifier, notes.run_started(command, pb.path, _host_names(pb), who(), options.check)
+        )
     health = None
     try:
         with cancel_on_signals(options.cancel, err), _progress(pb, options, err):
@@ -245,15 +284,9 @@ def _run(
         for e in engines.values():
             e.close()
     data = report.to_json()
-    record_run(
-        {k: v for k, v in data.items() if k != "hosts"}
-        | {
-            "hosts": [
-                {"name": h["name"], "status": h["status"], "reason": h["reason"]}
-                for h in data["hosts"]
-            ]
-        }
-    )
+    record_run(data | {"command": command})
+    if notifier:
+        _notify(notifier, notes.run_finished(command, report, who()))
     if output == "json":
         if health is not None:
             data["health"] = health.to_dict()
@@ -293,6 +326,7 @@ def _run(
 @click.option(
     "--allow-dirty", is_flag=True, help="With --build: build uncommitted changes (tag -dirty)."
 )
+@notify_opt
 @lock_wait_opt
 @keys_opt
 @output_opt
@@ -309,6 +343,7 @@ def deploy(
     force: bool,
     build_first: bool,
     allow_dirty: bool,
+    notify: tuple[str, ...],
     lock_wait: float,
     accept_new_host_keys: bool,
     output: str,
@@ -325,6 +360,7 @@ def deploy(
         summary,
         build=build_first,
         allow_dirty=allow_dirty,
+        notify=notify,
         check=check,
         force=force,
         forks=forks,
@@ -346,6 +382,7 @@ def deploy(
     help="The retained version to bring back: image tag, image reference or container id.",
 )
 @forks_opt
+@notify_opt
 @lock_wait_opt
 @keys_opt
 @output_opt
@@ -358,6 +395,7 @@ def rollback(
     limit: str | None,
     to: str | None,
     forks: int,
+    notify: tuple[str, ...],
     lock_wait: float,
     accept_new_host_keys: bool,
     output: str,
@@ -376,6 +414,7 @@ def rollback(
         output,
         False,
         summary,
+        notify=notify,
         rollback=True,
         to=to,
         forks=forks,

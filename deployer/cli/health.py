@@ -6,6 +6,7 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -42,6 +43,19 @@ def _targets(
             conn = dataclasses.replace(conn, vars={**conn.vars, **extra_vars})
         hosts.append(conn)
     return hosts, None
+
+
+def _watch_notifier(
+    flags: tuple[str, ...], hosts: list[HostConn], book: Playbook | None
+) -> tuple[Any, Any]:
+    """The watch's notifier (None without URLs) and the verdicts it remembers."""
+    from deployer.report.notify import Notifier, VerdictWatch, urls_from
+
+    every = [h.vars for h in hosts] + [
+        h.vars for p in (book.plays if book else ()) for h in p.hosts
+    ]
+    urls = urls_from(flags, every)
+    return (Notifier(urls) if urls else None), VerdictWatch()
 
 
 def _render(report: HealthReport, output: str, color: bool) -> str:
@@ -117,6 +131,14 @@ def _write(text: str, out: Path | None) -> None:
     is_flag=True,
     help="Trust and record unknown host keys (a changed key is always refused).",
 )
+@click.option(
+    "--notify",
+    "notify",
+    multiple=True,
+    metavar="URL",
+    help="With --watch: send each host's verdict change (and recovery), once per change, to "
+    "this Apprise URL; repeatable; with the inventory's deployer_notify.",
+)
 @handle_errors
 def health(
     inventories: tuple[str, ...],
@@ -128,6 +150,7 @@ def health(
     watch: float | None,
     forks: int,
     accept_new_host_keys: bool,
+    notify: tuple[str, ...],
 ) -> None:
     """Report each host's verdict (healthy/degraded/unhealthy/unreachable) and its reasons.
 
@@ -137,6 +160,8 @@ def health(
     """
     from deployer.health import gather
 
+    if notify and watch is None:
+        raise ConfigError("--notify goes with --watch: it sends a host's verdict changes")
     hosts, book = _targets(inventories, playbook, extra, limit)
     console = Console(highlight=False)
     color = out is None and output == "text" and console.is_terminal
@@ -148,11 +173,16 @@ def health(
         report = gather(hosts, book, forks=forks, connect=factory)
         _write(_render(report, output, color), out)
         sys.exit(report.exit_code)
+    notifier, changes = _watch_notifier(notify, hosts, book)
     engines: dict[str, Observer] = {}
     try:
         while True:
             started = time.monotonic()
             report = gather(hosts, book, engines, forks=forks, connect=factory)
+            for message in changes.changes(report) if notifier else ():
+                problem = notifier.send(message)
+                if problem:
+                    click.echo(f"warning: {problem}", err=True)
             text = _render(report, output, color)
             if out is None and output == "text" and console.is_terminal:
                 console.clear()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from deployer.errors import (
@@ -58,6 +58,7 @@ class RunReport:
     playbook: str
     check: bool = False
     started_at: str = ""
+    run: str = ""  # the run's id (its locks and audit records carry it)
     took: float = 0.0
     interrupted: bool = False
     locked: bool = False  # another run held a lock: this one stopped before changing those hosts
@@ -76,6 +77,23 @@ class RunReport:
             return EXIT_UNREACHABLE
         return EXIT_OK
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunReport:
+        """to_json's inverse (a recorded run); fields it does not know are left out."""
+        hosts = [
+            HostOutcome(
+                **{
+                    **_known(HostOutcome, h),
+                    "containers": [
+                        ContainerOutcome(**_known(ContainerOutcome, c))
+                        for c in h.get("containers") or []
+                    ],
+                }
+            )
+            for h in data.get("hosts") or []
+        ]
+        return cls(**{**_known(cls, data), "hosts": hosts})
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["schema"] = REPORT_SCHEMA
@@ -85,3 +103,8 @@ class RunReport:
             for s in ("ok", "changed", "failed", "unreachable", "skipped")
         }
         return data
+
+
+def _known(kind: type, data: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(kind)} - {"hosts", "containers"}
+    return {k: v for k, v in data.items() if k in names}

@@ -101,8 +101,10 @@ class Rollout:
         self.opts = options
         self.connect = connect
         self.engines: dict[str, Engine] = {}
-        self.report = RunReport(playbook=playbook.path, check=options.check, started_at=now_iso())
         self.run_id = uuid.uuid4().hex  # written into every lock we take; we release only ours
+        self.report = RunReport(
+            playbook=playbook.path, check=options.check, started_at=now_iso(), run=self.run_id
+        )
         # wait-die between runs: the older run (by start time) keeps the hosts both want
         self.prio = locking.priority(time.time_ns(), self.run_id)
         self._lock = threading.Lock()
