@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks, one command (root, on a machine prepared by scripts/install.sh):
 #   bench/run.sh [--hosts N] [--reps R] [--scale 1,3,10,30] [--scale-reps R]
-#                [--scale-contenders deployer,floor] [--only compare,scale,traffic] [--keep-lab]
+#                [--scale-contenders deployer,floor] [--only compare,scale,traffic,build] [--keep-lab]
 # Installs the anchors (ansible + community.docker, pyinfra, matplotlib) into
 # bench/.venv-anchors from bench/requirements-anchors.txt, brings up lab "bench"
 # with max(N, largest scale size) hosts, times deployer, the plain-ssh floor,
@@ -50,6 +50,12 @@ BENCH_VENV=$VENV BENCH_DEPLOYER=$DEPLOYER "$VENV/bin/python" bench/bench.py \
 "$VENV/bin/python" bench/startup.py "$DEPLOYER" "$VENV" 5
 "$VENV/bin/python" bench/report.py
 echo "wrote BENCHMARKS.md, bench/scale.png, bench/results/" >&2 ;;
+esac
+# build + push + deploy against the same steps by hand (issue 13): its own section
+case ",$ONLY," in *,build,*)
+"$VENV/bin/python" bench/build.py --inventory "$DIR/lab.yml" --lab-name "$NAME" \
+  --sizes "3,$HOSTS" --deployer "$DEPLOYER"
+echo "wrote the build section of BENCHMARKS.md, bench/results/build.json" >&2 ;;
 esac
 # requests failed during rollouts (issue 11): its own section of BENCHMARKS.md
 case ",$ONLY," in *,traffic,*)
