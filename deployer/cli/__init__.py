@@ -30,6 +30,13 @@ LAZY_COMMANDS = {
     "health": "health",
     "build": "build",
     "runs": "runs",
+    "ps": "daytwo",
+    "logs": "daytwo",
+    "exec": "daytwo",
+    "init": "daytwo",
+    "restart": "daytwo",
+    "stop": "daytwo",
+    "start": "daytwo",
 }
 
 

@@ -269,7 +269,10 @@ def _run(
         return engines[conn.name]
 
     rollout = Rollout(pb, options, connect)
-    notifier, command = _notifier(pb, notify), "rollback" if options.rollback else "deploy"
+    notifier, command = (
+        _notifier(pb, notify),
+        (options.operation or ("rollback" if options.rollback else "deploy")),
+    )
     if notifier:
         _notify(
             notifier, notes.run_started(command, pb.path, _host_names(pb), who(), options.check)

@@ -22,7 +22,17 @@ from deployer.docker import locking
 from deployer.engine.outcomes import ContainerOutcome, HostOutcome, RunReport
 from deployer.errors import DeployerError, HostKeyError, RemoteError, Unreachable
 from deployer.model import HostConn, Play, Playbook
-from deployer.plan import Action, Facts, image_key, plan_host, plan_rollback, to_prune
+from deployer.plan import (
+    OPERATIONS,
+    Action,
+    Facts,
+    Kind,
+    image_key,
+    plan_host,
+    plan_operation,
+    plan_rollback,
+    to_prune,
+)
 from deployer.targets import Attempt, Engine, GateResult, LockRequest, Started
 
 Event = Callable[[str, str], None]  # (host, message)
@@ -37,6 +47,8 @@ class Options:
     lock_wait: float = 0.0
     rollback: bool = False  # bring back retained versions instead of deploying
     to: str | None = None  # rollback: the version (tag, image or container id) to bring back
+    operation: Kind | None = None  # restart / stop / start the live containers instead
+    container: str | None = None  # operation: only this container
     accept_new_host_keys: bool = False
     cancel: threading.Event = field(default_factory=threading.Event)
     on_event: Event = lambda host, msg: None  # noqa: E731
@@ -278,8 +290,8 @@ class Rollout:
         specs = play.containers.get(run.conn.name, ())
         run.engine = engine = self.engine(run.conn)
         self.opts.on_event(run.conn.name, "connecting" if engine.commands == 0 else "preparing")
-        pull = not (self.opts.check or self.opts.rollback)
-        images = [] if self.opts.rollback else [s.image for s in specs]
+        pull = not (self.opts.check or self.opts.rollback or self.opts.operation)
+        images = [] if (self.opts.rollback or self.opts.operation) else [s.image for s in specs]
         nonce = uuid.uuid4().hex
         lock = None if self.opts.check else LockRequest(lock_info, self.prio, lock_wait)
         with self._lock:
@@ -318,7 +330,9 @@ class Rollout:
             raise RemoteError(f"could not read the host's containers: {res.message}")
         run.facts = res.facts
         run.outcome.upkeep = list(res.upkeep)
-        if self.opts.rollback:
+        if self.opts.operation:
+            run.actions = plan_operation(specs, run.facts, self.opts.operation, self.opts.container)
+        elif self.opts.rollback:
             run.actions = plan_rollback(specs, run.facts, self.opts.to)
         else:
             run.actions = plan_host(specs, run.facts, force=self.opts.force, nonce=nonce)
@@ -342,6 +356,8 @@ class Rollout:
         if action.target is not None:  # rollback: the retained container's own image
             new_image, new_id = action.target.image, action.target.image_id
             new = facts.by_id.get(new_id)
+        elif action.kind in OPERATIONS and cur is not None:  # the version it runs, again
+            new_image, new_id, new = cur.image, cur.image_id, old
         else:
             new = facts.images.get(image_key(action.spec.image))
             new_image, new_id = action.spec.image, (new.id if new else None)
@@ -418,6 +434,9 @@ class Rollout:
         engine, spec, host = run.engine, action.spec, run.conn.name
         t0 = time.monotonic()
         attempt = self._attempt(run, action, outcome)
+        if action.kind in OPERATIONS:
+            self._operate(run, action, outcome)
+            return
         if action.target is not None:
             self.opts.on_event(host, f"{spec.name}: rollback -> {action.target.image}")
             try:
@@ -476,6 +495,23 @@ class Rollout:
             else:
                 outcome.health = "failed"
                 self._restore(run, action, outcome, attempt, new_id, result.detail)
+        outcome.took = time.monotonic() - t0
+        self._audit(run, spec.name, action, outcome)
+
+    def _operate(self, run: _HostRun, action: Action, outcome: ContainerOutcome) -> None:
+        """restart / stop / start one live container; restart and start pass its health gate."""
+        assert run.engine is not None and action.current is not None
+        spec, t0 = action.spec, time.monotonic()
+        self.opts.on_event(run.conn.name, f"{spec.name}: {action.kind}")
+        try:
+            result = run.engine.operate(action.kind, spec, action.current)
+        except Exception as err:  # noqa: BLE001 - said plainly, the host fails
+            result = GateResult(False, f"{action.kind} failed: {_text(err)}")
+        outcome.health = "passed" if result.ok else "failed"
+        outcome.health_detail = result.detail
+        if not result.ok:
+            outcome.error = result.detail
+            run.outcome.fail(f"{spec.name}: {result.detail}")
         outcome.took = time.monotonic() - t0
         self._audit(run, spec.name, action, outcome)
 

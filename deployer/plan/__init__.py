@@ -17,7 +17,7 @@ from deployer.model import (  # noqa: F401 - Observed, ImageInfo, Facts, image_k
     spec_public,
 )
 
-Kind = Literal["noop", "create", "replace", "rollback"]
+Kind = Literal["noop", "create", "replace", "rollback", "restart", "stop", "start"]
 
 
 @dataclass(frozen=True)
@@ -140,3 +140,27 @@ def _matches(c: Observed, to: str) -> bool:
     return len(to) >= 4 and (
         c.id.startswith(to) or c.image_id.removeprefix("sha256:").startswith(to)
     )
+
+
+OPERATIONS = ("restart", "stop", "start")
+
+
+def plan_operation(
+    specs: tuple[ContainerSpec, ...], facts: Facts, op: Kind, only: str | None = None
+) -> list[Action]:
+    """`restart`, `stop` or `start` of the live containers the playbook declares (or the one
+    named): restart and stop what runs, start what is stopped; the rest is a no-op."""
+    actions = []
+    for spec in specs:
+        if only is not None and spec.name != only:
+            continue
+        live = facts.live(spec.name)
+        if live is None:
+            actions.append(Action("noop", spec, None, ("not on this host",)))
+        elif op == "start" and live.running:
+            actions.append(Action("noop", spec, live, ("running already",)))
+        elif op in ("restart", "stop") and not live.running:
+            actions.append(Action("noop", spec, live, (f"not running ({live.status})",)))
+        else:
+            actions.append(Action(op, spec, live, (f"{op} {live.image}",)))
+    return actions

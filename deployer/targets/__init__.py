@@ -130,6 +130,10 @@ class Engine(Protocol):
         attempt: Attempt,
     ) -> Started: ...
 
+    def operate(self, op: str, spec: ContainerSpec, live: Observed) -> GateResult:
+        """restart / stop / start the live container; restart and start pass its gate."""
+        ...
+
     def upkeep(self) -> str | None:
         """Do what `Prepared.upkeep` listed. None, or what failed (the host as it was)."""
         ...

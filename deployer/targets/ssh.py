@@ -12,6 +12,7 @@ from deployer.docker import locking
 from deployer.docker import networks as nets
 from deployer.docker import proxy as px
 from deployer.docker import proxy_container as pxc
+from deployer.docker.daytwo import operate_script
 from deployer.docker.facts import parse_facts
 from deployer.docker.health_script import script as health_script
 from deployer.errors import DeployerError
@@ -167,6 +168,16 @@ class SshEngine:
                 + (f"{live.image} kept serving" if live else "nothing changed"),
             )
         return ct.swap(self.session, spec, live, target, attempt)
+
+    def operate(self, op: str, spec: ContainerSpec, live: Observed) -> GateResult:
+        res = self.session.run(
+            operate_script(op, live.id, spec.stop_timeout), timeout=spec.stop_timeout + 120
+        )
+        if not res.ok:
+            return GateResult(False, f"{op} failed: {res.stderr.strip()[-300:] or res.exited}")
+        if op == "stop":
+            return GateResult(True, "stopped")
+        return ct.gate(self.session, spec, live.id, "", cmd.parse_addr(res.stdout))
 
     def finalize(
         self, prune: Sequence[str], audit: Sequence[str], unlock_token: str | None

@@ -138,6 +138,14 @@ class FakeEngine:
             return Prepared("pull", message="manifest unknown")
         return Prepared("ok", self._facts(images), upkeep=self.host.upkeep)
 
+    def operate(self, op: str, spec: ContainerSpec, live: Observed) -> GateResult:
+        self._step(op)
+        box = self.host.boxes[live.id]
+        box.running = op != "stop"
+        if op != "stop" and "unhealthy" in self.host.fail:
+            return GateResult(False, "not healthy after 5s")
+        return GateResult(True, "stopped" if op == "stop" else "healthy")
+
     def upkeep(self) -> str | None:
         self._step("upkeep")
         if "upkeep" in self.host.fail:

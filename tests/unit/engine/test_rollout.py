@@ -370,3 +370,35 @@ def test_a_failed_proxy_upkeep_fails_the_host_before_any_container_and_unlocks()
     assert h1.status == "failed" and h1.reason.startswith("proxy: the new proxy did not start")
     assert fleet.hosts["h1"].log == ["prepare", "upkeep", "finalize"]
     assert fleet.images()["h1"] == "reg/web:v1" and fleet.locks()["h1"] is None
+
+
+# ---------------------------------------------------------------- restart / stop / start (issue 17)
+
+
+def test_restart_goes_batch_by_batch_through_the_gate_and_is_audited_without_a_pull() -> None:
+    fleet = Fleet(running="reg/web:v1")
+    report = fleet.run(play(image="reg/web:v2", serial=(1,)), operation="restart")
+    assert report.exit_code == EXIT_OK
+    assert fleet.images() == {"h1": "reg/web:v1", "h2": "reg/web:v1", "h3": "reg/web:v1"}
+    for host in fleet.hosts.values():
+        assert host.log == ["prepare", "restart", "finalize"]  # no replace: the version stays
+        assert [a["action"] for a in host.audit] == ["restart"] and host.lock is None
+    assert [c.new_image for h in report.hosts for c in h.containers] == ["reg/web:v1"] * 3
+
+
+def test_a_restart_that_fails_its_gate_fails_the_host_and_stops_the_batches() -> None:
+    fleet = Fleet()
+    fleet.hosts["h1"].fail.add("unhealthy")
+    report = fleet.run(play(serial=(1,)), operation="restart")
+    assert statuses(report) == {"h1": "failed", "h2": "skipped", "h3": "skipped"}
+    assert fleet.hosts["h2"].log == ["prepare", "finalize"]
+
+
+def test_stop_then_start() -> None:
+    fleet = Fleet()
+    assert fleet.run(play(), operation="stop").exit_code == EXIT_OK
+    assert fleet.images() == {"h1": None, "h2": None, "h3": None}
+    again = fleet.run(play(), operation="stop")
+    assert set(statuses(again).values()) == {"ok"}  # nothing runs: nothing to stop
+    assert fleet.run(play(), operation="start").exit_code == EXIT_OK
+    assert fleet.images() == {"h1": "reg/web:v1", "h2": "reg/web:v1", "h3": "reg/web:v1"}

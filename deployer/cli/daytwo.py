@@ -1,0 +1,648 @@
+"""Day-two operations across the fleet: `ps` (what runs where), `logs` (every host's log
+lines, prefixed; `-f` follows all at once), `exec` (a command in the container on each
+host, or `--one`), and `init` (a starter inventory and playbook)."""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from deployer.cli import handle_errors, main
+from deployer.cli.deploy import extra_opt, forks_opt, inventory_opt, keys_opt, limit_opt, output_opt
+from deployer.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    ConfigError,
+    DeployerError,
+)
+from deployer.model import ContainerSpec, HostConn, spec_hash
+from deployer.report.safe import visible
+
+COLOURS = (
+    "cyan",
+    "magenta",
+    "green",
+    "yellow",
+    "blue",
+    "bright_red",
+    "bright_cyan",
+    "bright_green",
+)
+MAX_GREP = 1000  # characters of a --grep pattern
+
+
+@dataclass
+class Target:
+    conn: HostConn
+    declared: dict[str, ContainerSpec] = field(default_factory=dict)  # by name, from a playbook
+
+
+def targets(
+    inventories: tuple[str, ...],
+    playbook: str | None,
+    extra: tuple[str, ...],
+    limit: str | None,
+) -> list[Target]:
+    """The hosts (a playbook's, else the inventory's) and what the playbook declares there."""
+    from deployer.config import load_playbook, parse_extra_vars
+    from deployer.config.schema import secrets_unread
+    from deployer.inventory import load_inventory
+
+    inv = load_inventory(list(inventories))
+    if playbook is None:
+        extra_vars = parse_extra_vars(list(extra))
+        return [
+            Target(_with(inv.host_conn(n), extra_vars)) for n in inv.match(limit or "all", None)
+        ]
+    with secrets_unread():  # no command here needs a secret value
+        book = load_playbook(playbook, inv, list(extra), limit)
+    out: dict[str, Target] = {}
+    for play in book.plays:
+        for conn in play.hosts:
+            t = out.setdefault(conn.name, Target(conn))
+            t.declared.update({s.name: s for s in play.containers.get(conn.name, ())})
+    return list(out.values())
+
+
+def _with(conn: HostConn, extra_vars: dict[str, Any]) -> HostConn:
+    import dataclasses
+
+    return dataclasses.replace(conn, vars={**conn.vars, **extra_vars}) if extra_vars else conn
+
+
+def names_on(t: Target, container: str | None, playbook: str | None) -> list[str]:
+    if container:
+        if playbook and container not in t.declared:
+            return []
+        return [container]
+    return list(t.declared)
+
+
+def engine(conn: HostConn, accept_new_host_keys: bool) -> Any:
+    from deployer.targets.ssh import SshEngine
+
+    return SshEngine(conn, accept_new_host_keys=accept_new_host_keys)
+
+
+# -- ps ---------------------------------------------------------------------------------------
+
+
+def uptime(started_at: str, running: bool, now: datetime) -> str:
+    """How long it has run: 42s, 7m, 5h12m, 3d4h; `-` when it does not run."""
+    if not running or not started_at or started_at.startswith("0001-"):
+        return "-"
+    try:
+        started = datetime.fromisoformat(started_at.replace("Z", "")[:26]).replace(tzinfo=UTC)
+    except ValueError:
+        return "?"
+    s = max(0, int((now - started).total_seconds()))
+    if s >= 86400:
+        return f"{s // 86400}d{s % 86400 // 3600}h"
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60}m"
+    return f"{s // 60}m" if s >= 60 else f"{s}s"
+
+
+def ports_of(raw: dict[str, Any]) -> list[str]:
+    out = []
+    for inside, binds in sorted((raw or {}).items()):
+        for b in binds or []:
+            out.append(f"{b.get('HostIp') or '0.0.0.0'}:{b.get('HostPort')}->{inside}")
+    return out
+
+
+def ps_rows(
+    t: Target, containers: list[Any], playbook: bool, now: datetime
+) -> list[dict[str, Any]]:
+    rows = []
+    for c in sorted(containers, key=lambda c: (c.logical_name, not c.is_live, c.name)):
+        spec = t.declared.get(c.logical_name)
+        if not c.is_live:
+            matches = "retained"
+        elif not playbook:
+            matches = "-"
+        elif spec is None:
+            matches = "undeclared"
+        else:
+            matches = "yes" if c.spec_hash == spec_hash(spec) else "drift"
+        rows.append(
+            {
+                "host": t.conn.name,
+                "container": c.logical_name,
+                "name": c.name,
+                "id": c.id[:12],
+                "image": c.image,
+                "image_id": c.image_id,
+                "state": c.status + (f" ({c.health})" if c.health else ""),
+                "uptime": uptime(c.started_at, c.running, now),
+                "restarts": c.restarts,
+                "ports": ports_of(c.ports),
+                "matches": matches,
+            }
+        )
+    if playbook:  # declared but not there at all
+        present = {c.logical_name for c in containers if c.is_live}
+        for name in t.declared:
+            if name not in present:
+                rows.append(
+                    {"host": t.conn.name, "container": name, "name": "", "id": "", "image": "",
+                     "image_id": "", "state": "missing", "uptime": "-", "restarts": 0,
+                     "ports": [], "matches": "missing"}
+                )  # fmt: skip
+    return rows
+
+
+@main.command()
+@inventory_opt
+@click.argument("playbook", required=False, type=click.Path(dir_okay=False))
+@extra_opt
+@limit_opt
+@forks_opt
+@keys_opt
+@output_opt
+@handle_errors
+def ps(
+    inventories: tuple[str, ...],
+    playbook: str | None,
+    extra: tuple[str, ...],
+    limit: str | None,
+    forks: int,
+    accept_new_host_keys: bool,
+    output: str,
+) -> None:
+    """One table of what runs where: every deployer-managed container on every host, and
+    with a PLAYBOOK whether it matches it (yes, drift, undeclared, missing)."""
+    from deployer.docker.daytwo import ps_script
+    from deployer.docker.facts import parse_facts
+    from deployer.parallel import each
+
+    hosts = targets(inventories, playbook, extra, limit)
+
+    def one(t: Target) -> list[dict[str, Any]]:
+        e = engine(t.conn, accept_new_host_keys)
+        try:
+            res = e.session.run(ps_script(), timeout=60)
+        finally:
+            e.close()
+        if not res.ok:
+            raise DeployerError(res.stderr.strip()[-300:] or f"exit {res.exited}")
+        return ps_rows(
+            t, parse_facts(res.stdout).containers, playbook is not None, datetime.now(UTC)
+        )
+
+    done = each(hosts, one, forks)
+    rows = [r for d in done if d.ok for r in (d.value or [])]
+    errors = {d.item.conn.name: str(d.error) for d in done if not d.ok}
+    if output == "json":
+        click.echo(
+            json.dumps({"schema": "deployer.ps/v1", "containers": rows, "errors": errors}, indent=2)
+        )
+    else:
+        table = Table(show_lines=False, title_justify="left")
+        for col in ("host", "container", "image", "state", "up", "restarts", "ports", "matches"):
+            table.add_column(col, no_wrap=col not in ("image", "ports"))
+        for r in rows:
+            table.add_row(
+                *(Text(visible(str(v))) for v in (
+                    r["host"], r["container"] + ("" if r["name"] in ("", r["container"]) else f" ({r['name']})"),
+                    r["image"], r["state"], r["uptime"], r["restarts"], ", ".join(r["ports"]), r["matches"],
+                ))
+            )  # fmt: skip
+        console = Console(highlight=False, soft_wrap=True)
+        console.print(table)
+        for host, err in errors.items():
+            console.print(Text(f"{visible(host)}: {visible(err)}", style="red"))
+    sys.exit(EXIT_UNREACHABLE if errors else EXIT_OK)
+
+
+# -- logs -------------------------------------------------------------------------------------
+
+
+@main.command()
+@inventory_opt
+@click.argument("playbook", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "--container", "-c", default=None, help="Only this container (needed without a playbook)."
+)
+@click.option("--since", default=None, help="As docker logs --since: 10m, 2h, or a time.")
+@click.option(
+    "--tail", "-n", default=None, type=click.IntRange(0, 1_000_000), help="The last N lines."
+)
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines, every host at once.")
+@click.option(
+    "--grep", "pattern", default=None, help="Only lines matching this regular expression."
+)
+@extra_opt
+@limit_opt
+@keys_opt
+@handle_errors
+def logs(
+    inventories: tuple[str, ...],
+    playbook: str | None,
+    container: str | None,
+    since: str | None,
+    tail: int | None,
+    follow: bool,
+    pattern: str | None,
+    extra: tuple[str, ...],
+    limit: str | None,
+    accept_new_host_keys: bool,
+) -> None:
+    """The logs of the containers on every host, each line prefixed with its host (and
+    container); coloured per host on a terminal, plain in a pipe."""
+    from deployer.docker.daytwo import logs_script
+
+    if playbook is None and container is None:
+        raise ConfigError("logs: give a PLAYBOOK or --container NAME")
+    grep = _compile(pattern)
+    hosts = targets(inventories, playbook, extra, limit)
+    console = Console(highlight=False, soft_wrap=True)
+    jobs = [(t, n) for t in hosts for n in names_on(t, container, playbook)]
+    if not jobs:
+        raise ConfigError("logs: no container to read on the hosts chosen")
+    several = len({n for _, n in jobs}) > 1
+    colour = {t.conn.name: COLOURS[i % len(COLOURS)] for i, t in enumerate(hosts)}
+    lines: queue.Queue[tuple[str, str, str | None]] = queue.Queue(maxsize=10000)
+    stop = threading.Event()
+    readers = [
+        threading.Thread(
+            target=_read_logs,
+            args=(t.conn, n, logs_script(n, since=since, tail=tail, follow=follow), follow,
+                  accept_new_host_keys, lines, stop),
+            daemon=True,
+        )
+        for t, n in jobs
+    ]  # fmt: skip
+    for r in readers:
+        r.start()
+    failed = False
+    try:
+        while any(r.is_alive() for r in readers) or not lines.empty():
+            try:
+                host, name, line = lines.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            prefix = f"{host} {name} | " if several else f"{host} | "
+            if line is None:  # the host dropped out: said once, in the stream
+                failed = True
+                console.print(Text(prefix, style=colour[host]), Text(visible(name), style="red"))
+                continue
+            if grep is not None and not grep.search(line):
+                continue
+            if console.is_terminal:
+                console.print(Text(prefix, style=colour[host]), Text(visible(line)), sep="")
+            else:
+                click.echo(prefix + visible(line))
+    except KeyboardInterrupt:
+        stop.set()
+        for r in readers:
+            r.join(5)
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _compile(pattern: str | None) -> re.Pattern[str] | None:
+    if pattern is None:
+        return None
+    if len(pattern) > MAX_GREP:
+        raise ConfigError(f"--grep: at most {MAX_GREP} characters")
+    try:
+        return re.compile(pattern)
+    except re.error as err:
+        raise ConfigError(f"--grep {pattern!r}: not a regular expression: {err}") from None
+
+
+def _read_logs(
+    conn: HostConn,
+    name: str,
+    script: str,
+    follow: bool,
+    accept_new: bool,
+    out: queue.Queue[tuple[str, str, str | None]],
+    stop: threading.Event,
+) -> None:
+    """One host's one container: its lines into `out`; (host, why, None) if it dropped."""
+    e = engine(conn, accept_new)
+    try:
+        chan = e.session.start(script, keep_stdin_open=follow)
+        buf = b""
+        while not stop.is_set():
+            if chan.recv_ready():
+                buf += chan.recv(65536)
+                *done, buf = buf.split(b"\n")
+                for raw in done:
+                    out.put((conn.name, name, raw.decode(errors="replace")))
+            elif chan.exit_status_ready():
+                break
+            else:
+                time.sleep(0.05)
+        if buf:
+            out.put((conn.name, name, buf.decode(errors="replace")))
+        if stop.is_set():
+            chan.shutdown_write()  # the remote follower ends on EOF
+            chan.close()
+            return
+        code = chan.recv_exit_status()
+        if code != 0:
+            err = chan.recv_stderr(4096).decode(errors="replace").strip()
+            out.put(
+                (conn.name, f"{name}: logs ended (exit {code}){': ' + err if err else ''}", None)
+            )
+    except DeployerError as err:
+        out.put((conn.name, f"{name}: {err}", None))
+    finally:
+        e.close()
+
+
+# -- exec -------------------------------------------------------------------------------------
+
+
+@main.command(name="exec", context_settings={"ignore_unknown_options": True})
+@inventory_opt
+@click.argument("playbook", required=False, type=click.Path(dir_okay=False))
+@click.option("--container", "-c", required=True, help="The container to run in.")
+@click.option("--one", is_flag=True, help="Only on the first host where it runs (healthy).")
+@click.option(
+    "-t",
+    "--tty",
+    "tty",
+    is_flag=True,
+    help="An interactive terminal (docker exec -it) on one host; -i stays the inventory.",
+)
+@extra_opt
+@limit_opt
+@forks_opt
+@keys_opt
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@handle_errors
+def exec_(
+    inventories: tuple[str, ...],
+    playbook: str | None,
+    container: str,
+    one: bool,
+    tty: bool,
+    extra: tuple[str, ...],
+    limit: str | None,
+    forks: int,
+    accept_new_host_keys: bool,
+    command: tuple[str, ...],
+) -> None:
+    """Run COMMAND in the container on each host (after `--`), output prefixed per host, each
+    host's exit code in the summary. Exit 0 when every host's command exited 0, 3 when one
+    did not, 4 when a host could not be reached."""
+    from deployer.docker.daytwo import SKIP, exec_script
+    from deployer.parallel import each
+
+    hosts = [
+        t for t in targets(inventories, playbook, extra, limit) if names_on(t, container, playbook)
+    ]
+    if not hosts:
+        raise ConfigError(f"exec: no host of the selection runs {container!r}")
+    if tty:
+        if len(hosts) != 1 and not one:
+            raise ConfigError("exec -it: one host only (use --limit HOST or --one)")
+        sys.exit(_interactive(hosts, container, command, accept_new_host_keys))
+    console = Console(highlight=False, soft_wrap=True)
+
+    def run(t: Target, ready_only: bool) -> tuple[int, str, str]:
+        e = engine(t.conn, accept_new_host_keys)
+        try:
+            res = e.session.run(
+                exec_script(container, command, only_if_ready=ready_only), timeout=3600
+            )
+        finally:
+            e.close()
+        return res.exited, res.stdout, res.stderr
+
+    if one:
+        for t in hosts:
+            try:
+                code, out, err = run(t, True)
+            except DeployerError as error:
+                console.print(Text(f"{t.conn.name}: {visible(str(error))}", style="red"))
+                continue
+            if code == SKIP:
+                continue
+            _print_output(console, t.conn.name, out, err)
+            console.print(Text(f"{t.conn.name}: exit {code}", style="bold"))
+            sys.exit(EXIT_OK if code == 0 else EXIT_FAILED)
+        raise DeployerError(f"exec --one: {container!r} runs (healthy) on none of the hosts")
+    done = each(hosts, lambda t: run(t, False), forks)
+    codes: dict[str, str] = {}
+    for d in done:
+        name = d.item.conn.name
+        if not d.ok:
+            codes[name] = f"unreachable: {d.error}"
+            continue
+        code, out, err = d.value  # type: ignore[misc]
+        _print_output(console, name, out, err)
+        codes[name] = f"exit {code}"
+    for name, what in codes.items():
+        console.print(Text(f"{visible(name)}: {visible(what)}", style="bold"))
+    if any(v.startswith("unreachable") for v in codes.values()):
+        sys.exit(EXIT_UNREACHABLE)
+    sys.exit(EXIT_OK if all(v == "exit 0" for v in codes.values()) else EXIT_FAILED)
+
+
+def _print_output(console: Console, host: str, out: str, err: str) -> None:
+    for line in out.splitlines():
+        click.echo(f"{host} | {visible(line)}")
+    for line in err.splitlines():
+        click.echo(f"{host} ! {visible(line)}", err=True)
+
+
+def _interactive(
+    hosts: list[Target], container: str, command: tuple[str, ...], accept_new: bool
+) -> int:
+    """A terminal in the container on the first host: the local terminal in raw mode,
+    bridged to a pseudo-terminal on the host."""
+    import os
+    import select
+    import shutil
+    import termios
+    import tty as ttymod
+
+    from deployer.docker.daytwo import exec_tty_argv
+
+    if not sys.stdin.isatty():
+        raise ConfigError("exec -it needs a terminal")
+    e = engine(hosts[0].conn, accept_new)
+    try:
+        cols, rows = shutil.get_terminal_size()
+        chan = e.session.transport.open_session()
+        chan.get_pty(term=os.environ.get("TERM", "xterm"), width=cols, height=rows)
+        chan.exec_command(exec_tty_argv(container, command))
+        saved = termios.tcgetattr(sys.stdin)
+        try:
+            ttymod.setraw(sys.stdin.fileno())
+            while True:
+                ready, _, _ = select.select([chan, sys.stdin], [], [], 0.5)
+                if chan in ready:
+                    data = chan.recv(65536)
+                    if not data:
+                        break
+                    os.write(sys.stdout.fileno(), data)
+                if sys.stdin in ready:
+                    data = os.read(sys.stdin.fileno(), 4096)
+                    if not data:
+                        break
+                    chan.sendall(data)
+                if chan.exit_status_ready() and not chan.recv_ready():
+                    break
+        finally:
+            termios.tcsetattr(sys.stdin, termios.TCSADRAIN, saved)
+        return int(chan.recv_exit_status())
+    finally:
+        e.close()
+
+
+# -- init -------------------------------------------------------------------------------------
+
+INIT_INVENTORY = """\
+# Your servers, in Ansible's own inventory format (YAML; INI works too).
+all:
+  vars:
+    ansible_user: root
+    # ansible_ssh_private_key_file: ~/.ssh/id_ed25519
+  children:
+    web:
+      hosts:
+        web1: {ansible_host: 192.0.2.10}
+        web2: {ansible_host: 192.0.2.11}
+"""
+
+INIT_PLAYBOOK = """\
+# The seed's static page: nginx serving a page, behind each host's reverse proxy
+# (Caddy, public port 80), health-checked before it takes traffic.
+# deployer validate playbooks/app.yml -i inventories/hosts.yml
+# deployer deploy   playbooks/app.yml -i inventories/hosts.yml
+- name: app
+  hosts: web
+  serial: [1, "50%"]           # one host first, then half of the rest at a time
+  containers:
+    - name: app
+      image: nginx:1.27        # your image: user/app:tag
+      proxy:
+        port: 80               # where the app listens inside its container
+      env: {APP_ENV: production}
+      # secret_env: {DB_PASSWORD: {file: secrets/db_password}}
+      health:
+        http: {path: /}
+        timeout: 60s
+"""
+
+INIT_GITIGNORE = """\
+# secrets stay out of git (secret_env files, vault password files)
+secrets/
+*.vault-pass
+.vault_pass*
+"""
+
+
+@main.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
+@handle_errors
+def init(directory: Path) -> None:
+    """Start a project in DIRECTORY: inventories/hosts.yml, playbooks/app.yml and a
+    .gitignore for secrets. Refuses to overwrite anything."""
+    files = {
+        directory / "inventories" / "hosts.yml": INIT_INVENTORY,
+        directory / "playbooks" / "app.yml": INIT_PLAYBOOK,
+        directory / ".gitignore": INIT_GITIGNORE,
+    }
+    there = [str(p) for p in files if p.exists()]
+    if there:
+        raise ConfigError("init: would overwrite " + ", ".join(there) + "; nothing was written")
+    for path, text in files.items():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "x") as f:
+                f.write(text)
+        except OSError as err:
+            raise ConfigError(f"init: cannot write {path}: {err.strerror or err}") from None
+        click.echo(f"wrote {path}")
+    click.echo(
+        f"next: edit {directory / 'inventories' / 'hosts.yml'}, then\n"
+        f"  deployer validate {directory / 'playbooks' / 'app.yml'} -i {directory / 'inventories' / 'hosts.yml'}"
+    )
+
+
+# -- restart / stop / start -------------------------------------------------------------------
+
+
+def _operation(op: str, help_text: str) -> None:
+    from deployer.cli.deploy import _run, lock_wait_opt, notify_opt, summary_opt
+
+    @main.command(name=op, help=help_text)
+    @click.argument("playbook", type=click.Path())
+    @inventory_opt
+    @click.option("--container", "-c", default=None, help="Only this container of the playbook.")
+    @extra_opt
+    @limit_opt
+    @forks_opt
+    @notify_opt
+    @lock_wait_opt
+    @keys_opt
+    @output_opt
+    @summary_opt
+    @handle_errors
+    def command(
+        playbook: str,
+        inventories: tuple[str, ...],
+        container: str | None,
+        extra: tuple[str, ...],
+        limit: str | None,
+        forks: int,
+        notify: tuple[str, ...],
+        lock_wait: float,
+        accept_new_host_keys: bool,
+        output: str,
+        summary: bool,
+    ) -> None:
+        _run(
+            playbook,
+            inventories,
+            extra,
+            limit,
+            output,
+            False,
+            summary and op != "stop",
+            notify=notify,
+            operation=op,
+            container=container,
+            forks=forks,
+            lock_wait=lock_wait,
+            accept_new_host_keys=accept_new_host_keys,
+        )
+
+
+_operation(
+    "restart",
+    "Restart the playbook's containers where they run, batch by batch as `serial` says, each "
+    "through its health check; locked and audited like a deploy. The version stays.",
+)
+_operation(
+    "stop",
+    "Stop the playbook's containers (for maintenance), batch by batch; locked and audited. "
+    "`start` brings them back; a deploy starts them too.",
+)
+_operation(
+    "start",
+    "Start the playbook's stopped containers, batch by batch, each through its health check; "
+    "locked and audited.",
+)
