@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -17,6 +18,9 @@ from deployer.health.model import HealthReport
 from deployer.model import HostConn, Playbook
 from deployer.targets import Observer
 from deployer.targets.ssh import SshEngine
+
+if TYPE_CHECKING:
+    from deployer.report.prometheus_http import MetricsServer
 
 
 def _targets(
@@ -67,6 +71,10 @@ def _render(report: HealthReport, output: str, color: bool) -> str:
         from deployer.report import health_html
 
         return health_html.render(report)
+    if output == "prometheus":
+        from deployer.report import prometheus
+
+        return prometheus.render(report)
     from deployer.report import health_text
 
     return health_text.render(report, color=color)
@@ -81,7 +89,23 @@ def _write(text: str, out: Path | None) -> None:
         tmp.write_text(text)
         tmp.replace(out)
     except OSError as err:
+        tmp.unlink(missing_ok=True)  # no half-written leftover next to FILE
         raise ConfigError(f"--out {out}: cannot write: {err.strerror or err}") from None
+
+
+def _serve(listen: str | None) -> MetricsServer | None:
+    """The /metrics server of --serve, listening already (None without --serve)."""
+    if listen is None:
+        return None
+    from deployer.report.prometheus_http import MetricsServer, parse_listen
+
+    server = MetricsServer(*parse_listen(listen))
+    click.echo(f"serving metrics at {server.url}", err=True)
+    return server
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @main.command()
@@ -103,7 +127,12 @@ def _write(text: str, out: Path | None) -> None:
     help="key=value or @file.yml; repeatable; as for deploy (thresholds too).",
 )
 @click.option(
-    "--output", "-o", type=click.Choice(["text", "json", "html"]), default="text", show_default=True
+    "--output",
+    "-o",
+    type=click.Choice(["text", "json", "html", "prometheus"]),
+    default="text",
+    show_default=True,
+    help="prometheus: the text exposition format (for node_exporter's textfile collector).",
 )
 @click.option(
     "--out",
@@ -117,6 +146,13 @@ def _write(text: str, out: Path | None) -> None:
     default=None,
     metavar="SECONDS",
     help="Check again every SECONDS until Ctrl-C; text output redraws in place.",
+)
+@click.option(
+    "--serve",
+    default=None,
+    metavar="ADDR:PORT",
+    help="With --watch: serve the latest round's metrics at http://ADDR:PORT/metrics for "
+    "Prometheus (a bare PORT listens on 127.0.0.1).",
 )
 @click.option(
     "--forks",
@@ -148,6 +184,7 @@ def health(
     output: str,
     out: Path | None,
     watch: float | None,
+    serve: str | None,
     forks: int,
     accept_new_host_keys: bool,
     notify: tuple[str, ...],
@@ -162,6 +199,8 @@ def health(
 
     if notify and watch is None:
         raise ConfigError("--notify goes with --watch: it sends a host's verdict changes")
+    if serve is not None and watch is None:
+        raise ConfigError("--serve goes with --watch: it serves the latest round's metrics")
     hosts, book = _targets(inventories, playbook, extra, limit)
     console = Console(highlight=False)
     color = out is None and output == "text" and console.is_terminal
@@ -174,11 +213,15 @@ def health(
         _write(_render(report, output, color), out)
         sys.exit(report.exit_code)
     notifier, changes = _watch_notifier(notify, hosts, book)
+    server = _serve(serve)
     engines: dict[str, Observer] = {}
+    old_term = signal.signal(signal.SIGTERM, _interrupt)  # a service's stop: as Ctrl-C
     try:
         while True:
             started = time.monotonic()
             report = gather(hosts, book, engines, forks=forks, connect=factory)
+            if server is not None:
+                server.update(report)
             for message in changes.changes(report) if notifier else ():
                 problem = notifier.send(message)
                 if problem:
@@ -198,5 +241,8 @@ def health(
         click.echo("stopped watching", err=True)
         sys.exit(EXIT_INTERRUPTED)
     finally:
+        signal.signal(signal.SIGTERM, old_term)
+        if server is not None:
+            server.close()
         for e in engines.values():
             e.close()
