@@ -8,11 +8,10 @@ import os
 import shlex
 import stat
 import time
-from pathlib import Path
 
 import pytest
 from test_proxy_fixes import RecordingSession
-from test_proxy_scripts import NEW, OLD, PROXY_INSPECT, RELOAD, Host, assemble, spec
+from test_proxy_scripts import NEW, OLD, PROXY_INSPECT, RELOAD, Host, assemble, host, spec
 
 from deployer.docker import proxy as px
 from deployer.docker import proxy_container as pxc
@@ -21,10 +20,7 @@ from deployer.targets import Attempt
 from deployer.targets.proxied import Proxied
 from deployer.targets.ssh import SshEngine
 
-
-@pytest.fixture
-def host(tmp_path: Path) -> Host:
-    return Host(tmp_path)
+__all__ = ["host"]  # the fixture, shared with test_proxy_scripts
 
 
 @pytest.fixture(autouse=True)
