@@ -5,6 +5,7 @@ from __future__ import annotations
 # Exit codes, documented in the README.
 EXIT_OK = 0
 EXIT_ERROR = 1  # unexpected or environment problem (lab prerequisites, ...)
+EXIT_NOT_CONFIRMED = 2  # a removal needed a confirmation: refused or answered no (nothing changed)
 EXIT_FAILED = 3  # a host failed (deploy) / a host degraded or unhealthy (health)
 EXIT_UNREACHABLE = 4  # only unreachable hosts
 EXIT_INVALID = 5  # invalid input: inventory, playbook, options

@@ -86,6 +86,54 @@ class ContainerSpec:
     proxy: ProxySpec | None = None
     networks: tuple[NetworkAttach, ...] = ()  # user-defined networks it joins, in order
     build: BuildSpec | None = None  # how its image is built (not part of what it runs)
+    options: RunOptions = field(default_factory=lambda: RunOptions())  # more `docker run` flags
+    # lifecycle (config/lifecycle.py, plan/lifecycle.py); none of them is in the spec hash
+    state: Literal["present", "absent"] = "present"  # absent: removed with its retained versions
+    replace: Literal["always", "on_change", "never"] = "always"  # when a changed one is replaced
+    depends_on: tuple[str, ...] = ()  # containers of its play on its host started before it
+
+
+PullPolicy = Literal["always", "missing", "never"]
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """`log:` of a container: docker's --log-driver and its --log-opt KEY=VALUE."""
+
+    driver: str = "json-file"
+    options: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """More `docker run` flags (config/options.py reads them, docker/options.py writes them).
+
+    Each holds docker's own text in canonical form (sizes "512m", caps "CAP_NET_ADMIN",
+    ulimits "nofile=1024:2048"); None / () / False mean "not set": docker's default.
+    """
+
+    memory: str | None = None
+    memory_reservation: str | None = None
+    shm_size: str | None = None
+    cpus: str | None = None  # a decimal, e.g. "1.5"
+    cpu_shares: int | None = None
+    user: str | None = None
+    workdir: str | None = None
+    entrypoint: tuple[str, ...] | None = None  # () resets the image's entrypoint
+    hostname: str | None = None
+    extra_hosts: tuple[str, ...] = ()  # "host:ip"
+    dns: tuple[str, ...] = ()
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    read_only: bool = False
+    tmpfs: tuple[str, ...] = ()  # "/path[:options]"
+    ulimits: tuple[str, ...] = ()  # "name=soft:hard"
+    init: bool | None = None  # None: the daemon's default
+    devices: tuple[str, ...] = ()
+    gpus: str | None = None
+    privileged: bool = False
+    log: LogConfig | None = None  # None: docker/options.py's bounded json-file default
+    pull: PullPolicy = "always"  # how, not what: never part of the spec hash
 
 
 @dataclass(frozen=True)
@@ -192,7 +240,34 @@ def spec_public(spec: ContainerSpec) -> dict[str, object]:
         # only when set: the hashes of containers without a proxy stay what they were
         **({"proxy": proxy_public(spec.proxy)} if spec.proxy else {}),
         **({"networks": [networks_public(n) for n in spec.networks]} if spec.networks else {}),
+        **options_public(spec.options),
     }
+
+
+def options_public(o: RunOptions) -> dict[str, object]:
+    """The options that are set, as JSON values: an unset one is not there at all, so the
+    hashes of containers that use none of them stay what they were. `pull` is never in it
+    (how the image arrives, not what runs); the default log config is not either."""
+    out: dict[str, object] = {}
+    for name, value in o.__dict__.items():
+        # init: false is said (--init=false beats a daemon's "init": true); entrypoint: [] too
+        unset = value is None or (value is False and name != "init")
+        unset = unset or (value == () and name != "entrypoint")
+        if name == "pull" or unset:
+            continue
+        if isinstance(value, tuple):
+            out[name] = list(value)
+        elif isinstance(value, LogConfig):
+            out[name] = {"driver": value.driver, "options": dict(value.options)}
+        else:
+            out[name] = value
+    return out
+
+
+def spec_marks(spec: ContainerSpec) -> dict[str, object]:
+    """Fields an audit record carries to stand out: {"privileged": True} for a privileged
+    container (the whole host is its), else nothing."""
+    return {"privileged": True} if spec.options.privileged else {}
 
 
 def proxy_public(proxy: ProxySpec) -> dict[str, object]:
@@ -327,3 +402,22 @@ class Facts:
             for c in self.containers
             if not c.is_live and c.logical_name == name and not c.ever_ran
         ]
+
+
+def same_image(running: str, wanted: str) -> bool:
+    """Does a container running `running` run what the playbook's `wanted` names? Yes when
+    equal, and when `running` is `wanted` pinned to a digest by `deploy --build`
+    (`repo:tag@sha256:...` for `repo` or `repo:tag`)."""
+    if running == wanted:
+        return True
+    if "@" not in running or "@" in wanted:
+        return False
+
+    def split(ref: str) -> tuple[str, str | None]:
+        head, _, last = ref.rpartition("/")
+        name, _, tag = last.partition(":")
+        return (f"{head}/{name}" if head else name), (tag or None)
+
+    repo, tag = split(running.split("@", 1)[0])
+    want_repo, want_tag = split(wanted)
+    return repo == want_repo and want_tag in (None, tag)

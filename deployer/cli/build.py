@@ -16,11 +16,13 @@ from deployer.cli.deploy import (
     limit_opt,
     output_opt,
 )
+from deployer.cli.vaultopt import vault_opt
 
 
 @main.command()
 @click.argument("playbook", type=click.Path())
 @inventory_opt
+@vault_opt
 @extra_opt
 @limit_opt
 @click.option(

@@ -22,9 +22,10 @@ def builder_client(
 ) -> tuple[Any, Callable[[], None], str]:
     """The engine to build on: the inventory's `deployer_builder` host over SSH (the same
     host-key and jump rules), else the controller's own engine. (client, close, where)"""
+    from deployer.cli.vaultopt import given_vault
     from deployer.inventory import load_inventory
 
-    inv = load_inventory(list(inventories))
+    inv = load_inventory(list(inventories), vault=given_vault())
     # the play's hosts say first (their vars include -e), then any host of the inventory
     named = [h.vars.get(BUILDER_VAR) for play in pb.plays for h in play.hosts]
     named += [inv.host_vars(h).get(BUILDER_VAR) for h in inv.hosts]
@@ -42,9 +43,14 @@ def builder_client(
             f"no engine to build on: set {BUILDER_VAR} to a host of the inventory, or run "
             "where a Docker engine answers (DOCKER_HOST or /var/run/docker.sock)"
         )
+    import docker.errors
+
     from deployer.remote.engine_api import local_client
 
-    api = local_client()
+    try:
+        api = local_client()
+    except docker.errors.DockerException as err:  # a DOCKER_HOST it cannot read
+        raise BuildError(f"this machine's engine: {err}") from None
     return api, api.close, "this machine's engine"
 
 

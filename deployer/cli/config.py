@@ -7,6 +7,7 @@ import json
 import click
 
 from deployer.cli import handle_errors, main
+from deployer.cli.vaultopt import given_vault, vault_opt
 from deployer.config import load_playbook
 from deployer.inventory import load_inventory
 from deployer.inventory.conn import PASSWORD_VARS
@@ -24,6 +25,7 @@ inventory_option = click.option(
 
 @main.command()
 @inventory_option
+@vault_opt
 @click.argument("pattern", default="all", required=False)
 @click.option(
     "--limit", "-l", metavar="PATTERN", help="Further limit the hosts (Ansible pattern, @file)."
@@ -32,9 +34,9 @@ inventory_option = click.option(
 @handle_errors
 def hosts(inventories: tuple[str, ...], pattern: str, limit: str | None, host: str | None) -> None:
     """List the hosts PATTERN (default: all) matches, one per line, in inventory order."""
-    inv = load_inventory(list(inventories))
+    inv = load_inventory(list(inventories), vault=given_vault())
     if host is not None:
-        variables = inv.host_vars(host)
+        variables = inv.shown_vars(host)  # vaulted values masked
         for key in PASSWORD_VARS & variables.keys():  # ansible-inventory shows it; we never do
             variables[key] = "***"
         click.echo(_as_ansible_inventory(variables))
@@ -57,6 +59,7 @@ def _as_ansible_inventory(variables: dict[str, object]) -> str:
 @main.command()
 @click.argument("playbook", type=click.Path(dir_okay=False))
 @inventory_option
+@vault_opt
 @click.option(
     "-e",
     "--extra-vars",
@@ -71,7 +74,7 @@ def validate(
     playbook: str, inventories: tuple[str, ...], extra_vars: tuple[str, ...], limit: str | None
 ) -> None:
     """Check a playbook against an inventory without connecting anywhere."""
-    inv = load_inventory(list(inventories))
+    inv = load_inventory(list(inventories), vault=given_vault())
     book = load_playbook(playbook, inv, list(extra_vars), limit)
     hosts = {h.name for play in book.plays for h in play.hosts}
     containers = sum(len(specs) for play in book.plays for specs in play.containers.values())

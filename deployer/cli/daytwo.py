@@ -10,7 +10,7 @@ import re
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from rich.text import Text
 
 from deployer.cli import handle_errors, main
 from deployer.cli.deploy import extra_opt, forks_opt, inventory_opt, keys_opt, limit_opt, output_opt
+from deployer.cli.vaultopt import given_vault, vault_opt
 from deployer.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -30,7 +31,7 @@ from deployer.errors import (
     ConfigError,
     DeployerError,
 )
-from deployer.model import ContainerSpec, HostConn, spec_hash
+from deployer.model import ContainerSpec, HostConn, same_image, spec_hash
 from deployer.report.safe import visible
 
 COLOURS = (
@@ -63,7 +64,7 @@ def targets(
     from deployer.config.schema import secrets_unread
     from deployer.inventory import load_inventory
 
-    inv = load_inventory(list(inventories))
+    inv = load_inventory(list(inventories), vault=given_vault())
     if playbook is None:
         extra_vars = parse_extra_vars(list(extra))
         return [
@@ -76,6 +77,8 @@ def targets(
         for conn in play.hosts:
             t = out.setdefault(conn.name, Target(conn))
             t.declared.update({s.name: s for s in play.containers.get(conn.name, ())})
+            for gone in [s.name for s in play.containers.get(conn.name, ()) if s.state == "absent"]:
+                del t.declared[gone]  # state: absent: removed by a deploy, declared no more
     return list(out.values())
 
 
@@ -139,7 +142,9 @@ def ps_rows(
         elif spec is None:
             matches = "undeclared"
         else:
-            matches = "yes" if c.spec_hash == spec_hash(spec) else "drift"
+            # deploy --build pins the image to its digest: the spec it ran with says so
+            pinned = replace(spec, image=c.image) if same_image(c.image, spec.image) else spec
+            matches = "yes" if c.spec_hash == spec_hash(pinned) else "drift"
         rows.append(
             {
                 "host": t.conn.name,
@@ -169,6 +174,7 @@ def ps_rows(
 
 @main.command()
 @inventory_opt
+@vault_opt
 @click.argument("playbook", required=False, type=click.Path(dir_okay=False))
 @extra_opt
 @limit_opt
@@ -235,6 +241,7 @@ def ps(
 
 @main.command()
 @inventory_opt
+@vault_opt
 @click.argument("playbook", required=False, type=click.Path(dir_okay=False))
 @click.option(
     "--container", "-c", default=None, help="Only this container (needed without a playbook)."
@@ -374,6 +381,7 @@ def _read_logs(
 
 @main.command(name="exec", context_settings={"ignore_unknown_options": True})
 @inventory_opt
+@vault_opt
 @click.argument("playbook", required=False, type=click.Path(dir_okay=False))
 @click.option("--container", "-c", required=True, help="The container to run in.")
 @click.option("--one", is_flag=True, help="Only on the first host where it runs (healthy).")
@@ -591,6 +599,7 @@ def _operation(op: str, help_text: str) -> None:
     @main.command(name=op, help=help_text)
     @click.argument("playbook", type=click.Path())
     @inventory_opt
+    @vault_opt
     @click.option("--container", "-c", default=None, help="Only this container of the playbook.")
     @extra_opt
     @limit_opt

@@ -17,6 +17,7 @@ import click
 from rich.console import Console
 
 from deployer.cli import handle_errors, main
+from deployer.cli.vaultopt import given_vault, vault_opt
 from deployer.errors import EXIT_LOCKED, EXIT_OK, EXIT_UNREACHABLE, ConfigError, DeployerError
 from deployer.model import HostConn
 from deployer.report.safe import visible
@@ -29,6 +30,7 @@ inventory_opt = click.option(
     required=True,
     help="Inventory file or folder (Ansible YAML or INI); repeatable.",
 )
+# With every -i goes vault_opt (cli/vaultopt.py: building.py cannot import this module).
 extra_opt = click.option(
     "-e",
     "--extra-vars",
@@ -70,8 +72,10 @@ notify_opt = click.option(
     "notify",
     multiple=True,
     metavar="URL",
+    envvar="DEPLOYER_NOTIFY",  # URLs hold tokens: from the environment, off the command line
     help="Send the run's start and end to this Apprise URL (json://, slack://, mailto://, "
-    "ntfy://...); repeatable; with the inventory's deployer_notify.",
+    "ntfy://...); repeatable; also $DEPLOYER_NOTIFY (space-separated URLs, kept out of ps) "
+    "and the inventory's deployer_notify.",
 )
 output_opt = click.option(
     "--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True
@@ -107,11 +111,11 @@ def progress_printer(console: Console) -> Callable[[str, str], None]:
 
 
 @contextmanager
-def _progress(pb: Any, options: Any, console: Console) -> Iterator[None]:
+def _progress(pb: Any, options: Any, console: Console) -> Iterator[Any]:
     """On a terminal, a live board of the hosts; otherwise one plain line per event."""
     if not console.is_terminal:
         options.on_event = progress_printer(console)
-        yield
+        yield None
         return
     from rich.live import Live
 
@@ -119,8 +123,8 @@ def _progress(pb: Any, options: Any, console: Console) -> Iterator[None]:
 
     board = Board(list(dict.fromkeys(h.name for play in pb.plays for h in play.hosts)))
     options.on_event = board.event
-    with Live(board, console=console, refresh_per_second=8, transient=False):
-        yield
+    with Live(board, console=console, refresh_per_second=8, transient=False) as live:
+        yield live  # paused while the user is asked something (cli/prune.py)
 
 
 def _escape(text: str) -> str:
@@ -198,7 +202,7 @@ def _load(
     from deployer.health.gather import with_vars
     from deployer.inventory import load_inventory
 
-    inv = load_inventory(list(inventories))
+    inv = load_inventory(list(inventories), vault=given_vault())
     return with_vars(
         load_playbook(playbook, inv, list(extra), limit), parse_extra_vars(list(extra))
     )
@@ -235,14 +239,25 @@ def _run(
     build: bool = False,
     allow_dirty: bool = False,
     notify: tuple[str, ...] = (),
+    yes: bool = False,
     **opts: Any,
 ) -> None:
+    from deployer.cli import prune
     from deployer.engine.rollout import Options, Rollout, who
     from deployer.report import notify as notes
     from deployer.report.run_text import render
     from deployer.targets.ssh import SshEngine
 
+    prune.refuse_without_terminal(
+        bool(opts.get("prune_undeclared")), yes, bool(opts.get("check")), _stderr()
+    )
     pb = _load(playbook, inventories, extra, limit)
+    # every input error before anything is built, pushed or touched
+    if summary:  # bad health thresholds are input errors: say so before touching any host
+        from deployer.health.gather import thresholds_for
+
+        thresholds_for([h for play in pb.plays for h in play.hosts])
+    notifier = _notifier(pb, notify)
     if build and opts.get("check"):
         _stderr().print(
             "--check: nothing is built; the images are checked as the playbook names them"
@@ -256,10 +271,6 @@ def _run(
             allow_dirty=allow_dirty,
             accept_new_host_keys=bool(opts.get("accept_new_host_keys")),
         )
-    if summary:  # bad health thresholds are input errors: say so before touching any host
-        from deployer.health.gather import thresholds_for
-
-        thresholds_for([h for play in pb.plays for h in play.hosts])
     err = _stderr()
     options = Options(**opts)
     engines: dict[str, SshEngine] = {}
@@ -269,17 +280,16 @@ def _run(
         return engines[conn.name]
 
     rollout = Rollout(pb, options, connect)
-    notifier, command = (
-        _notifier(pb, notify),
-        (options.operation or ("rollback" if options.rollback else "deploy")),
-    )
+    command = options.operation or ("rollback" if options.rollback else "deploy")
     if notifier:
         _notify(
             notifier, notes.run_started(command, pb.path, _host_names(pb), who(), options.check)
         )
     health = None
     try:
-        with cancel_on_signals(options.cancel, err), _progress(pb, options, err):
+        with cancel_on_signals(options.cancel, err), _progress(pb, options, err) as live:
+            if options.prune_undeclared and not yes:
+                options.confirm = prune.asker(err, live, options.cancel)
             report = rollout.run()
         if summary and not report.interrupted:
             health = _touched_health(pb, report, dict(engines))
@@ -302,6 +312,8 @@ def _run(
 
             out.print("\nhealth of the hosts this run touched:")
             click.echo(health_text.render(health, color=out.is_terminal), nl=False)
+    if report.declined:
+        err.print(prune.DECLINED, markup=False)
     if report.locked:
         for h in report.hosts:
             if h.reason.startswith("locked by"):
@@ -314,6 +326,7 @@ def _run(
 @main.command()
 @click.argument("playbook", type=click.Path())
 @inventory_opt
+@vault_opt
 @extra_opt
 @limit_opt
 @click.option("--check", is_flag=True, help="Say what would happen; change nothing, pull nothing.")
@@ -329,6 +342,13 @@ def _run(
 @click.option(
     "--allow-dirty", is_flag=True, help="With --build: build uncommitted changes (tag -dirty)."
 )
+@click.option(
+    "--prune-undeclared",
+    is_flag=True,
+    help="Also remove the deployer-managed containers (and their retained versions) that no "
+    "play declares for their host; lists them and asks first.",
+)
+@click.option("--yes", "-y", is_flag=True, help="With --prune-undeclared: remove without asking.")
 @notify_opt
 @lock_wait_opt
 @keys_opt
@@ -346,6 +366,8 @@ def deploy(
     force: bool,
     build_first: bool,
     allow_dirty: bool,
+    prune_undeclared: bool,
+    yes: bool,
     notify: tuple[str, ...],
     lock_wait: float,
     accept_new_host_keys: bool,
@@ -364,6 +386,8 @@ def deploy(
         build=build_first,
         allow_dirty=allow_dirty,
         notify=notify,
+        yes=yes,
+        prune_undeclared=prune_undeclared,
         check=check,
         force=force,
         forks=forks,
@@ -375,6 +399,7 @@ def deploy(
 @main.command()
 @click.argument("playbook", type=click.Path())
 @inventory_opt
+@vault_opt
 @extra_opt
 @limit_opt
 @click.option(
@@ -430,7 +455,7 @@ def rollback(
 def _hosts(inventories: tuple[str, ...], limit: str | None) -> list[HostConn]:
     from deployer.inventory import load_inventory
 
-    inv = load_inventory(list(inventories))
+    inv = load_inventory(list(inventories), vault=given_vault())
     return [inv.host_conn(n) for n in inv.match(limit or "all")]
 
 
@@ -468,6 +493,7 @@ def _each_session(
 
 @lock.command("status")
 @inventory_opt
+@vault_opt
 @limit_opt
 @keys_opt
 @handle_errors
@@ -497,6 +523,7 @@ def lock_status(
 
 @lock.command("release")
 @inventory_opt
+@vault_opt
 @limit_opt
 @keys_opt
 @click.option(
@@ -543,6 +570,7 @@ def lock_release(
 
 @main.command()
 @inventory_opt
+@vault_opt
 @limit_opt
 @click.option("-n", "--lines", default=20, show_default=True, help="Entries per host.")
 @click.option(
@@ -582,11 +610,12 @@ def audit(
         click.echo(json.dumps(entries, indent=2))
     else:
         for e in entries:
-            click.echo(
-                visible(
-                    f"{e.get('time')} {e.get('host')} {e.get('container')}: {e.get('action')} "
-                    f"{e.get('old_image') or '-'} -> {e.get('new_image')} [{e.get('outcome')}] "
-                    f"by {e.get('who')}"
-                )
+            line = visible(
+                f"{e.get('time')} {e.get('host')} {e.get('container')}: {e.get('action')} "
+                f"{e.get('old_image') or '-'} -> {e.get('new_image') or '-'} [{e.get('outcome')}] "
+                f"by {e.get('who')}"
             )
+            if e.get("privileged") is True:  # the whole host is its: red on a terminal
+                line = click.style(f"{line} PRIVILEGED", fg="red", bold=True)
+            click.echo(line)
     sys.exit(code)

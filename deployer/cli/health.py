@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 
 from deployer.cli import handle_errors, main
+from deployer.cli.vaultopt import given_vault, vault_opt
 from deployer.errors import EXIT_INTERRUPTED, ConfigError
 from deployer.health.model import HealthReport
 from deployer.model import HostConn, Playbook
@@ -34,7 +35,7 @@ def _targets(
     from deployer.health.gather import with_vars
     from deployer.inventory import load_inventory
 
-    inventory = load_inventory(list(inventories))
+    inventory = load_inventory(list(inventories), vault=given_vault())
     if playbook_path is not None:
         with secrets_unread():  # a report needs no secret values: none is read
             playbook = load_playbook(playbook_path, inventory, list(extra), limit)
@@ -117,6 +118,7 @@ def _interrupt(signum: int, frame: object) -> None:
     required=True,
     help="Inventory file or folder (Ansible YAML or INI); repeatable.",
 )
+@vault_opt
 @click.argument("playbook", required=False, type=click.Path(dir_okay=False))
 @click.option("--limit", "-l", default=None, help="Ansible host pattern to narrow the hosts.")
 @click.option(
@@ -172,6 +174,7 @@ def _interrupt(signum: int, frame: object) -> None:
     "notify",
     multiple=True,
     metavar="URL",
+    envvar="DEPLOYER_NOTIFY",
     help="With --watch: send each host's verdict change (and recovery), once per change, to "
     "this Apprise URL; repeatable; with the inventory's deployer_notify.",
 )
@@ -197,8 +200,6 @@ def health(
     """
     from deployer.health import gather
 
-    if notify and watch is None:
-        raise ConfigError("--notify goes with --watch: it sends a host's verdict changes")
     if serve is not None and watch is None:
         raise ConfigError("--serve goes with --watch: it serves the latest round's metrics")
     hosts, book = _targets(inventories, playbook, extra, limit)
@@ -222,10 +223,8 @@ def health(
             report = gather(hosts, book, engines, forks=forks, connect=factory)
             if server is not None:
                 server.update(report)
-            for message in changes.changes(report) if notifier else ():
-                problem = notifier.send(message)
-                if problem:
-                    click.echo(f"warning: {problem}", err=True)
+            for problem in notifier.send_all(changes.changes(report)) if notifier else ():
+                click.echo(f"warning: {problem}", err=True)
             text = _render(report, output, color)
             if out is None and output == "text" and console.is_terminal:
                 console.clear()

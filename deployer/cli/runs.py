@@ -25,7 +25,7 @@ def load_runs() -> list[dict[str, Any]]:
     """Every recorded run, oldest first; lines that are not JSON are skipped."""
     path = state_dir() / "runs.jsonl"
     try:
-        lines = path.read_text().splitlines()
+        lines = path.read_text(errors="replace").splitlines()
     except FileNotFoundError:
         return []
     except OSError as err:
@@ -36,17 +36,34 @@ def load_runs() -> list[dict[str, Any]]:
             data = json.loads(line)
         except ValueError:
             continue
-        if isinstance(data, dict):
+        if _well_formed(data):
             out.append(data)
     return out
+
+
+def _well_formed(data: object) -> bool:
+    """A record as deployer writes it (a history file may be edited, cut or corrupt)."""
+    if not isinstance(data, dict) or not isinstance(data.get("hosts", []), list):
+        return False
+    for key in ("run", "playbook", "started_at", "command"):
+        if not isinstance(data.get(key, ""), str):
+            return False
+    for h in data.get("hosts", []):
+        if not isinstance(h, dict) or not isinstance(h.get("containers", []), list):
+            return False
+        if not all(isinstance(c, dict) for c in h.get("containers", [])):
+            return False
+    return True
 
 
 def since_cutoff(text: str | None) -> datetime | None:
     if text is None:
         return None
     m = _SINCE.match(text.strip())
-    if not m:
-        raise ConfigError(f"--since {text!r}: use a number and s, m, h, d or w (e.g. 2d)")
+    if not m or len(m.group(1)) > 6:
+        raise ConfigError(
+            f"--since {text!r}: use a number (at most 6 digits) and s, m, h, d or w (e.g. 2d)"
+        )
     return datetime.now(UTC) - timedelta(seconds=int(m.group(1)) * _UNIT[m.group(2)])
 
 
@@ -136,4 +153,10 @@ def show(run_id: str, output: str) -> None:
     if output == "json":
         click.echo(json.dumps(run, indent=2))
         return
-    render(RunReport.from_json(run), Console(highlight=False, soft_wrap=True))
+    try:
+        report = RunReport.from_json(run)
+        render(report, Console(highlight=False, soft_wrap=True))
+    except (TypeError, ValueError, AttributeError, KeyError) as err:
+        raise ConfigError(
+            f"run {run_id}: its record is not one deployer can show ({err}); `-o json` prints it"
+        ) from None

@@ -6,7 +6,10 @@ import re
 import shlex
 from typing import Any
 
+from deployer.config.lifecycle import LIFECYCLE_KEYS, absent_spec, missing_image, parse_lifecycle
 from deployer.config.networks import parse_attach
+from deployer.config.options import OPTION_KEYS, parse_options
+from deployer.config.schema import MISSING as _MISSING
 from deployer.config.schema import Ctx, Path, resolve_secret, shown, type_name
 from deployer.config.values import parse_image, parse_ports
 from deployer.model import BuildSpec, ContainerSpec, HealthSpec, PortSpec, ProxySpec, Secret
@@ -28,10 +31,11 @@ CONTAINER_KEYS = (
     "proxy",
     "networks",
     "build",
+    *OPTION_KEYS,
+    *LIFECYCLE_KEYS,
 )
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _RESTART = re.compile(r"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$")
-_MISSING = object()
 
 
 def _printable(text: str) -> bool:
@@ -167,8 +171,15 @@ class ContainerBuilder:
         if networks is None:
             self.ok = False
         build = self.build_spec()
+        options = parse_options(self)
         # behind the proxy, the health check's port defaults to the app's port
         health = self.health(spec.ports or ((PortSpec(proxy.port),) if proxy else ()))
+        life = parse_lifecycle(self)
+        if life.state == "absent" and self.ok and name is not None:  # only its name matters
+            return absent_spec(name, image, spec.stop_timeout)
+        templated = has_template(raw.get("state"))
+        if "image" not in raw and life.state == "present" and not (templated and self.lenient):
+            missing_image(self.ctx, raw, path, self.host if templated else None)
         if not self.ok or name is None or image is None:
             return None
         return ContainerSpec(
@@ -178,6 +189,9 @@ class ContainerBuilder:
                 "proxy": proxy,
                 "networks": networks or (),
                 "build": build,
+                "options": options,
+                "replace": life.replace,
+                "depends_on": life.depends_on,
             }
         )
 

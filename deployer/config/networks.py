@@ -96,7 +96,12 @@ def _play_network(
         text = (
             "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
         )
-        if not isinstance(key, str) or not _OPTION.match(key) or not text.isprintable():
+        if (
+            not isinstance(key, str)
+            or not _OPTION.match(key)
+            or not text.isprintable()
+            or isinstance(value, dict | list)
+        ):
             ctx.error(options, key, (*path, "options", str(key)), f"invalid network option {key!r}")
             return None
         opts.append((key, text))

@@ -14,6 +14,7 @@ from typing import Any
 from deployer.config.checks import Binding, check_ports
 from deployer.config.containers import CONTAINER_KEYS, ContainerBuilder
 from deployer.config.extravars import Origins, check_extra_vars
+from deployer.config.lifecycle import check_depends
 from deployer.config.networks import check_declared, parse_play_networks
 from deployer.config.registry import parse_registry
 from deployer.config.schema import Ctx, Path, type_name
@@ -67,7 +68,7 @@ class PlaybookLoader:
         self.bindings: dict[str, list[Binding]] = {}
 
     def load(self) -> Playbook | None:
-        doc = load_file(self.path, self.problems, "playbook")
+        doc = load_file(self.path, self.problems, "playbook", base60=False)
         if doc is None:
             return None
         ctx = Ctx(doc, self.problems)
@@ -263,7 +264,8 @@ class PlaybookLoader:
                     items, j, (*cpath, j), f"a container must be a mapping, not {type_name(item)}"
                 )
                 continue
-            ctx.check_keys(item, (*cpath, j), CONTAINER_KEYS, required=("name", "image"))
+            # image is required unless state: absent (config/lifecycle.py says so)
+            ctx.check_keys(item, (*cpath, j), CONTAINER_KEYS, required=("name",))
             good.append(j)
         renderers = self.renderers(hosts, play_vars)
         if not hosts:  # the pattern failed: still check what can be checked without a host
@@ -297,6 +299,7 @@ class PlaybookLoader:
                 specs.append(spec)
                 binds = self.bindings.setdefault(host, []) if host else []
                 binds.extend(Binding(spec.name, p, items[j], (*cpath, j)) for p in spec.ports)
+            check_depends(ctx, items, cpath, specs, seen, host)
             if host:
                 out[host] = tuple(specs)
         return out

@@ -16,6 +16,7 @@ from deployer.source.yamlpos import Doc
 
 Path = tuple[Key, ...]
 MAX_SECRET_BYTES = 64 * 1024
+MISSING = object()  # what a builder's value() gives after a problem (already reported)
 
 
 def type_name(value: object) -> str:

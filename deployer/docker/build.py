@@ -11,11 +11,12 @@ builder.
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from docker.auth import resolve_repository_name
+from docker.auth import AuthConfig, resolve_repository_name
 
 from deployer.model import BuildSpec, RegistryAuth
 
@@ -66,34 +67,50 @@ def auth_for(image: str, registry: RegistryAuth | None) -> dict[str, str] | None
     return auth
 
 
-def build(api: Any, spec: BuildSpec, tag: str, on_line: OnLine) -> str:
+def build(
+    api: Any, spec: BuildSpec, tag: str, on_line: OnLine, auth: dict[str, str] | None = None
+) -> str:
     """Build `spec` as `tag` on the engine behind `api`; the image id. BuildFailed names the
-    step that failed and carries its output."""
-    stream = api.build(
-        path=spec.context,
-        dockerfile=spec.dockerfile,
-        tag=tag,
-        buildargs=dict(spec.args) or None,
-        target=spec.target,
-        rm=True,
-        forcerm=True,
-        decode=True,
-    )
-    return read_build(stream, on_line)
+    step that failed and carries its output.
+
+    auth: the only login the build may use to pull its FROM images (the play's, for its
+    registry). The SDK would otherwise send the builder every credential of this machine's
+    Docker config (X-Registry-Config)."""
+    saved = getattr(api, "_auth_configs", None)
+    api._auth_configs = AuthConfig({"auths": {_auth_key(auth): auth} if auth else {}})
+    try:
+        stream = api.build(
+            path=spec.context,
+            dockerfile=spec.dockerfile,
+            tag=tag,
+            buildargs=dict(spec.args) or None,
+            target=spec.target,
+            rm=True,
+            forcerm=True,
+            decode=True,
+        )
+        return read_build(stream, on_line)
+    finally:
+        api._auth_configs = saved
+
+
+def _auth_key(auth: dict[str, str]) -> str:
+    return auth.get("serveraddress") or "https://index.docker.io/v1/"
 
 
 def read_build(events: Iterable[dict[str, Any]], on_line: OnLine) -> str:
     step, image_id = "", ""
-    tail: list[str] = []
+    tail: deque[str] = deque(maxlen=20)  # a noisy step keeps its last lines, not all
     for event in events:
         if "error" in event:
             detail = str(event.get("error") or "").strip()
-            out = "\n".join(tail[-20:])
+            out = "\n".join(tail)
             raise BuildFailed((f"{step}: " if step else "") + detail + (f"\n{out}" if out else ""))
         text = str(event.get("stream") or "")
         for line in text.splitlines():
             if _STEP.match(line):
-                step, tail = line, []
+                step = line
+                tail.clear()
             elif line.strip():
                 tail.append(line)
             on_line(line)

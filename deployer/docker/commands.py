@@ -38,6 +38,7 @@ from deployer.docker.labels import (  # noqa: F401
     LABEL_SPEC_HASH,
     NETWORK,
 )
+from deployer.docker.options import command_args, options_argv, pull_line, pull_policies
 from deployer.docker.shell import Raw, sh
 from deployer.model import ContainerSpec, RegistryAuth, secret_digest, spec_hash, spec_public  # noqa: F401
 
@@ -102,10 +103,8 @@ def run_argv(
     for volume in spec.volumes:
         argv += ["-v", volume]
     argv += ["--restart", spec.restart, "--stop-timeout", str(spec.stop_timeout)]
-    argv.append(spec.image)
-    if spec.command is not None:
-        argv += list(spec.command)
-    return argv
+    argv += options_argv(spec.options)
+    return [*argv, spec.image, *command_args(spec)]
 
 
 def secrets_stdin(spec: ContainerSpec) -> str:
@@ -130,25 +129,25 @@ def prepare_script(
 
     pull_missing: images pulled only when the host has none by that name (the proxy's).
 
-    secrets_of/nonce: also print salted digests of the live containers' secret values.
+    secrets_of: the host's specs: their images' `pull` policies (always, the default, is
+    what deployer always did), and with nonce, salted digests of the live containers'
+    secret values. pull=False (--check, rollback) pulls nothing.
     """
     lines = ["set -u"]
     if lock_info is not None:
         lines += locking.acquire_lines(state_dir, lock_info, lock_prio, lock_wait)
     lines += SECRET_DIR
     docker = ["docker", "--config", TMPDIR]
-    if pull:
+    policies = pull_policies(images, secrets_of)
+    if pull and (pull_missing or any(p != "never" for p in policies.values())):
         if registry and registry.username and registry.password:
             server = [registry.server] if registry.server else []
             login = sh([*docker, "login", "-u", registry.username, "--password-stdin", *server])
             lines.append(
                 f'{login} >/dev/null 2>"$D/err" || {{ cat "$D/err" >&2; exit {EXIT_LOGIN}; }}'
             )
-        for image in dict.fromkeys(images):
-            lines.append(
-                f'{sh([*docker, "pull", "-q", image])} >/dev/null 2>"$D/err" '
-                f'|| {{ echo {shlex.quote(image)} >&2; cat "$D/err" >&2; exit {EXIT_PULL}; }}'
-            )
+    for image, policy in policies.items():
+        lines += filter(None, [pull_line(image, policy, docker, pull, EXIT_PULL)])
     for image in dict.fromkeys(pull_missing):
         lines.append(
             f"docker image inspect {shlex.quote(image)} >/dev/null 2>&1 || "

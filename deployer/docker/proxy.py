@@ -192,7 +192,9 @@ def reload_line() -> str:
     argv = ["docker", "exec", "-i", PROXY_NAME, "caddy", "reload", "--config", "/dev/stdin"]
     # bounded: the reload waits for the old config's requests up to the grace period
     return (
-        f"{{ timeout $(( $(grace) + {RELOAD_SLACK_SECONDS} )) "
+        # the longer of the new config's grace and the one it replaces ($og, set by a caller
+        # that changes the drains): Caddy waits for the OLD config's requests
+        f"{{ g=$(grace); timeout $(( (g > ${{og:-0}} ? g : ${{og:-0}}) + {RELOAD_SLACK_SECONDS} )) "
         + sh([*argv, "--address", ADMIN, "--force"])
         + ' < "$P/caddy.json" && cp -f "$P/caddy.json" "$P/loaded.json"; }'
     )
@@ -260,6 +262,8 @@ def switch_script(
         'rm -rf "$P/undo"; mkdir -p "$P/undo" "$P/grace" || exit 1',
         f'for g in {route_glob(spec.name)}; do [ -f "$g" ] && mv -f "$g" "$P/undo/"; done',
         f'cp -f "$P/{grace_file(spec.name)}" "$P/undo/grace" 2>/dev/null',
+        *grace_lines(),
+        "og=$(grace)",
         f"printf '%s\\n' {q(route_json(spec.name, proxy, new_id))} > \"$P/routes/{fname}\" || exit 1",
         f'echo {math.ceil(proxy.drain)} > "$P/{grace_file(spec.name)}"',
         *assemble_lines(tls),
@@ -268,6 +272,9 @@ def switch_script(
         f'  mv -f "$P/undo/grace" "$P/{grace_file(spec.name)}" 2>/dev/null',
         '  mv -f "$P/undo/"* "$P/routes/" 2>/dev/null',
         *["  " + ln for ln in assemble_lines(tls)],
+        # the failed reload may have been cut after Caddy took the new config: hand it the
+        # old one again; if that fails too, whatever it runs is unknown: the next run reloads
+        f'  {reload_line()} >/dev/null 2>&1 || rm -f "$P/loaded.json"',
         '  echo "the proxy refused the new route: $err" >&2; exit 1',
         "fi",
         f"echo {MARK_SWITCHED}",
@@ -322,6 +329,8 @@ def route_back_lines(
         'if [ -d "$P/routes" ]; then',
         *["  " + ln for ln in lock_lines()],
         f'  mkdir -p "$P/cancel" && : > "$P/{cancel_file(failed_id)}"',
+        *["  " + ln for ln in grace_lines()],
+        "  og=$(grace)",
         '  find "$P/cancel" -type f -mmin +1440 -exec rm -f {} + 2>/dev/null',
         f"  if grep -qsF {dial} {route_glob(spec.name)}; then",
     ]
@@ -345,8 +354,9 @@ def route_back_lines(
         lines.append(f'    rm -f {route_glob(spec.name)} "$P/{grace_file(spec.name)}"')
     lines += [
         *["    " + ln for ln in assemble_lines(tls)],
-        f"    {reload_line()} >/dev/null || echo 'ROUTE NOT RESTORED: the proxy did not take "
-        "the route back; it may still route to the failed version' >&2",
+        f'    {reload_line()} >/dev/null || {{ rm -f "$P/loaded.json"; echo \'ROUTE NOT '
+        "RESTORED: the proxy did not take the route back; it may still route to the failed "
+        "version' >&2; }",
         "  fi",
         "  " + unlock_line(),
         "fi",
@@ -362,10 +372,12 @@ def drop_route_script(name: str, *, tls: bool, state_dir: str) -> str:
         f"P={q(proxy_dir(state_dir))}",
         f'for g in {route_glob(name)}; do [ -f "$g" ] || exit 0; done',
         *lock_lines(),
+        *grace_lines(),
+        "og=$(grace)",
         f'rm -f {route_glob(name)} "$P/{grace_file(name)}"',
         *assemble_lines(tls),
-        f"{reload_line()} >/dev/null 2>&1 || {{ echo 'the proxy did not take the config "
-        "without the route' >&2; exit 1; }",
+        f'{reload_line()} >/dev/null 2>&1 || {{ rm -f "$P/loaded.json"; echo \'the proxy did '
+        "not take the config without the route' >&2; exit 1; }",
         unlock_line(),
     ]
     return "\n".join(lines) + "\n"

@@ -197,8 +197,11 @@ def ensure_script(settings: ProxyHost, state_dir: str, *, cert_len: int = 0) -> 
         *lock_lines(),
         *assemble_lines(bool(settings.tls_cert)),
         # take: hand caddy.json to the proxy, which may just have started
-        f"take() {{ i=0; until err=$({reload_line()} 2>&1); do i=$((i+1)); "
-        f"[ $i -le {TAKE_TRIES} ] || return 1; sleep 0.2; done; }}",
+        # retried while it fails fast (the proxy just started); a reload that hung until its
+        # bound is not tried again
+        f"take() {{ i=0; until t0=$(date +%s); err=$({reload_line()} 2>&1); do i=$((i+1)); "
+        f"[ $i -le {TAKE_TRIES} ] && [ $(( $(date +%s) - t0 )) -lt 5 ] || return 1; sleep 0.2; "
+        "done; }",
         # an upgrade cut short (the connection lost halfway): the old proxy comes back
         f"if ! docker inspect {PROXY_NAME} >/dev/null 2>&1 && "
         f"docker inspect {ASIDE} >/dev/null 2>&1; then docker rename {ASIDE} {PROXY_NAME}; fi",

@@ -76,50 +76,78 @@ def _git(context: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def tag_of(job: Job, allow_dirty: bool) -> str:
-    """The image with its tag: the playbook's, else the context's git commit (short); a
-    context with uncommitted changes is refused unless allow_dirty (then `<commit>-dirty`)."""
+    """The image with its tag: the playbook's, else the context's git commit (short). A
+    context in git with uncommitted changes is refused unless allow_dirty (the commit's
+    tag then ends in `-dirty`), whether the tag is given or not: what is pushed is what is
+    committed."""
     repo, tag = dbuild.split_tag(job.image)
-    if tag:
-        return job.image
     try:
         head = _git(job.spec.context, "rev-parse", "--short=12", "HEAD")
         status = _git(job.spec.context, "status", "--porcelain", "--", ".")
     except (OSError, subprocess.TimeoutExpired) as err:
         raise BuildError(f"{job.image}: cannot ask git for the context's commit: {err}") from err
     if head.returncode != 0:
+        if tag:
+            return job.image
         raise BuildError(
             f"{job.image}: the build context {job.spec.context} is not in a git repository with "
             f"a commit, so it has no version to tag: give the image a tag ({repo}:1.0)"
         )
     commit = head.stdout.strip()
-    if status.stdout.strip():
-        if not allow_dirty:
-            raise BuildError(
-                f"{job.image}: the build context {job.spec.context} has uncommitted changes "
-                "(git status): commit them, or pass --allow-dirty to build them as "
-                f"{repo}:{commit}-dirty"
-            )
-        return f"{repo}:{commit}-dirty"
-    return f"{repo}:{commit}"
+    if status.stdout.strip() and not allow_dirty:
+        raise BuildError(
+            f"{job.image}: the build context {job.spec.context} has uncommitted changes "
+            "(git status): commit them, or pass --allow-dirty to build them"
+            + ("" if tag else f" as {repo}:{commit}-dirty")
+        )
+    if tag:
+        return job.image
+    return f"{repo}:{commit}-dirty" if status.stdout.strip() else f"{repo}:{commit}"
 
 
 def run(
     todo: list[Job], api: Any, *, allow_dirty: bool, on_line: Callable[[str, str], None]
 ) -> list[Built]:
-    """Tag every job first (a refused one changes nothing), then build and push each.
-    on_line(image, line): the engine's output, line by line."""
+    """Tag every job first (a refused one changes nothing), build them all, and only then
+    push them all: a build that fails pushes nothing. on_line(image, line): the engine's
+    output, line by line."""
     tagged = [(job, tag_of(job, allow_dirty)) for job in todo]
-    out: list[Built] = []
+    images: list[tuple[Job, str, str, float]] = []
     for job, image in tagged:
         t0 = time.monotonic()
         say = functools.partial(on_line, image)
-        try:
-            image_id = dbuild.build(api, job.spec, image, say)
-            digest = dbuild.push(api, image, dbuild.auth_for(image, job.registry), say)
-        except dbuild.BuildFailed as err:
-            raise BuildError(f"{image}: {err}") from err
-        out.append(Built(job.image, image, digest, image_id, time.monotonic() - t0, job.used_by))
+        auth = dbuild.auth_for(image, job.registry)
+        build = functools.partial(dbuild.build, api, job.spec, image, say, auth)
+        image_id = _engine(image, "build", build)
+        images.append((job, image, image_id, time.monotonic() - t0))
+    out: list[Built] = []
+    for job, image, image_id, took in images:
+        t0 = time.monotonic()
+        say = functools.partial(on_line, image)
+        push = functools.partial(dbuild.push, api, image, dbuild.auth_for(image, job.registry), say)
+        digest = _engine(image, "push", push)
+        out.append(
+            Built(job.image, image, digest, image_id, took + time.monotonic() - t0, job.used_by)
+        )
     return out
+
+
+def _engine(image: str, what: str, step: Callable[[], str]) -> str:
+    """One build or push; whatever the engine, the SDK or the connection raise is said as
+    a BuildError naming the image (exit 7), never a traceback."""
+    import docker.errors
+    import requests
+
+    try:
+        return step()
+    except dbuild.BuildFailed as err:
+        raise BuildError(f"{image}: {err}") from err
+    except requests.exceptions.ReadTimeout as err:
+        raise BuildError(f"{image}: {what}: the engine said nothing for too long ({err})") from err
+    except (docker.errors.DockerException, requests.RequestException, OSError) as err:
+        raise BuildError(f"{image}: {what} failed: {err}") from err
+    except Exception as err:  # noqa: BLE001 - paramiko's, in the middle of a stream
+        raise BuildError(f"{image}: {what} failed: {type(err).__name__}: {err}") from err
 
 
 def pinned(pb: Playbook, built: list[Built]) -> Playbook:

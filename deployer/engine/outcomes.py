@@ -9,6 +9,7 @@ from deployer.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_LOCKED,
+    EXIT_NOT_CONFIRMED,
     EXIT_OK,
     EXIT_UNREACHABLE,
 )
@@ -62,6 +63,7 @@ class RunReport:
     took: float = 0.0
     interrupted: bool = False
     locked: bool = False  # another run held a lock: this one stopped before changing those hosts
+    declined: bool = False  # removals of undeclared containers were not confirmed: it stopped
     hosts: list[HostOutcome] = field(default_factory=list)
 
     @property
@@ -70,6 +72,8 @@ class RunReport:
             return EXIT_INTERRUPTED
         if self.locked:
             return EXIT_LOCKED
+        if self.declined:
+            return EXIT_NOT_CONFIRMED
         statuses = {h.status for h in self.hosts}
         if "failed" in statuses:
             return EXIT_FAILED

@@ -19,20 +19,21 @@ from dataclasses import dataclass, field
 
 from deployer import parallel
 from deployer.docker import locking
+from deployer.engine import removal
 from deployer.engine.outcomes import ContainerOutcome, HostOutcome, RunReport
 from deployer.errors import DeployerError, HostKeyError, RemoteError, Unreachable
-from deployer.model import HostConn, Play, Playbook
+from deployer.model import HostConn, Play, Playbook, spec_marks
 from deployer.plan import (
     OPERATIONS,
     Action,
     Facts,
     Kind,
     image_key,
-    plan_host,
     plan_operation,
     plan_rollback,
     to_prune,
 )
+from deployer.plan.lifecycle import declared, plan_deploy
 from deployer.targets import Attempt, Engine, GateResult, LockRequest, Started
 
 Event = Callable[[str, str], None]  # (host, message)
@@ -49,6 +50,8 @@ class Options:
     to: str | None = None  # rollback: the version (tag, image or container id) to bring back
     operation: Kind | None = None  # restart / stop / start the live containers instead
     container: str | None = None  # operation: only this container
+    prune_undeclared: bool = False  # remove managed containers no play declares for the host
+    confirm: removal.Confirm | None = None  # asked before such removals; None: go ahead (--yes)
     accept_new_host_keys: bool = False
     cancel: threading.Event = field(default_factory=threading.Event)
     on_event: Event = lambda host, msg: None  # noqa: E731
@@ -123,6 +126,7 @@ class Rollout:
         self._holding: dict[int, _HostRun] = {}  # runs whose host lock we hold: heartbeats
         self._attempts = 0
         self._yielding = threading.Event()  # this play's lock attempt met an older run
+        self.declared = declared(playbook)  # host -> the names any play declares there
 
     # -- helpers --------------------------------------------------------------------------
     def engine(self, conn: HostConn) -> Engine:
@@ -157,7 +161,7 @@ class Rollout:
         beat.start()
         try:
             for play in self.playbook.plays:
-                if self.opts.cancel.is_set() or self.report.locked:
+                if self.opts.cancel.is_set() or self.report.locked or self.report.declined:
                     break
                 self._play(play)
         finally:
@@ -244,7 +248,12 @@ class Rollout:
         try:
             if not self._acquire(play, runs, info):
                 return  # another run is at work here: touched nothing, gave back our locks, exit 6
-            if not self.opts.check:
+            if not self.opts.check and not removal.confirmed(
+                [(r.conn.name, r.actions) for r in runs], self.opts.confirm
+            ):
+                self.report.declined = True  # nothing of this play changes, no play after it
+                removal.skip([r.outcome for r in runs], removal.DECLINED)
+            elif not self.opts.check:
                 self._batches(play, runs)
         finally:
             # Every host that may hold our lock gets it back, whatever happened above.
@@ -287,7 +296,8 @@ class Rollout:
         siblings: list[_HostRun] | None = None,
     ) -> None:
         t0 = time.monotonic()
-        specs = play.containers.get(run.conn.name, ())
+        wanted = play.containers.get(run.conn.name, ())
+        specs = tuple(s for s in wanted if s.state == "present")  # absent ones need no image
         run.engine = engine = self.engine(run.conn)
         self.opts.on_event(run.conn.name, "connecting" if engine.commands == 0 else "preparing")
         pull = not (self.opts.check or self.opts.rollback or self.opts.operation)
@@ -332,10 +342,14 @@ class Rollout:
         run.outcome.upkeep = list(res.upkeep)
         if self.opts.operation:
             run.actions = plan_operation(specs, run.facts, self.opts.operation, self.opts.container)
-        elif self.opts.rollback:
-            run.actions = plan_rollback(specs, run.facts, self.opts.to)
+        elif self.opts.rollback:  # replace: never is not the app's to roll back
+            kept = tuple(s for s in specs if s.replace != "never")
+            run.actions = plan_rollback(kept, run.facts, self.opts.to)
         else:
-            run.actions = plan_host(specs, run.facts, force=self.opts.force, nonce=nonce)
+            names = self.declared.get(run.conn.name, ()) if self.opts.prune_undeclared else None
+            run.actions = plan_deploy(
+                wanted, run.facts, force=self.opts.force, nonce=nonce, declared=names
+            )
         for action in run.actions:
             run.outcome.containers.append(self._planned(action, run.facts))
         changed = any(a.changed for a in run.actions) or bool(run.outcome.upkeep)
@@ -353,11 +367,15 @@ class Rollout:
         cur = action.current
         old = facts.by_id.get(cur.image_id) if cur else None
         new_id: str | None
+        new_image: str | None
         if action.target is not None:  # rollback: the retained container's own image
             new_image, new_id = action.target.image, action.target.image_id
             new = facts.by_id.get(new_id)
         elif action.kind in OPERATIONS and cur is not None:  # the version it runs, again
             new_image, new_id, new = cur.image, cur.image_id, old
+        elif action.kind == "remove":  # nothing new; the old one may be a retained version
+            cur = cur or action.remove[0]
+            old, new_image, new_id, new = facts.by_id.get(cur.image_id), None, None, None
         else:
             new = facts.images.get(image_key(action.spec.image))
             new_image, new_id = action.spec.image, (new.id if new else None)
@@ -415,7 +433,7 @@ class Rollout:
             self.opts.on_event(run.conn.name, "; ".join(run.outcome.upkeep))
             failed = run.engine.upkeep()
             if failed:
-                run.outcome.fail(f"proxy: {failed}")
+                run.outcome.fail(f"host upkeep: {failed}")
         for action, outcome in zip(run.actions, run.outcome.containers, strict=False):
             if not action.changed:
                 outcome.health = "n/a"
@@ -433,6 +451,15 @@ class Rollout:
         assert run.engine is not None and run.facts is not None
         engine, spec, host = run.engine, action.spec, run.conn.name
         t0 = time.monotonic()
+        if action.kind == "remove":
+            self.opts.on_event(host, f"{spec.name}: remove ({len(action.remove)} containers)")
+            failed, record = removal.remove(
+                engine, action, outcome, self._what(run, spec.name, action, outcome)
+            )
+            run.audit += [record] if record else []
+            if failed:
+                run.outcome.fail(f"{spec.name}: {failed}")
+            return
         attempt = self._attempt(run, action, outcome)
         if action.kind in OPERATIONS:
             self._operate(run, action, outcome)
@@ -539,6 +566,7 @@ class Rollout:
             "new_image": outcome.new_image,
             "new_image_id": outcome.new_image_id,
             "new_digest": outcome.new_digest,
+            **spec_marks(action.spec),
         }
 
     def _restore(

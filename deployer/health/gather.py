@@ -34,6 +34,8 @@ def desired(playbook: Playbook) -> tuple[list[HostConn], dict[str, tuple[Contain
             hosts.setdefault(conn.name, conn)
             for spec in play.containers.get(conn.name, ()):
                 specs.setdefault(conn.name, {})[spec.name] = spec
+                if spec.state == "absent":  # to be removed: nothing to judge
+                    del specs[conn.name][spec.name]
     return list(hosts.values()), {h: tuple(s.values()) for h, s in specs.items()}
 
 

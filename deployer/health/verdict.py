@@ -20,7 +20,7 @@ from deployer.health.model import (
     Verdict,
 )
 from deployer.health.thresholds import Thresholds
-from deployer.model import ContainerSpec, Observed
+from deployer.model import ContainerSpec, Observed, same_image
 
 
 def verdict_of(findings: Sequence[Finding]) -> Verdict:
@@ -246,7 +246,7 @@ def container_findings(
                 n,
             )
         )
-    if c.wanted_image is not None and c.image != c.wanted_image:
+    if c.wanted_image is not None and not same_image(c.image, c.wanted_image):
         out.append(Finding("degraded", _version_text(n, c.image, c.wanted_image), n))
     if c.state != "running":
         out.append(Finding("unhealthy", f"{n}: {c.state}", n))

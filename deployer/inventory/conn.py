@@ -13,7 +13,13 @@ from deployer.template.render import Renderer, TemplateError, has_template
 # The connection variables that hold a password: `hosts --host` masks them, and the
 # playbook keeps them out of every template.
 PASSWORD_VARS = frozenset(
-    {"ansible_password", "ansible_ssh_pass", "ansible_become_password", "ansible_become_pass"}
+    {
+        "ansible_password",
+        "ansible_ssh_pass",
+        "ansible_become_password",
+        "ansible_become_pass",
+        "deployer_notify",  # notification URLs hold tokens: masked, and kept out of templates
+    }
 )
 
 

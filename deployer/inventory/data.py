@@ -76,6 +76,8 @@ class InventoryData:
 
     def add_child(self, parent: str, child: str) -> None:
         """Make `child` a child group of `parent`; CycleError if that would make a loop."""
+        if child == "all":  # every group ends up in it: a loop once reconciled
+            raise CycleError(f"group 'all' cannot be a child of {parent!r}: it holds every group")
         if parent == child or child in self.ancestors(parent):
             raise CycleError(f"group {child!r} cannot be a child of {parent!r}: that makes a loop")
         pgroup, cgroup = self.add_group(parent), self.add_group(child)

@@ -4,6 +4,10 @@ Variable precedence follows Ansible's defaults:
   inventory vars of `all` < inventory vars of the host's other groups (by depth,
   ansible_group_priority, name) < group_vars/all < group_vars/<group> (same order)
   < the host's inventory vars < host_vars/<host>.
+
+Ansible Vault: whole vaulted files and `!vault` values are opened with the passwords of
+`load_inventory(paths, vault=Vault.from_options([...]))` (without one, those of
+ANSIBLE_VAULT_PASSWORD_FILE); a value that cannot be opened is a problem at its place.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from deployer.inventory.patterns import (
     split_subscript,
 )
 from deployer.inventory.varsfiles import VarsFiles
+from deployer.inventory.vault import MASK, masked
+from deployer.inventory.vaultfiles import VAULT_TAGS, VaultReader
+from deployer.inventory.vaultkeys import Vault
 from deployer.model import HostConn
-from deployer.source.files import read_text
 from deployer.source.problems import NOWHERE, Problems, did_you_mean, short_list
 from deployer.source.yamlpos import load_text
 
@@ -44,10 +50,17 @@ _IGNORED_ALWAYS = (rb"^\.", *(b"^%s$" % n.encode() for n in _IGNORED_NAMES))
 class Inventory:
     """A loaded inventory: hosts, groups, merged variables, connection settings."""
 
-    def __init__(self, data: InventoryData, sources: list[str], problems: Problems) -> None:
+    def __init__(
+        self,
+        data: InventoryData,
+        sources: list[str],
+        problems: Problems,
+        vault: VaultReader | None = None,
+    ) -> None:
         self.data = data
         self.sources = sources
-        self.vars_files = VarsFiles(sources, problems)
+        self.vault = VaultReader(None, problems) if vault is None else vault
+        self.vars_files = VarsFiles(sources, problems, self.vault)
         self._matcher = Matcher(data)
         self._vars: dict[str, dict[str, Any]] = {}
         self._origins: dict[str, dict[str, Origin]] = {}
@@ -112,6 +125,15 @@ class Inventory:
             self._origins[name] = {}
             self._vars[name] = self._merge(name, self._origins[name])
         return dict(self._vars[name])
+
+    def shown_vars(self, name: str) -> dict[str, Any]:
+        """The host's variables with every vaulted value masked ('***'): a value written in a
+        vaulted file, and each `!vault` value inside the others."""
+        out = self.host_vars(name)
+        for var, value in out.items():
+            whole = self.var_origin(name, var)[0] in self.vault.files
+            out[var] = MASK if whole else masked(value)
+        return out
 
     def var_origin(self, name: str, var: str) -> Origin:
         """Where the winning value of host NAME's variable VAR was written."""
@@ -231,29 +253,33 @@ class _Folders:
                 out.append(full)
 
 
-def _parse_source(path: str, data: InventoryData, problems: Problems) -> None:
-    text = read_text(path, problems, "inventory")
+def _parse_source(path: str, data: InventoryData, problems: Problems, vault: VaultReader) -> None:
+    text = vault.read(path, "inventory")
     if text is None:
         return
     ext = os.path.splitext(path)[1].lower()
     if ext in _YAML_EXT:
-        doc = load_text(text, path, problems)
+        doc = load_text(text, path, problems, VAULT_TAGS)
         if doc is not None:
+            vault.reveal(doc)
             YamlInventory(doc, data, problems).parse()
         return
     if ext != ".ini":  # no telling extension: YAML if it reads as a YAML mapping
         trial = Problems()
-        doc = load_text(text, path, trial)
+        doc = load_text(text, path, trial, VAULT_TAGS)
         if doc is not None and not trial and isinstance(doc.data, dict):
+            vault.reveal(doc)
             YamlInventory(doc, data, problems).parse()
             return
     IniInventory(text, path, data, problems).parse()
 
 
-def load_inventory(paths: list[str]) -> Inventory:
-    """Read every `-i` source into one inventory; ConfigError with every problem found."""
+def load_inventory(paths: list[str], vault: Vault | None = None) -> Inventory:
+    """Read every `-i` source into one inventory; ConfigError with every problem found.
+    VAULT: the passwords of vaulted files and values (default: ANSIBLE_VAULT_PASSWORD_FILE)."""
     problems = Problems()
     data = InventoryData()
+    reader = VaultReader(vault, problems)
     if not paths:
         raise ConfigError("no inventory given: use -i PATH (an Ansible inventory file or folder)")
     sources: list[str] = []
@@ -269,9 +295,10 @@ def load_inventory(paths: list[str]) -> Inventory:
             continue
         sources.append(path)
         for file in folders.files(path):
-            _parse_source(file, data, problems)
+            _parse_source(file, data, problems, reader)
     data.reconcile()
-    inv = Inventory(data, sources, problems)
+    inv = Inventory(data, sources, problems, reader)
+    reader.report()
     problems.raise_if_any()
     for name in inv.hosts:  # load group_vars/host_vars now: their problems are the inventory's
         inv.host_vars(name)
@@ -287,5 +314,6 @@ def load_inventory(paths: list[str]) -> Inventory:
                 " names are skipped; a file given itself with -i is always read)"
             )
         problems.extend(ConfigError(message))
+    reader.report()
     problems.raise_if_any()
     return inv

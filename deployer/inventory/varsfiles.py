@@ -2,7 +2,8 @@
 
 For an entity named NAME, the first of `NAME`, `NAME.yml`, `NAME.yaml`, `NAME.json`
 that exists wins; a folder is read file by file in sorted order (recursively,
-skipping hidden files and backups). Later files override earlier ones.
+skipping hidden files and backups). Later files override earlier ones. A vaulted file or
+value is opened as it is read (vaultfiles.py).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import os
 from typing import Any
 
 from deployer.inventory.data import Origin
+from deployer.inventory.vaultfiles import VaultReader
 from deployer.source.problems import Problems
-from deployer.source.yamlpos import load_file
 
 EXTENSIONS = ("", ".yml", ".yaml", ".json")
 MAX_FILES = 10_000
@@ -53,9 +54,10 @@ def find_vars_files(folder: str, name: str) -> list[str]:
 class VarsFiles:
     """Loads (once) and merges group_vars/host_vars for each inventory source."""
 
-    def __init__(self, sources: list[str], problems: Problems) -> None:
+    def __init__(self, sources: list[str], problems: Problems, vault: VaultReader) -> None:
         self.basedirs = [s if os.path.isdir(s) else os.path.dirname(s) or "." for s in sources]
         self.problems = problems
+        self.vault = vault  # vaulted files and !vault values are opened as they are read
         self.cache: dict[str, dict[str, Any]] = {}
         self.origins: dict[str, dict[str, Origin]] = {}
 
@@ -63,7 +65,7 @@ class VarsFiles:
         if path not in self.cache:
             self.cache[path] = {}
             self.origins[path] = {}
-            doc = load_file(path, self.problems, "variables file")
+            doc = self.vault.load(path, "variables file")
             if doc is not None and doc.data is not None:
                 if isinstance(doc.data, dict):
                     self.cache[path] = {str(k): v for k, v in doc.data.items()}

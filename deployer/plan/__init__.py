@@ -17,7 +17,7 @@ from deployer.model import (  # noqa: F401 - Observed, ImageInfo, Facts, image_k
     spec_public,
 )
 
-Kind = Literal["noop", "create", "replace", "rollback", "restart", "stop", "start"]
+Kind = Literal["noop", "create", "replace", "rollback", "restart", "stop", "start", "remove"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Action:
     current: Observed | None
     changes: tuple[str, ...] = ()  # human lines: "image: a -> b", "ports: ..."
     target: Observed | None = None  # rollback: the retained version to bring back
+    remove: tuple[Observed, ...] = ()  # remove: every container of the name (plan/lifecycle.py)
 
     @property
     def changed(self) -> bool:
@@ -38,8 +39,9 @@ def diff(spec: ContainerSpec, current: Observed) -> tuple[str, ...]:
     old = current.spec
     new = spec_public(spec)
     out = []
-    for key, value in new.items():
-        before = old.get(key)
+    gone = [k for k in old if k not in new and old[k] is not None]  # an option taken away
+    for key in [*new, *gone]:
+        before, value = old.get(key), new.get(key)
         if before == value:
             continue
         if key == "env" and isinstance(before, dict) and isinstance(value, dict):
@@ -48,6 +50,11 @@ def diff(spec: ContainerSpec, current: Observed) -> tuple[str, ...]:
         else:
             out.append(f"{key}: {_short(before)} -> {_short(value)}")
     return tuple(out)
+
+
+def privileged_mark(spec: ContainerSpec) -> list[str]:
+    """A line that says a container being started is privileged (reports show it in red)."""
+    return ["privileged: true (full access to the host)"] if spec.options.privileged else []
 
 
 def _short(value: object) -> str:
@@ -70,7 +77,7 @@ def plan_host(
     for spec in specs:
         current = facts.live(spec.name)
         if current is None:
-            actions.append(Action("create", spec, None, ("new container",)))
+            actions.append(Action("create", spec, None, ("new container", *privileged_mark(spec))))
             continue
         changes: list[str] = []
         label = current.spec_hash
@@ -95,6 +102,8 @@ def plan_host(
             changes.append("container not managed by deployer")
         if force and not changes:
             changes.append("--force")
+        if changes and not any(line.startswith("privileged:") for line in changes):
+            changes += privileged_mark(spec)
         actions.append(
             Action("replace" if changes else "noop", spec, current, tuple(dict.fromkeys(changes)))
         )
@@ -133,8 +142,9 @@ def plan_rollback(specs: tuple[ContainerSpec, ...], facts: Facts, to: str | None
 
 
 def _matches(c: Observed, to: str) -> bool:
-    tag = c.image.rsplit(":", 1)[-1] if ":" in c.image.rsplit("/", 1)[-1] else ""
-    if to in (c.image, tag):
+    image = c.image.split("@", 1)[0]  # deploy --build pins repo:tag@digest: the tag still names it
+    tag = image.rsplit(":", 1)[-1] if ":" in image.rsplit("/", 1)[-1] else ""
+    if to in (c.image, image, tag):
         return True
     # an id prefix must be long enough not to match by accident
     return len(to) >= 4 and (

@@ -11,6 +11,7 @@ A notification that fails is said, and never fails or slows a run past its timeo
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -47,13 +48,41 @@ class Notifier:
         self.urls = list(dict.fromkeys(u for u in urls if u))
         self.timeout = timeout
         self._apprise = apprise.Apprise()
-        bad = [shown(u) for u in self.urls if not self._apprise.add(u)]
+        bad = [shown(u) for u in self.urls if not self._add(u)]
         if bad:
             raise ConfigError(
                 f"--notify / {NOTIFY_VAR}: not a notification URL Apprise knows: "
                 + ", ".join(bad)
                 + " (see https://github.com/caronc/apprise/wiki for the schemes)"
             )
+
+    def _add(self, url: str) -> bool:
+        try:
+            return bool(self._apprise.add(url))
+        except Exception:  # noqa: BLE001 - a URL Apprise chokes on is a bad URL, said as such
+            return False
+
+    def send_all(self, messages: Sequence[Message]) -> list[str]:
+        """Several messages at once (a watch round where many hosts changed), all within one
+        timeout: what went wrong, once per kind of problem."""
+        problems: list[str | None] = [None] * len(messages)
+
+        def one(i: int) -> None:
+            problems[i] = self.send(messages[i])
+
+        workers = [
+            threading.Thread(target=one, args=(i,), daemon=True) for i in range(len(messages))
+        ]
+        for w in workers:
+            w.start()
+        deadline = time.monotonic() + self.timeout + 1
+        for w in workers:
+            w.join(max(0.0, deadline - time.monotonic()))
+        late = sum(1 for w in workers if w.is_alive())
+        said = [p for p in dict.fromkeys(problems) if p]
+        if late:
+            said.append(f"{late} notification(s) not delivered within {self.timeout:g}s")
+        return said
 
     def __bool__(self) -> bool:
         return bool(self.urls)
@@ -112,9 +141,9 @@ def run_finished(command: str, report: RunReport, who: str) -> Message:
     for h in report.hosts:
         line = f"- {h.name}: {h.status}"
         changed = [
-            f"{c.name} {c.action} -> {c.new_image}"
+            f"{c.name} {c.action} -> {c.new_image}" if c.new_image else f"{c.name} remove"
             for c in h.containers
-            if c.action not in ("noop",) and c.new_image
+            if c.action not in ("noop",) and (c.new_image or c.action == "remove")
         ]
         if changed:
             line += " (" + "; ".join(changed) + ")"

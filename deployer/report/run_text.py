@@ -16,6 +16,8 @@ STYLE = {
     "unreachable": "bold magenta",
     "skipped": "dim",
 }
+ALARM = "bold red"
+KEPT = ("spec changed, not replaced", "not replaced")  # plan/lifecycle.py with_policy
 
 
 def _container_line(c: ContainerOutcome, check: bool, diff: bool) -> str:
@@ -24,14 +26,22 @@ def _container_line(c: ContainerOutcome, check: bool, diff: bool) -> str:
         "create": "created",
         "replace": "replaced",
         "rollback": "rolled back",
+        "remove": "removed",
     }.get(c.action, c.action)
-    if check and c.action in ("create", "replace"):
+    if check and c.action in ("create", "replace", "remove"):
         verb = f"would be {verb}"
-    if c.action == "rollback" and c.error:
-        verb = "rollback failed"
+    if c.action in ("rollback", "remove") and c.error:
+        verb = f"{'rollback' if c.action == 'rollback' else 'removal'} failed"
     text = f"{visible(c.name)}: {verb}"
     if c.action != "noop" and c.new_image:
         text += f" -> {visible(c.new_image)}"
+    if c.action == "remove" and c.old_image:
+        text += f" ({visible(c.old_image)})"
+    kept = c.action == "noop" and c.changes and c.changes[0].startswith(KEPT)
+    if kept:  # replace: on_change / never left a change alone: said, not done
+        text += f" ({visible(c.changes[0])})"
+        if diff:
+            text += "".join(f"\n      ~ {visible(line)}" for line in c.changes[1:])
     if c.health == "passed":
         text += f" [{visible(c.health_detail)}]"
     if c.error:
@@ -58,11 +68,23 @@ def recap_table(report: RunReport, diff: bool = False) -> Table:
         table.add_row(
             Text(visible(h.name)),
             Text(h.status, style=STYLE[h.status]),
-            Text(_details(h, report.check, diff)),
+            _styled(_details(h, report.check, diff)),
             f"{h.took:.1f}s",
             str(h.commands),
         )
     return table
+
+
+def _styled(details: str) -> Text:
+    """The details, each diff line that makes a container privileged in red: such a
+    container has the whole host (colour only on a terminal, as rich decides)."""
+    out, start = Text(details), 0
+    for line in details.split("\n"):
+        body = line.strip()
+        if body.startswith("~ privileged:") and not body.endswith("-> null"):
+            out.stylize(ALARM, start, start + len(line))
+        start += len(line) + 1
+    return out
 
 
 def _details(h: HostOutcome, check: bool, diff: bool) -> str:

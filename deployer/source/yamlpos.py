@@ -8,10 +8,13 @@ not UTF-8), nesting deeper than `MAX_DEPTH`, more than `MAX_NODES` values (count
 what aliases expand to: "billion laughs"), and integers too long for Python to read
 or write out.
 Aliases share the anchored object; positions then point at the anchor.
+A caller may take local tags of its own on text values (`tags`: the inventory's `!vault`);
+any other tag is refused.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +44,7 @@ _T = "tag:yaml.org,2002:"
 _INT = _T + "int"
 _PLAIN_TAGS = {_T + "int", _T + "float", _T + "bool", _T + "null", _T + "str"}
 _AS_TEXT_TAGS = {_T + "timestamp", _T + "binary", "!unsafe", "!"}
+Tags = Mapping[str, Callable[[str, Mark], object]]  # tag -> what a text value so tagged becomes
 
 
 @dataclass
@@ -85,17 +89,24 @@ def _mark(m: Any) -> Mark:
     return Mark(m.line + 1, m.column + 1) if m is not None else NOWHERE
 
 
-def load_file(path: str, problems: Problems, what: str = "file") -> Doc | None:
+def load_file(
+    path: str, problems: Problems, what: str = "file", *, base60: bool = True
+) -> Doc | None:
+    """base60=False: a plain `22:22` is a problem (quote it), not YAML 1.1's base-60 1342:
+    in a playbook it is always a port, a user or a limit typed without quotes."""
     text = read_text(path, problems, what)
-    return None if text is None else load_text(text, path, problems)
+    return None if text is None else load_text(text, path, problems, base60=base60)
 
 
-def load_text(text: str, file: str, problems: Problems) -> Doc | None:
+def load_text(
+    text: str, file: str, problems: Problems, tags: Tags | None = None, *, base60: bool = True
+) -> Doc | None:
     """Parse one YAML document; on a fatal problem record it and return None."""
     if len(text) > MAX_BYTES:
         problems.add(file, None, (), f"file is too large (limit {MAX_BYTES} bytes)")
         return None
-    loader = _Loader(file, problems)
+    loader = _Loader(file, problems, tags or {})
+    loader.base60 = base60
     try:
         return loader.run(text)
     except _Abort:
@@ -117,9 +128,12 @@ def load_text(text: str, file: str, problems: Problems) -> Doc | None:
 
 
 class _Loader:
-    def __init__(self, file: str, problems: Problems) -> None:
+    base60 = True  # read `22:22` as YAML 1.1 does (Ansible's inventories), else refuse it
+
+    def __init__(self, file: str, problems: Problems, tags: Tags) -> None:
         self.file = file
         self.problems = problems
+        self.tags = tags
         self.doc = Doc(file, None)
         self.stack: list[_Frame] = []
         self.anchors: dict[str, tuple[object, int, Mark] | None] = {}
@@ -157,10 +171,22 @@ class _Loader:
             tag = _RESOLVER.resolve(ScalarNode, event.value, event.implicit)
         if tag in _AS_TEXT_TAGS:
             return event.value
+        if tag in self.tags:
+            return self.tags[tag](event.value, mark)
         if tag == _T + "merge":
             return _Merge()
         if tag not in _PLAIN_TAGS:
             self.problems.add(self.file, mark, (), f"unsupported YAML tag {tag!r}")
+            return event.value
+        if tag == _INT and ":" in event.value and not self.base60:
+            self.problems.add(
+                self.file,
+                mark,
+                self.where(),
+                f"{event.value} without quotes is a base-60 number in YAML 1.1 "
+                f"({_CONSTRUCTOR.construct_object(ScalarNode(tag, event.value))}): quote it "
+                f'("{event.value}") if it is a port, a user or a limit',
+            )
             return event.value
         long = len(event.value) > int_digits()
         if long and tag == _INT and sum(c.isalnum() for c in event.value) > int_digits():
@@ -196,7 +222,9 @@ class _Loader:
         if len(self.stack) >= MAX_DEPTH:
             self.fail(mark, f"YAML is nested too deeply (more than {MAX_DEPTH} levels)")
         tag = event.tag
-        if tag not in (None, "!", _T + "map", _T + "seq", _T + "omap", _T + "set"):
+        if tag in self.tags:
+            self.problems.add(self.file, mark, (), f"YAML tag {tag!r} applies to a text value only")
+        elif tag not in (None, "!", _T + "map", _T + "seq", _T + "omap", _T + "set"):
             self.problems.add(self.file, mark, (), f"unsupported YAML tag {tag!r}")
         value: dict[Any, Any] | list[Any] = {} if isinstance(event, MappingStartEvent) else []
         self.count(1, mark)

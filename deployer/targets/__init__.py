@@ -68,6 +68,15 @@ class Restored:
 
 
 @dataclass
+class Removed:
+    """What a removal did (state: absent, --prune-undeclared)."""
+
+    ok: bool
+    detail: str
+    audited: bool  # its audit records are on the host (written before anything was removed)
+
+
+@dataclass
 class HealthRaw:
     """The host health script's output and when it ran, by the controller's clock."""
 
@@ -156,6 +165,14 @@ class Engine(Protocol):
         self, prune: Sequence[str], audit: Sequence[str], unlock_token: str | None
     ) -> str | None:
         """Remove `prune`, append `audit`, release our lock. None, or what failed."""
+        ...
+
+    def remove(
+        self, spec: ContainerSpec, containers: Sequence[Observed], audit: Sequence[str]
+    ) -> Removed:
+        """Remove every container of `spec.name` (live, retained): a proxied one's route
+        goes first, then `audit` is appended, then they are stopped and removed; one
+        command. A step that fails stops the ones after it."""
         ...
 
     def heartbeat(self, token: str) -> None: ...

@@ -158,6 +158,7 @@ def restore(
     previous: Observed | None,
     before: Sequence[str] = (),
     back: str = "rolled back to",
+    timeout: float = 300.0,
 ) -> Restored:
     """Remove what the attempt started, bring back the previous one. (its last logs, what happened)
 
@@ -174,7 +175,8 @@ def restore(
             previous.id if previous else None,
             decide=decide(attempt),
             guard_dir=hostguard.guard_dir(attempt.state_dir, attempt.id),
-        )
+        ),
+        timeout=timeout,
     )
     logs = res.stdout.split(cmd.MARK_CONTAINERS)[0].strip().splitlines()[-20:] if failed_id else []
     if previous is None:

@@ -82,7 +82,7 @@ class Proxied:
         res = self.session.run(
             pxc.ensure_script(settings, self.conn.state_dir, cert_len=len(cert)),
             stdin=cert + key,
-            timeout=300,
+            timeout=px.LOCK_WAIT_SECONDS + 300,  # the proxy's lock, then its own steps
         )
         if not res.ok:
             raise RemoteError(
@@ -177,6 +177,7 @@ class Proxied:
             previous,
             before=back,
             back="it never took traffic; the proxy kept serving",
+            timeout=px.LOCK_WAIT_SECONDS + 300,  # the route-back waits for the proxy's lock
         )
 
     def swap(

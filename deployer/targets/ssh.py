@@ -15,6 +15,7 @@ from deployer.docker import proxy_container as pxc
 from deployer.docker.daytwo import operate_script
 from deployer.docker.facts import parse_facts
 from deployer.docker.health_script import script as health_script
+from deployer.docker.lifecycle import EXIT_AUDIT, EXIT_ROUTE, remove_script
 from deployer.errors import DeployerError
 from deployer.model import ContainerSpec, HostConn, NetworkSpec, Observed, RegistryAuth
 from deployer.remote.ssh import Session
@@ -24,6 +25,7 @@ from deployer.targets import (
     HealthRaw,
     LockRequest,
     Prepared,
+    Removed,
     Restored,
     Started,
 )
@@ -184,6 +186,29 @@ class SshEngine:
     ) -> str | None:
         res = self.session.run(cmd.finalize_script(self.conn.state_dir, prune, audit, unlock_token))
         return None if res.ok else (res.stderr.strip() or f"exit {res.exited}")
+
+    def remove(
+        self, spec: ContainerSpec, containers: Sequence[Observed], audit: Sequence[str]
+    ) -> Removed:
+        live = next((c for c in containers if c.is_live), None)
+        proxied = any("proxy" in c.spec for c in containers)
+        script = remove_script(
+            spec.name,
+            [c.id for c in containers],
+            live_id=live.id if live else None,
+            stop_timeout=spec.stop_timeout,
+            audit_lines=audit,
+            state_dir=self.conn.state_dir,
+            proxied=proxied,
+            tls=self.proxied.tls,
+        )
+        # the proxy's lock and a reload (at most the longest drain, 1h) bound a proxied one
+        waits = px.LOCK_WAIT_SECONDS + px.RELOAD_SLACK_SECONDS + 3600 if proxied else 0
+        res = self.session.run(script, timeout=spec.stop_timeout + 120 + waits)
+        if res.ok:
+            return Removed(True, f"removed {len(containers)} container(s)", True)
+        why = " ".join(res.stderr.split())[-400:] or f"exit {res.exited}"
+        return Removed(False, why, res.exited not in (EXIT_ROUTE, EXIT_AUDIT))
 
     def heartbeat(self, token: str) -> None:
         self.session.run(

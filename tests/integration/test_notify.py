@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from test_deploy import WEB, cli_env, deploy, image
 
-from tests.unit.report.test_notify import Receiver
+from tests.unit.report.test_notify_messages import Receiver
 
 pytestmark = pytest.mark.lab
 SECRET = "n0tify-must-not-see-this"

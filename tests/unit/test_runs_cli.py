@@ -74,3 +74,17 @@ def test_runs_show_renders_a_recorded_report_again(history: Path) -> None:
     assert run("runs", "show", "zzzz")[0] == 5
     assert run("runs", "show", "ab")[0] == 5
     assert run("runs", "--since", "yesterday")[0] == 5
+
+
+def test_a_corrupt_history_is_skipped_and_never_a_traceback(history: Path) -> None:
+    with open(history / "runs.jsonl", "ab") as f:
+        f.write(b'\xff\xfe not utf-8\n{"hosts": "abc"}\n{"run": "dddd4444", "command": {}}\n')
+        f.write(
+            b'{"run": "eeee5555", "hosts": [{"name": "h1", "took": "slow", "containers": []}]}\n'
+        )
+    code, out = run("runs")
+    assert code == 0 and "aaaa1111" in out and "dddd4444" not in out
+    assert run("runs", "--status", "failed")[0] == 0
+    code, out = run("runs", "show", "eeee")
+    assert code in (0, 5) and "Traceback" not in out
+    assert run("runs", "--since", "99999999999999d")[0] == 5

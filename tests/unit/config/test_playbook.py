@@ -423,3 +423,15 @@ def test_two_containers_with_one_proxy_route_on_a_host(write: Write, inv: Invent
         " (any) and path /api on one host (the other on line 3)",
     )
     assert len([p for p in probs if "two containers behind the proxy" in str(p)]) == 1, probs
+
+
+def test_an_unquoted_base60_number_in_a_playbook_is_an_error(write: Write, inv: Inventory) -> None:
+    """YAML 1.1 reads `22:22` as 1342 (as Ansible does): `ports: [22:22]` published port
+    1342 without a word; `user: 33:33` ran as uid 2013."""
+    path, probs = problems(
+        write,
+        inv,
+        "- hosts: web\n  containers:\n    - {name: web, image: nginx, ports: [22:22, '80:80']}\n",
+    )
+    assert has_problem(probs, f"{path}:3:41:", "22:22 without quotes is a base-60 number", "(1342)")
+    assert len(probs) == 1, probs

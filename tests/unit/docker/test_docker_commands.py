@@ -111,6 +111,13 @@ def test_run_argv_exact():
         "always",
         "--stop-timeout",
         "2",
+        # no `log:` in the playbook: bounded json-file logs (not part of the spec hash)
+        "--log-driver",
+        "json-file",
+        "--log-opt",
+        "max-size=10m",
+        "--log-opt",
+        "max-file=3",
         "reg:5000/demo/web:v1",
         "httpd",
         "-f",

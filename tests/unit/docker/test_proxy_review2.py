@@ -273,3 +273,29 @@ def test_the_drain_watches_the_port_the_old_version_serves_on() -> None:
     proxied.switch(spec(), NEW, live, "ok")
     (script,) = session.scripts
     assert ":0050$/" in script and ":1F90$/" not in script  # 80, not 8080
+
+
+def test_a_reload_is_bounded_by_the_longer_of_the_old_and_the_new_grace(host: Host) -> None:
+    """The bound came from the NEW config's grace: a deploy lowering the longest drain
+    (300 s -> 5 s) cut Caddy's reload after 35 s while it still waited (up to 300 s) for
+    the OLD config's requests; the new route was live, the restore then removed its
+    container: 502s (review 2, finding 1)."""
+    (host.p / "grace").mkdir()
+    (host.p / "grace" / "web").write_text("300\n")
+    host.add_route("web", ProxySpec(port=8080), OLD)
+    fake_bin(
+        host, "timeout", f'echo "$1" >> {shlex.quote(str(host.root / "bounds"))}; shift; exec "$@"'
+    )
+    res = host.run(px.switch_script(spec(drain=5), NEW, None, tls=False, state_dir=str(host.state)))
+    assert res.returncode == 0, res.stderr
+    assert (host.root / "bounds").read_text().split() == [str(300 + px.RELOAD_SLACK_SECONDS)]
+
+
+def test_a_failed_reload_hands_the_old_config_back_or_marks_it_unknown(host: Host) -> None:
+    host.add_route("web", ProxySpec(port=8080), OLD)
+    host.fail_file.write_text("Error: timeout\n")
+    (host.p / "loaded.json").write_text("{}")
+    res = host.run(px.switch_script(spec(), NEW, None, tls=False, state_dir=str(host.state)))
+    assert res.returncode == 1
+    assert len(host.reloads()) == 2  # the new config, then the old one again
+    assert not (host.p / "loaded.json").exists()  # both failed: the next run reloads

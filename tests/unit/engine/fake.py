@@ -26,7 +26,15 @@ from deployer.model import (
     spec_hash,
     spec_public,
 )
-from deployer.targets import Attempt, GateResult, LockRequest, Prepared, Restored, Started
+from deployer.targets import (
+    Attempt,
+    GateResult,
+    LockRequest,
+    Prepared,
+    Removed,
+    Restored,
+    Started,
+)
 
 _ids = itertools.count(1)
 
@@ -57,6 +65,7 @@ class FakeHost:
     audit: list[dict[str, Any]] = field(default_factory=list)
     # step -> what goes wrong there: "unreachable" | "pull" | "login" | "start" | "unhealthy"
     # | "gate-raises" | "gate-bug" | "late" | "restore-raises" | "finalize" | "upkeep"
+    # | "remove-route" (the proxy route could not go) | "remove" (docker rm failed)
     fail: set[str] = field(default_factory=set)
     on: dict[str, Callable[[], None]] = field(default_factory=dict)  # step -> hook run first
     log: list[str] = field(default_factory=list)  # the steps, in order
@@ -267,6 +276,20 @@ class FakeEngine:
         if unlock_token and self.host.lock and self.host.lock["run"] == unlock_token:
             self.host.lock = None
         return None
+
+    def remove(
+        self, spec: ContainerSpec, containers: Sequence[Observed], audit: Sequence[str]
+    ) -> Removed:
+        """As the SSH engine: the route goes first, then the audit record, then the containers."""
+        self._step("remove")
+        if "remove-route" in self.host.fail:
+            return Removed(False, f"the proxy still routes to {spec.name}: nothing removed", False)
+        self.host.audit += [json.loads(a) for a in audit]
+        if "remove" in self.host.fail:
+            return Removed(False, f"could not remove {containers[0].id}", True)
+        for c in containers:
+            self.host.boxes.pop(c.id, None)
+        return Removed(True, f"removed {len(containers)} container(s)", True)
 
     def heartbeat(self, token: str) -> None:
         pass

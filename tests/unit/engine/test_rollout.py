@@ -367,7 +367,9 @@ def test_a_failed_proxy_upkeep_fails_the_host_before_any_container_and_unlocks()
     report = fleet.run(play())
     assert report.exit_code == EXIT_FAILED
     h1 = report.hosts[0]
-    assert h1.status == "failed" and h1.reason.startswith("proxy: the new proxy did not start")
+    assert h1.status == "failed" and h1.reason.startswith(
+        "host upkeep: the new proxy did not start"
+    )
     assert fleet.hosts["h1"].log == ["prepare", "upkeep", "finalize"]
     assert fleet.images()["h1"] == "reg/web:v1" and fleet.locks()["h1"] is None
 

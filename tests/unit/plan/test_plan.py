@@ -474,3 +474,17 @@ def test_a_new_version_never_switched_to_is_no_retained_version():
     )
     assert [o.id for o in f.previous("web")] == ["old1"]
     assert to_prune(s, f) == []  # neither pruned: it may still be routed
+
+
+def test_a_version_pinned_by_deploy_build_is_found_by_its_tag_and_runs_what_is_wanted():
+    """rollback --to TAG took the digest's hex for the tag of `repo:tag@sha256:...`, and
+    health called every built container degraded (review 2, findings 2 and 8)."""
+    from deployer.model import same_image
+    from deployer.plan import _matches
+
+    pinned = "reg:5000/site:0123456789ab@sha256:" + "e" * 64
+    c = Observed("c1", "site_prev_c1", pinned, "sha256:i", {}, logical="site")
+    assert _matches(c, "0123456789ab") and _matches(c, "reg:5000/site:0123456789ab")
+    assert same_image(pinned, "reg:5000/site") and same_image(pinned, "reg:5000/site:0123456789ab")
+    assert not same_image(pinned, "reg:5000/site:other") and not same_image(pinned, "reg:5000/web")
+    assert not same_image("reg:5000/site:v1", "reg:5000/site:v2")

@@ -137,3 +137,58 @@ def test_a_push_takes_the_plays_login_only_for_its_own_registry() -> None:
     hub = RegistryAuth(None, "me", Secret("file:x", "pw"))
     assert db.auth_for("user/site:1", hub) == {"username": "me", "password": "pw"}
     assert db.auth_for("user/site:1", None) is None
+
+
+class FakeApi:
+    """An Engine API client: builds succeed unless named in `fail`; records what it did."""
+
+    def __init__(self, fail: str = "", raises: Exception | None = None) -> None:
+        self.fail, self.raises, self.calls = fail, raises, []  # type: list[str]
+        self._auth_configs = "the controller's own logins"
+        self.build_auth: list[object] = []
+
+    def build(self, **kw: object) -> list[dict[str, object]]:
+        self.calls.append(f"build {kw['tag']}")
+        self.build_auth.append(self._auth_configs)
+        if self.raises is not None:
+            raise self.raises
+        if self.fail and self.fail in str(kw["tag"]):
+            return [{"stream": "Step 1/1 : RUN false\n"}, {"error": "returned a non-zero code: 1"}]
+        return [{"aux": {"ID": "sha256:i"}}]
+
+    def push(self, repo: str, **kw: object) -> list[dict[str, object]]:
+        self.calls.append(f"push {repo}:{kw['tag']}")
+        return [{"aux": {"Digest": "sha256:" + "f" * 64}}]
+
+
+def test_a_failed_build_pushes_nothing_not_even_the_images_built_before(tmp_path: Path) -> None:
+    """Each image was built and pushed in turn: `site` was pushed (its tag moved) before
+    `worker` failed (review 2, finding 6)."""
+    todo = [job("reg/site:1", tmp_path), job("reg/worker:1", tmp_path)]
+    api = FakeApi(fail="worker")
+    with pytest.raises(BuildError, match="reg/worker:1: Step 1/1 : RUN false"):
+        eb.run(todo, api, allow_dirty=False, on_line=lambda *_: None)
+    assert api.calls == ["build reg/site:1", "build reg/worker:1"]
+
+
+def test_a_build_sees_only_the_plays_login_and_sdk_errors_are_build_errors(tmp_path: Path) -> None:
+    """The SDK sent every credential of this machine's Docker config to the builder
+    (X-Registry-Config); an engine or connection error was a traceback (findings 3, 5)."""
+    import docker.errors
+
+    api = FakeApi()
+    eb.run([job("reg/site:1", tmp_path)], api, allow_dirty=False, on_line=lambda *_: None)
+    (seen,) = api.build_auth
+    assert seen != "the controller's own logins" and not dict(seen).get("auths")  # type: ignore[call-overload]
+    assert api._auth_configs == "the controller's own logins"  # the push's, as before
+    broken = FakeApi(raises=docker.errors.APIError("500 Server Error: boom"))
+    with pytest.raises(BuildError, match="reg/site:1: build failed: 500 Server Error"):
+        eb.run([job("reg/site:1", tmp_path)], broken, allow_dirty=False, on_line=lambda *_: None)
+
+
+def test_a_given_tag_does_not_skip_the_dirty_check(tmp_path: Path) -> None:
+    ctx = repo(tmp_path)
+    (ctx / "new.txt").write_text("x\n")
+    with pytest.raises(BuildError, match="uncommitted changes"):
+        eb.tag_of(job("user/site:1.4", ctx), False)
+    assert eb.tag_of(job("user/site:1.4", ctx), True) == "user/site:1.4"

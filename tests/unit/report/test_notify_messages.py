@@ -138,3 +138,22 @@ def test_urls_come_from_flags_and_the_inventory() -> None:
     assert n.urls_from([], [{"deployer_notify": "json://c"}]) == ["json://c"]
     with pytest.raises(ConfigError):
         n.urls_from([], [{"deployer_notify": 3}])
+
+
+def test_many_changes_in_one_round_are_sent_at_once_within_one_timeout() -> None:
+    """One at a time, 50 unreachable hosts stalled a watch for 50 x 10 s (review 2, #14)."""
+    slow = Receiver(hang=5.0)
+    try:
+        t0 = time.monotonic()
+        problems = n.Notifier([slow.url], timeout=0.5).send_all(
+            [n.Message(f"t{i}", "b", "info") for i in range(8)]
+        )
+        assert time.monotonic() - t0 < 3.0
+        assert problems == ["notification to json://… not delivered within 0.5s"]
+    finally:
+        slow.close()
+
+
+def test_a_url_apprise_chokes_on_is_an_input_error() -> None:
+    with pytest.raises(ConfigError):
+        n.Notifier(["json://h/tok\udcff"])
