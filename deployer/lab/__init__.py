@@ -3,7 +3,9 @@
 Each host: its own network namespace and address on a lab bridge, its own sshd
 (own host key, private /tmp and state folder) and, but for the bastion, its own
 Docker engine. Behind the bastion, a private host. Two registries (plain HTTP,
-and TLS with password auth) hold the demo images built from examples/.
+and TLS with password auth) hold the demo images built from examples/; a third, the
+lab's Docker Hub, is every engine's registry mirror and answers Docker Hub names
+(nginx, busybox, deployer/demo-web), built here from Debian's packages.
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ import yaml
 
 from deployer.errors import LabError
 from deployer.lab import images, net, services
-from deployer.lab.layout import PASSWORD_USER, REGISTRY_USER, Layout, make_layout
+from deployer.lab.layout import (
+    BUILDER,
+    HUB_DEMO_IMAGES,
+    PASSWORD_USER,
+    REGISTRY_USER,
+    Layout,
+    make_layout,
+)
 from deployer.lab.system import (
     alive,
     check_prerequisites,
@@ -91,8 +100,8 @@ def _up(layout: Layout, inventory: Path) -> None:
     for host in hosts:
         if host.has_engine:
             pids[f"{host.name}/dockerd"] = services.start_dockerd(layout, host)
-    for i, pid in enumerate(services.start_registries(layout)):
-        pids[f"registry/{('plain', 'tls')[i]}"] = pid
+    for kind, pid in services.start_registries(layout).items():
+        pids[f"registry/{kind}"] = pid
     _save_state(layout, inventory, pids)
     for host in hosts:
         wait_for(
@@ -108,14 +117,21 @@ def _up(layout: Layout, inventory: Path) -> None:
                 log=host.data_dir / "dockerd.log",
             )
     layout.known_hosts.write_text("".join(services.host_key_line(h) + "\n" for h in hosts))
-    images.build_and_push(layout, hosts[0])
+    builder = next(h for h in hosts if h.name == BUILDER)
+    base_images = images.build_and_push(layout, builder)
+    pids["registry/hub"] = services.start_hub(layout, pids["registry/hub"])
+    _save_state(layout, inventory, pids)
     inventory.parent.mkdir(parents=True, exist_ok=True)
-    inventory.write_text(inventory_yaml(layout))
+    inventory.write_text(inventory_yaml(layout, base_images))
 
 
-def inventory_yaml(layout: Layout) -> str:
+def inventory_yaml(layout: Layout, base_images: dict[str, str] | None = None) -> str:
+    """The lab's inventory. `base_images`: what the hub serves under pinned Docker Hub
+    names ({"nginx": "nginx:1.22", ...}), as `lab_hub_<name>` variables."""
     hosts = layout.hosts()
     bastion = next(h for h in hosts if h.role == "bastion")
+    hub_vars = {f"lab_hub_image_{kind}": name for kind, name in HUB_DEMO_IMAGES.items()}
+    hub_vars |= {f"lab_hub_{name}": image for name, image in (base_images or {}).items()}
     doc = {
         "all": {
             "vars": {
@@ -135,6 +151,13 @@ def inventory_yaml(layout: Layout) -> str:
                 "lab_image_proxy": layout.image("proxy"),
                 # the lab's build of Caddy from Debian's package (no Docker Hub here)
                 "deployer_proxy_image": layout.image("proxy"),
+                # Docker Hub names (nginx:1.22, deployer/demo-web:v1) are served by the
+                # lab's hub, every engine's registry mirror; pushes go to the TLS registry
+                "lab_registry_hub": layout.registry_hub,
+                "lab_push_registry": layout.registry_tls,
+                **hub_vars,
+                # `deployer build` / `deploy --build` build on this web host, over SSH
+                "deployer_builder": BUILDER,
             },
             "children": {
                 "web": {
@@ -252,7 +275,11 @@ def status(layout: Layout) -> list[tuple[str, str, str]]:
             if key in saved:
                 parts.append(f"{svc} {'up' if alive(int(saved[key])) else 'DOWN'}")
         rows.append((f"{host.name} ({host.role})", host.address, ", ".join(parts) or "not up"))
-    for kind, addr in (("plain", layout.registry), ("tls", layout.registry_tls)):
+    for kind, addr in (
+        ("plain", layout.registry),
+        ("tls", layout.registry_tls),
+        ("hub", layout.registry_hub),
+    ):
         key = f"registry/{kind}"
         up_ = key in saved and alive(int(saved[key]))
         rows.append((f"registry ({kind})", addr, "up" if up_ else "not up"))

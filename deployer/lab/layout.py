@@ -15,8 +15,19 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,5}$")
 MAX_HOSTS = 60
 PLAIN_PORT = 5000
 TLS_PORT = 5443
+HUB_PORT = 5001  # the lab's Docker Hub: every engine's registry mirror (anonymous pulls)
 REGISTRY_USER = "deployer"
-PASSWORD_USER = "labpw"  # a uid-0 login that only the lab's sshds know, for password auth
+PASSWORD_USER = "labpw"
+BUILDER = "h1"  # the inventory's deployer_builder: a web host (see deployer/lab/__init__.py)
+
+# The demo images by Docker Hub-style names, as a user writes them; the lab's mirror
+# serves them (on the real Docker Hub, the `deployer` account is not the project's).
+HUB_DEMO_IMAGES = {
+    "v1": "deployer/demo-web:v1",
+    "v2": "deployer/demo-web:v2",
+    "unhealthy": "deployer/demo-unhealthy:1",
+    "crash": "deployer/demo-crash:1",
+}  # a uid-0 login that only the lab's sshds know, for password auth
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,16 @@ class Layout:
     @property
     def registry_tls(self) -> str:
         return f"{self.gateway}:{TLS_PORT}"
+
+    @property
+    def registry_hub(self) -> str:
+        """The registry that answers for Docker Hub: `nginx:1.22` or `user/app:1` pulled on a
+        lab host comes from here (each engine's --registry-mirror)."""
+        return f"{self.gateway}:{HUB_PORT}"
+
+    @property
+    def hub_mirror(self) -> str:
+        return f"http://{self.registry_hub}"
 
     @property
     def certs_d(self) -> Path:

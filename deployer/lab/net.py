@@ -1,4 +1,11 @@
-"""The lab's network: a bridge, a namespace per host, the bastion's private link."""
+"""The lab's network: a bridge, a namespace per host, the bastion's private link.
+
+A host reaches the lab's addresses and nothing else: its routes name only the lab's
+subnets, and every other destination is `unreachable` (refused at once, inside the
+host's namespace: no packet leaves it). So a lookup of Docker Hub (registry-1.docker.io,
+auth.docker.io) by a lab engine fails in milliseconds instead of waiting for a name
+server that the lab may never ask.
+"""
 
 from __future__ import annotations
 
@@ -34,11 +41,21 @@ def create(layout: Layout) -> None:
         _ip("link", "set", outer, "up")
         _ns_ip(host.netns, "addr", "add", f"{host.address}/24", "dev", "eth0")
         _ns_ip(host.netns, "link", "set", "eth0", "up")
-        _ns_ip(host.netns, "route", "add", "default", "via", layout.gateway)
+        for route in host_routes(layout, via=None):
+            _ns_ip(host.netns, *route)
         if host.role == "bastion":
             bastion = host
     assert bastion is not None
     _link_private(layout, bastion, [h for h in layout.hosts() if h.role == "private"])
+
+
+def host_routes(layout: Layout, via: str | None) -> list[list[str]]:
+    """The `ip` arguments of a host's routes beyond its own link: a private host reaches
+    the lab's subnet through the bastion (`via`); every other destination is unreachable
+    (no default route through the lab's bridge: the machine's own name server and the
+    internet are not the lab's)."""
+    routes = [] if via is None else [["route", "add", layout.subnet, "via", via]]
+    return [*routes, ["route", "add", "unreachable", "default"]]
 
 
 def _link_private(layout: Layout, bastion: LabHost, private: list[LabHost]) -> None:
@@ -72,7 +89,8 @@ def _link_private(layout: Layout, bastion: LabHost, private: list[LabHost]) -> N
         _ns_ip(bastion.netns, "link", "set", inner, "up")
         _ns_ip(host.netns, "addr", "add", f"{host.address}/24", "dev", "eth0")
         _ns_ip(host.netns, "link", "set", "eth0", "up")
-        _ns_ip(host.netns, "route", "add", "default", "via", addr)
+        for route in host_routes(layout, via=addr):
+            _ns_ip(host.netns, *route)
     run(in_netns(bastion.netns, ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"]))
     run(
         in_netns(

@@ -10,8 +10,8 @@ import shlex
 import socket
 from pathlib import Path
 
-from deployer.lab.layout import PASSWORD_USER, PLAIN_PORT, REGISTRY_USER, TLS_PORT, LabHost, Layout
-from deployer.lab.system import in_netns, run, spawn, wait_for
+from deployer.lab.layout import PASSWORD_USER, REGISTRY_USER, LabHost, Layout
+from deployer.lab.system import in_netns, kill_trees, run, spawn, wait_for
 
 # Each lab host has its own /tmp and its own deployer state folder, as a real
 # server would: sshd runs in a private mount namespace with these bound.
@@ -173,6 +173,10 @@ def start_dockerd(layout: Layout, host: LabHost) -> int:
             str(host.run_dir / "docker.pid"),
             "--insecure-registry",
             layout.registry,
+            "--insecure-registry",  # the lab pushes the hub's images by its address
+            layout.registry_hub,
+            "--registry-mirror",  # Docker Hub names come from the lab's hub
+            layout.hub_mirror,
             "--containerd-namespace",
             "moby",
             "--log-level",
@@ -246,37 +250,72 @@ def _write_tls(layout: Layout, folder: Path) -> None:
     os.chmod(folder / "server.key", 0o600)
 
 
-def start_registries(layout: Layout) -> list[int]:
+def registry_yaml(root: Path, addr: str, *, tls: Path | None = None, readonly: bool = False) -> str:
+    """A Distribution registry's configuration: storage under `root`, listening on `addr`;
+    with `tls` (a folder with server.crt, server.key and htpasswd) HTTPS and a password;
+    `readonly` refuses every push (pulls only, as from a mirror)."""
+    maintenance = "  maintenance: {readonly: {enabled: true}}\n" if readonly else ""
+    text = (
+        f"version: 0.1\nlog: {{level: warn}}\nstorage:\n  filesystem: {{rootdirectory: {root}}}\n"
+        f"  delete: {{enabled: true}}\n{maintenance}http:\n  addr: {addr}\n"
+    )
+    if tls is not None:
+        text += (
+            f"  tls:\n    certificate: {tls / 'server.crt'}\n    key: {tls / 'server.key'}\n"
+            f"auth:\n  htpasswd:\n    realm: deployer-lab\n    path: {tls / 'htpasswd'}\n"
+        )
+    return text
+
+
+def start_registries(layout: Layout) -> dict[str, int]:
+    """The plain and the TLS registry, and the hub (Docker Hub's stand-in, writable until
+    it is seeded: see start_hub). {kind: pid}"""
     import bcrypt
 
     folder = layout.dir / "registry"
     folder.mkdir(parents=True, exist_ok=True)
     password = secrets.token_urlsafe(18)
     _write_private(layout.password_file, password + "\n")
-    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
+    # The registry checks the password on every request (a push is dozens): bcrypt's least
+    # cost keeps that at a millisecond; the password itself is random (144 bits).
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
     (folder / "htpasswd").write_text(f"{REGISTRY_USER}:{hashed}\n")
     _write_tls(layout, folder)
     layout.certs_d.mkdir(parents=True, exist_ok=True)
     (layout.certs_d / "ca.crt").write_bytes((folder / "ca.crt").read_bytes())
-    plain = (
-        f"version: 0.1\nlog: {{level: warn}}\nstorage:\n  filesystem: {{rootdirectory: {folder / 'plain'}}}\n"
-        f"  delete: {{enabled: true}}\nhttp:\n  addr: {layout.registry}\n"
-    )
-    tls = (
-        f"version: 0.1\nlog: {{level: warn}}\nstorage:\n  filesystem: {{rootdirectory: {folder / 'tls'}}}\n"
-        f"  delete: {{enabled: true}}\nhttp:\n  addr: {layout.registry_tls}\n  tls:\n"
-        f"    certificate: {folder / 'server.crt'}\n    key: {folder / 'server.key'}\n"
-        f"auth:\n  htpasswd:\n    realm: deployer-lab\n    path: {folder / 'htpasswd'}\n"
-    )
-    pids = []
-    for kind, cfg in (("plain", plain), ("tls", tls)):
-        path = folder / f"{kind}.yml"
-        path.write_text(cfg)
-        pids.append(spawn(["docker-registry", "serve", str(path)], folder / f"{kind}.log"))
-    for port, kind in ((PLAIN_PORT, "plain"), (TLS_PORT, "tls")):
-        wait_for(
-            lambda p=port: port_open(layout.gateway, p),
-            f"registry ({kind})",
-            log=folder / f"{kind}.log",
-        )
+    configs = {
+        "plain": registry_yaml(folder / "plain", layout.registry),
+        "tls": registry_yaml(folder / "tls", layout.registry_tls, tls=folder),
+        "hub": registry_yaml(folder / "hub", layout.registry_hub),
+    }
+    pids = {kind: _spawn_registry(folder, kind, cfg) for kind, cfg in configs.items()}
+    for kind in configs:
+        _wait_registry(layout, kind)
     return pids
+
+
+def start_hub(layout: Layout, seeded_pid: int) -> int:
+    """Start the hub again read-only once it is seeded: like Docker Hub, what a name
+    means changes under nobody's feet (a push to it is refused). Returns its new pid."""
+    kill_trees({seeded_pid})
+    folder = layout.dir / "registry"
+    cfg = registry_yaml(folder / "hub", layout.registry_hub, readonly=True)
+    pid = _spawn_registry(folder, "hub", cfg)
+    _wait_registry(layout, "hub")
+    return pid
+
+
+def _spawn_registry(folder: Path, kind: str, cfg: str) -> int:
+    path = folder / f"{kind}.yml"
+    path.write_text(cfg)
+    return spawn(["docker-registry", "serve", str(path)], folder / f"{kind}.log")
+
+
+def _wait_registry(layout: Layout, kind: str) -> None:
+    addr = {"plain": layout.registry, "tls": layout.registry_tls, "hub": layout.registry_hub}
+    host, port = addr[kind].rsplit(":", 1)
+    wait_for(
+        lambda: port_open(host, int(port)),
+        f"registry ({kind})",
+        log=layout.dir / "registry" / f"{kind}.log",
+    )
