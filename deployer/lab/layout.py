@@ -18,7 +18,11 @@ TLS_PORT = 5443
 HUB_PORT = 5001  # the lab's Docker Hub: every engine's registry mirror (anonymous pulls)
 REGISTRY_USER = "deployer"
 PASSWORD_USER = "labpw"
-BUILDER = "h1"  # the inventory's deployer_builder: a web host (see deployer/lab/__init__.py)
+# The inventory's deployer_builder: a web host, as a small fleet builds where it deploys.
+# A dedicated builder would cost an engine more (memory, bring-up) on every lab and add a
+# host to the inventory that `health`, `ps` and all-host tests would meet; the lab itself
+# builds its images on h1 too, and leaves its engine bare afterwards.
+BUILDER = "h1"
 
 # The demo images by Docker Hub-style names, as a user writes them; the lab's mirror
 # serves them (on the real Docker Hub, the `deployer` account is not the project's).

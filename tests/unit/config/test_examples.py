@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,18 @@ def test_lab_connections(lab_inventory: str) -> None:
     )
     assert p1.key_file and p1.key_file.endswith("id_ed25519")
     assert p1.known_hosts and p1.known_hosts[0].endswith("known_hosts")
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("deployer.config.build") is None,
+    reason="`build:` is not in this tree (issue 13's build and push)",
+)
+def test_the_site_example_validates(lab_inventory: str) -> None:
+    """examples/site/site.yml: built from its own folder, pushed to lab_push_registry."""
+    path = str(ROOT / "examples" / "site" / "site.yml")
+    (play,) = load_playbook(path, load_inventory([lab_inventory])).plays
+    (site,) = play.containers["h1"]
+    assert site.build is not None and Path(site.build.context) == ROOT / "examples" / "site"
+    assert site.build.dockerfile == "Dockerfile"
+    assert site.image == "10.99.0.1:5443/deployer/site"
+    assert play.registry is not None and play.registry.server == "10.99.0.1:5443"
