@@ -31,6 +31,10 @@ NEXT = PROXY_NAME + "_next"  # the new proxy before it takes the name
 ASIDE = PROXY_NAME + "_old"  # the old proxy while the new one proves itself
 MARK_STATE = "--deployer-proxy-state--"
 TAKE_TRIES = 75  # a proxy just started takes its config within 75 tries 0.2 s apart
+# Caddy binds a new listening socket (SO_REUSEPORT) at every config reload and closes the old
+# one; without this the kernel resets the connections still queued on the old socket
+# (handshakes done, not yet accepted). With it (Linux 5.14+) they move to the new socket.
+SYSCTLS = ("net.ipv4.tcp_migrate_req=1",)
 
 
 def settings_hash(settings: ProxyHost) -> str:
@@ -40,6 +44,7 @@ def settings_hash(settings: ProxyHost) -> str:
         "http": settings.http_port,
         "https": settings.https_port if settings.tls_cert else None,
         "network": NETWORK,
+        "sysctls": list(SYSCTLS),
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -61,6 +66,8 @@ def run_argv(settings: ProxyHost, name: str) -> list[str]:
     ]
     if settings.tls_cert:
         argv += ["-p", f"{settings.https_port}:443"]
+    for sysctl in SYSCTLS:
+        argv += ["--sysctl", sysctl]
     # --resume: after a restart (a host reboot), the config it last had (Caddy keeps it)
     return [*argv, settings.image, "caddy", "run", "--resume"]
 

@@ -39,22 +39,12 @@ def proxied_v1(clean_lab, env):
     return clean_lab
 
 
-RESETS = ("ConnectionResetError", "RemoteDisconnected")
-
-
-def check_clean(load: Load, what: str, reloads: int = 0) -> None:
-    """No failed request. The one exception, bounded: Caddy 2.6 hands its listening socket
-    over on every config reload (SO_REUSEPORT) and may reset a connection arriving at that
-    instant, before any request was read. So at most one such reset per reload the case
-    made, never an HTTP error, a timeout, or a slow request cut."""
+def check_clean(load: Load, what: str) -> None:
+    """No failed request: no HTTP error, no timeout, no reset, no slow request cut. (Caddy
+    rebinds its port at every config reload; the proxy's tcp_migrate_req moves the queued
+    connections to the new socket instead of resetting them.)"""
     failed = load.failed()
-    resets = [r for r in failed if r.kind == "fast" and r.error.startswith(RESETS)]
-    other = [r for r in failed if r not in resets]
-    msg = f"{what}: {len(failed)} failed requests, e.g. {failed[:3]}; {load.summary()}"
-    assert not other, msg
-    assert len(resets) <= reloads, msg
-    if resets:
-        print(f"{what}: {len(resets)} connection(s) reset at a proxy reload")
+    assert not failed, f"{what}: {len(failed)} failed requests, e.g. {failed[:3]}; {load.summary()}"
 
 
 def test_rollout_v1_to_v2_fails_no_request_and_then_only_v2_answers(proxied_v1, env) -> None:
@@ -65,13 +55,35 @@ def test_rollout_v1_to_v2_fails_no_request_and_then_only_v2_answers(proxied_v1, 
         switched = time.monotonic()
         time.sleep(1.0)
     assert res.code == 0, res
-    check_clean(load, "v1 -> v2", reloads=len(WEB))
+    check_clean(load, "v1 -> v2")
     assert load.slow_completed() >= 3, load.summary()
     for host in WEB:
         # after the run returned, only v2 answers
         assert load.versions_after(switched)[host] == {"v2"}, (host, load.summary())
         assert running_image(lab, host) == image(lab, "v2")
         assert any(n.startswith("site_prev_") for n in names(lab, host)), names(lab, host)
+
+
+def test_proxy_reloads_under_load_reset_no_connection(proxied_v1) -> None:
+    """Caddy rebinds its port (SO_REUSEPORT) at each reload and closes the old socket; the
+    kernel used to reset the connections queued on it (1-2 per 20 reloads at this load). The
+    proxy runs with net.ipv4.tcp_migrate_req=1, which moves them to the new socket."""
+    lab = proxied_v1
+    reload = (
+        "for i in $(seq 20); do docker exec -i deployer-proxy caddy reload --force "
+        "--config /dev/stdin < /var/lib/deployer/proxy/caddy.json 2>/dev/null || exit 1; done"
+    )
+    with Load(targets(lab), interval=0.002, slow_path=None) as load:
+        time.sleep(0.3)
+        for host in WEB:
+            lab.sh(host, reload)
+        time.sleep(0.3)
+    check_clean(load, "20 reloads per host")
+    for host in WEB:
+        sysctls = lab.docker(
+            host, "inspect", "--format", "{{json .HostConfig.Sysctls}}", "deployer-proxy"
+        )
+        assert "tcp_migrate_req" in sysctls.stdout, sysctls
 
 
 @pytest.mark.parametrize("kind", ["unhealthy", "crash"])
@@ -101,7 +113,7 @@ def test_rollback_fails_no_request(proxied_v1, env) -> None:
         back = time.monotonic()
         time.sleep(1.0)
     assert res.code == 0, res
-    check_clean(load, "rollback", reloads=len(WEB))
+    check_clean(load, "rollback")
     for host in WEB:
         assert load.versions_after(back)[host] == {"v1"}, (host, load.summary())
 
@@ -130,8 +142,8 @@ def test_two_apps_behind_one_proxy_routed_by_host(clean_lab, env) -> None:
     assert res_a.code == 0, res_a
     assert res_b.code == 0, res_b
     # two switches per host, each one reload, seen by both loads
-    check_clean(a, "app a", reloads=2 * len(WEB))
-    check_clean(b, "app b", reloads=2 * len(WEB))
+    check_clean(a, "app a")
+    check_clean(b, "app b")
     for host in WEB:
         assert a.versions_after(after_a)[host] == {"v2"}, a.summary()
         # b was untouched by a's rollout, then rolled out itself

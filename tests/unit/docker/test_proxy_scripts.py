@@ -540,7 +540,7 @@ def test_ensure_creates_the_proxy_and_stores_the_tls_files(
     create = (
         "create --name deployer-proxy_next --network deployer "
         f"--label deployer.proxy={want} --restart unless-stopped "
-        "-p 8000:80 -p 8443:443 caddy:2.6 caddy run --resume"
+        "-p 8000:80 -p 8443:443 --sysctl net.ipv4.tcp_migrate_req=1 caddy:2.6 caddy run --resume"
     )
     calls = host.calls()
     assert calls.index(create) < calls.index("rename deployer-proxy_next deployer-proxy")
@@ -660,3 +660,13 @@ def test_caddy_validates_the_assembled_config(
     assert res.returncode == 0, res.stderr[-2000:]
     assert "Valid configuration" in res.stdout + res.stderr
     assert ("https" in servers(host.config())) is tls
+
+
+def test_the_proxy_container_moves_queued_connections_at_a_reload() -> None:
+    """Caddy rebinds its port at every reload: without tcp_migrate_req the kernel resets the
+    connections queued on the socket it closes. A change of it is a new proxy container."""
+    settings = ProxyHost(image="caddy:2", http_port=80)
+    argv = pxc.run_argv(settings, "p")
+    at = argv.index("--sysctl")
+    assert argv[at + 1] == "net.ipv4.tcp_migrate_req=1"
+    assert at < argv.index("caddy:2")
