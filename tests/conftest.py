@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-LAB_NAME = os.environ.get("DEPLOYER_TEST_LAB", "t")
+# Under pytest-xdist (scripts/test.sh runs two workers) each worker brings up its own lab:
+# "t" becomes "t0" and "t1", each with its own namespaces, engines, registries and subnet.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "").removeprefix("gw")
+LAB_NAME = os.environ.get("DEPLOYER_TEST_LAB", "t") + _WORKER
 LAB_HOSTS = int(os.environ.get("DEPLOYER_TEST_LAB_HOSTS", "3"))
 
 
