@@ -22,7 +22,8 @@ from rich.text import Text
 
 from deployer.cli import handle_errors, main
 from deployer.cli.deploy import extra_opt, forks_opt, inventory_opt, keys_opt, limit_opt, output_opt
-from deployer.cli.vaultopt import given_vault, vault_opt
+from deployer.cli.selection import select
+from deployer.cli.vaultopt import vault_opt
 from deployer.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -60,18 +61,9 @@ def targets(
     limit: str | None,
 ) -> list[Target]:
     """The hosts (a playbook's, else the inventory's) and what the playbook declares there."""
-    from deployer.config import load_playbook, parse_extra_vars
-    from deployer.config.schema import secrets_unread
-    from deployer.inventory import load_inventory
-
-    inv = load_inventory(list(inventories), vault=given_vault())
-    if playbook is None:
-        extra_vars = parse_extra_vars(list(extra))
-        return [
-            Target(_with(inv.host_conn(n), extra_vars)) for n in inv.match(limit or "all", None)
-        ]
-    with secrets_unread():  # no command here needs a secret value
-        book = load_playbook(playbook, inv, list(extra), limit)
+    hosts, book = select(inventories, playbook, extra, limit)
+    if book is None:
+        return [Target(conn) for conn in hosts]
     out: dict[str, Target] = {}
     for play in book.plays:
         for conn in play.hosts:
@@ -80,12 +72,6 @@ def targets(
             for gone in [s.name for s in play.containers.get(conn.name, ()) if s.state == "absent"]:
                 del t.declared[gone]  # state: absent: removed by a deploy, declared no more
     return list(out.values())
-
-
-def _with(conn: HostConn, extra_vars: dict[str, Any]) -> HostConn:
-    import dataclasses
-
-    return dataclasses.replace(conn, vars={**conn.vars, **extra_vars}) if extra_vars else conn
 
 
 def names_on(t: Target, container: str | None, playbook: str | None) -> list[str]:

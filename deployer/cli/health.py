@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import signal
 import sys
 import time
@@ -13,7 +12,8 @@ import click
 from rich.console import Console
 
 from deployer.cli import handle_errors, main
-from deployer.cli.vaultopt import given_vault, vault_opt
+from deployer.cli.selection import select
+from deployer.cli.vaultopt import vault_opt
 from deployer.errors import EXIT_INTERRUPTED, ConfigError
 from deployer.health.model import HealthReport
 from deployer.model import HostConn, Playbook
@@ -22,32 +22,6 @@ from deployer.targets.ssh import SshEngine
 
 if TYPE_CHECKING:
     from deployer.report.prometheus_http import MetricsServer
-
-
-def _targets(
-    inventories: tuple[str, ...],
-    playbook_path: str | None,
-    extra: tuple[str, ...],
-    limit: str | None,
-) -> tuple[list[HostConn], Playbook | None]:
-    from deployer.config import load_playbook, parse_extra_vars
-    from deployer.config.schema import secrets_unread
-    from deployer.health.gather import with_vars
-    from deployer.inventory import load_inventory
-
-    inventory = load_inventory(list(inventories), vault=given_vault())
-    if playbook_path is not None:
-        with secrets_unread():  # a report needs no secret values: none is read
-            playbook = load_playbook(playbook_path, inventory, list(extra), limit)
-        return [], with_vars(playbook, parse_extra_vars(list(extra)))
-    extra_vars = parse_extra_vars(list(extra))
-    hosts = []
-    for name in inventory.match("all", limit):
-        conn = inventory.host_conn(name)
-        if extra_vars:
-            conn = dataclasses.replace(conn, vars={**conn.vars, **extra_vars})
-        hosts.append(conn)
-    return hosts, None
 
 
 def _watch_notifier(
@@ -202,7 +176,7 @@ def health(
 
     if serve is not None and watch is None:
         raise ConfigError("--serve goes with --watch: it serves the latest round's metrics")
-    hosts, book = _targets(inventories, playbook, extra, limit)
+    hosts, book = select(inventories, playbook, extra, limit)
     console = Console(highlight=False)
     color = out is None and output == "text" and console.is_terminal
 
