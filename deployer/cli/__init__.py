@@ -32,11 +32,11 @@ LAZY_COMMANDS = {
     "runs": "runs",
     "ps": "daytwo",
     "logs": "daytwo",
-    "exec": "daytwo",
-    "init": "daytwo",
-    "restart": "daytwo",
-    "stop": "daytwo",
-    "start": "daytwo",
+    "exec": "operate",
+    "init": "init",
+    "restart": "operate",
+    "stop": "operate",
+    "start": "operate",
 }
 
 
