@@ -214,5 +214,6 @@ def test_the_site_walk_through(clean_lab, tmp_path: Path) -> None:
             text=True,
         ).stdout
         assert "<h1>deployer site</h1>" in body, (host, body)
-    health = deployer(env, "health", "-i", inv, playbook)
+    # the lab's hosts share this machine's load (other tests, a second lab): not judged here
+    health = deployer(env, "health", "-i", inv, playbook, "-e", "deployer_health_load_warn=1000")
     assert health.code == 0, health
