@@ -10,9 +10,12 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import random
 import select
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +35,57 @@ Channel = (
 )  # what `Session.start` returns, for the rooms that must not import paramiko
 CONNECT_TIMEOUT = 10.0
 KEEPALIVE = 15
+# Pacing: at most this many SSH handshakes at once in one run, however many forks (Kamal
+# caps concurrent SSH starts at 30 too). A handshake costs the controller a key exchange and
+# the server (or the one bastion in front of many hosts) an unauthenticated slot: sshd's
+# MaxStartups (10:30:100 by default) starts dropping connections beyond 10. Set with
+# DEPLOYER_MAX_HANDSHAKES.
+MAX_HANDSHAKES = 30
+# A connection dropped before or during the handshake (a reset, a closed socket before the
+# banner: what sshd does beyond MaxStartups) is tried again, this many times in all, after
+# 0.25 s, 0.5 s, 1 s (each with up to 50% random jitter, so retries do not come back as a
+# storm). A refusal, an authentication failure or a host key problem is final at once.
+CONNECT_TRIES = 4
+RETRY_BASE = 0.25
+
+
+def _handshake_limit() -> int:
+    raw = os.environ.get("DEPLOYER_MAX_HANDSHAKES", "")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else MAX_HANDSHAKES
+
+
+_handshakes = threading.BoundedSemaphore(_handshake_limit())
+
+
+def _refused(err: BaseException) -> bool:
+    """Refused on every address tried (paramiko gathers them in NoValidConnectionsError)?"""
+    if isinstance(err, paramiko.ssh_exception.NoValidConnectionsError):
+        errors = list(err.errors.values())
+        return bool(errors) and all(
+            isinstance(e, ConnectionRefusedError) or getattr(e, "errno", None) == errno.ECONNREFUSED
+            for e in errors
+        )
+    return isinstance(err, ConnectionRefusedError)
+
+
+def _dropped(err: BaseException) -> bool:
+    """Was the connection dropped early (worth another try), not refused or rejected?"""
+    if _refused(err):
+        return False
+    if isinstance(err, (ConnectionResetError, ConnectionAbortedError, EOFError)):
+        return True
+    if isinstance(err, OSError) and err.errno in (errno.ECONNRESET, errno.EPIPE):
+        return True
+    text = str(err)
+    cause = err.__cause__ or err.__context__
+    if "timed out" in text or isinstance(cause, TimeoutError):
+        return False  # a host that never answers: trying again would only wait again
+    return "Error reading SSH protocol banner" in text or "Connection reset" in text
+
+
+def _backoff(attempt: int) -> float:
+    delay = RETRY_BASE * (2**attempt)
+    return delay + random.uniform(0, delay / 2)  # noqa: S311 - jitter, not a secret
 
 
 @dataclass(frozen=True)
@@ -114,6 +168,7 @@ class Session:
         self.connect_timeout = connect_timeout
         self.commands = 0
         self.connections = 0
+        self.retries = 0  # connection attempts dropped before one got through
         self._fabric: fabric.Connection | None = None
         self._gateway: fabric.Connection | None = None
 
@@ -167,39 +222,64 @@ class Session:
             user, host, port = parse_jump(jump, self.conn.name)
             gateway = self._make(host, port, user or self.conn.user, None)
             self._gateway = gateway
-        c = self._make(self.conn.address, self.conn.port, self.conn.user, gateway)
-        try:
-            c.open()
-        except HostKeyError:
-            raise
-        except paramiko.BadHostKeyException as err:
-            raise HostKeyError(
-                f"{self.conn.name}: HOST KEY CHANGED for {err.hostname}! Expected "
-                f"{err.expected_key.get_name()} {err.expected_key.fingerprint}, got "
-                f"{err.key.get_name()} {err.key.fingerprint}. This may be an attack; refusing. "
-                f"If the host was really rebuilt, remove its old line from known_hosts."
-            ) from err
-        except paramiko.AuthenticationException as err:
-            raise Unreachable(
-                f"{self.conn.name}: authentication failed as {self.conn.user}: {err}"
-            ) from err
-        except (OSError, paramiko.SSHException, EOFError) as err:
-            if "No authentication methods" in str(err):
-                raise Unreachable(
-                    f"{self.conn.name}: authentication failed as {self.conn.user}: no key, agent or "
-                    "password to offer (set ansible_ssh_private_key_file, load the key into ssh-agent, "
-                    "or set deployer_ssh_password_env)"
-                ) from err
-            via = f" via {jump}" if jump else ""
-            raise Unreachable(
-                f"{self.conn.name}: cannot connect to {self.conn.address}:{self.conn.port}"
-                f"{via}: {err or type(err).__name__}"
-            ) from err
+        c = self._connect(gateway, jump)
         transport = c.client.get_transport()
         assert transport is not None
         transport.set_keepalive(KEEPALIVE)
         self._fabric = c
         self.connections += 2 if gateway else 1
+
+    def _connect(self, gateway: fabric.Connection | None, jump: str | None) -> fabric.Connection:
+        """Open the connection, paced (at most MAX_HANDSHAKES at once in this process) and
+        tried again with backoff when it is dropped before it is up."""
+        for attempt in range(CONNECT_TRIES):
+            c = self._make(self.conn.address, self.conn.port, self.conn.user, gateway)
+            try:
+                with _handshakes:
+                    c.open()
+                self.retries = attempt
+                return c
+            except HostKeyError:
+                raise
+            except (OSError, paramiko.SSHException, EOFError) as err:
+                if (
+                    isinstance(err, paramiko.BadHostKeyException | paramiko.AuthenticationException)
+                    or not _dropped(err)
+                    or attempt == CONNECT_TRIES - 1
+                ):
+                    self._fail(err, jump, attempt + 1)
+                c.close()
+                time.sleep(_backoff(attempt))
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _fail(self, err: BaseException, jump: str | None, tries: int) -> None:
+        """Raise what a failed connection means, for the operator."""
+        name, where = self.conn.name, f"{self.conn.address}:{self.conn.port}"
+        if isinstance(err, paramiko.BadHostKeyException):
+            raise HostKeyError(
+                f"{name}: HOST KEY CHANGED for {err.hostname}! Expected "
+                f"{err.expected_key.get_name()} {err.expected_key.fingerprint}, got "
+                f"{err.key.get_name()} {err.key.fingerprint}. This may be an attack; refusing. "
+                f"If the host was really rebuilt, remove its old line from known_hosts."
+            ) from err
+        if isinstance(err, paramiko.AuthenticationException):
+            raise Unreachable(f"{name}: authentication failed as {self.conn.user}: {err}") from err
+        if "No authentication methods" in str(err):
+            raise Unreachable(
+                f"{name}: authentication failed as {self.conn.user}: no key, agent or "
+                "password to offer (set ansible_ssh_private_key_file, load the key into ssh-agent, "
+                "or set deployer_ssh_password_env)"
+            ) from err
+        via = f" via {jump}" if jump else ""
+        if _refused(err):
+            raise Unreachable(
+                f"{name}: connection refused by {where}{via}: nothing listens there "
+                "(is sshd running? is ansible_port right?)"
+            ) from err
+        after = f" ({tries} tries: the connection was dropped each time)" if tries > 1 else ""
+        raise Unreachable(
+            f"{name}: cannot connect to {where}{via}: {err or type(err).__name__}{after}"
+        ) from err
 
     @property
     def transport(self) -> paramiko.Transport:
