@@ -4,7 +4,9 @@ a network outlives the containers on it, and another play may use it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from deployer.docker.shell import sh
 from deployer.model import NetworkSpec
@@ -12,14 +14,28 @@ from deployer.model import NetworkSpec
 MARK_NETWORKS = "--deployer-networks--"
 
 
+@dataclass(frozen=True)
+class Present:
+    """A network as the host has it."""
+
+    driver: str
+    internal: bool
+    options: dict[str, str]
+
+
 def list_lines() -> list[str]:
-    """Shell: MARK_NETWORKS, then the name of every network the host has, one a line."""
-    return [f"echo {MARK_NETWORKS}", "docker network ls --format '{{.Name}}'"]
+    """Shell: MARK_NETWORKS, then every network the host has, one a line: name, driver,
+    internal, options (JSON), tab-separated."""
+    fmt = "{{.Name}}\t{{.Driver}}\t{{.Internal}}\t{{json .Options}}"
+    return [
+        f"echo {MARK_NETWORKS}",
+        f"docker network ls -q | xargs -r docker network inspect --format {sh([fmt])}",
+    ]
 
 
-def parse_present(stdout: str) -> set[str]:
-    """list_lines' output: the names after MARK_NETWORKS (up to the next marker)."""
-    names: set[str] = set()
+def parse_present(stdout: str) -> dict[str, Present]:
+    """list_lines' output: the networks after MARK_NETWORKS (up to the next marker)."""
+    found: dict[str, Present] = {}
     inside = False
     for line in stdout.splitlines():
         line = line.strip()
@@ -28,12 +44,49 @@ def parse_present(stdout: str) -> set[str]:
         elif inside and line.startswith("--deployer-"):
             break
         elif inside and line:
-            names.add(line)
-    return names
+            name, _, rest = line.partition("\t")
+            driver, _, rest = rest.partition("\t")
+            internal, _, raw = rest.partition("\t")
+            try:
+                loaded = json.loads(raw) if raw else {}
+            except ValueError:
+                loaded = {}
+            options = {str(k): str(v) for k, v in (loaded or {}).items()}
+            found[name] = Present(driver, internal == "true", options)
+    return found
 
 
-def missing(networks: Sequence[NetworkSpec], present: set[str]) -> list[NetworkSpec]:
+def missing(networks: Sequence[NetworkSpec], present: Mapping[str, object]) -> list[NetworkSpec]:
     return [n for n in networks if n.name not in present]
+
+
+def clashes(networks: Sequence[NetworkSpec], present: Mapping[str, Present]) -> list[str]:
+    """The play's networks that exist on the host but not as the play says (another driver,
+    internal or not, an option with another value). deployer never removes or recreates a
+    network (containers of other plays may be on it): the host fails before any change, and
+    the message says what differs. An external network is taken as it is."""
+    out = []
+    for net in networks:
+        have = present.get(net.name)
+        if have is None or net.external:
+            continue
+        diffs = []
+        if have.driver != net.driver:
+            diffs.append(f"driver {have.driver}, the play says {net.driver}")
+        if have.internal != net.internal:
+            diffs.append("internal" if have.internal else "not internal")
+        diffs += [
+            f"option {k}={have.options.get(k, '(unset)')}, the play says {v}"
+            for k, v in net.options
+            if have.options.get(k) != v
+        ]
+        if diffs:
+            out.append(
+                f"network {net.name} exists on this host with {'; '.join(diffs)}: deployer never "
+                "recreates a network; remove it (docker network rm, once no container uses it) "
+                "or make the play say what it is"
+            )
+    return out
 
 
 def upkeep(networks: Sequence[NetworkSpec]) -> tuple[str, ...]:

@@ -98,7 +98,10 @@ class SshEngine:
             return Prepared("pull", message=" ".join(res.stderr.split())[-400:])
         if not res.ok:
             return Prepared("error", message=res.stderr.strip()[-400:])
-        self.networks = nets.missing(networks, nets.parse_present(res.stdout))
+        present = nets.parse_present(res.stdout)
+        if clash := nets.clashes(networks, present):
+            return Prepared("error", message="; ".join(clash))
+        self.networks = nets.missing(networks, present)
         self.proxy_upkeep = self.proxied.upkeep(res.stdout) if proxied else ()
         upkeep = nets.upkeep(self.networks) + self.proxy_upkeep
         return Prepared("ok", parse_facts(res.stdout), upkeep=upkeep)

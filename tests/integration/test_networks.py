@@ -56,3 +56,21 @@ def test_an_app_reaches_its_database_by_name_and_alias_also_after_a_replace(clea
     assert res.code == 0, res
     assert "deployer demo v2" in fetch(lab, "db")
     assert "deployer demo v2" in fetch(lab, "database")
+
+
+def test_a_network_that_exists_otherwise_fails_the_host_before_any_change(clean_lab, env) -> None:
+    """`front` made by hand as internal, the play says not: deployer never recreates a
+    network (other containers may use it), so the host fails at prepare, naming it."""
+    lab, host = clean_lab, "h2"
+    assert lab.docker(host, "network", "create", "--internal", "front").returncode == 0
+    try:
+        res = deploy(lab, env, "networks.yml", "--limit", host, "-o", "json")
+        assert res.code != 0, res
+        h = res.hosts()[host]
+        assert h["status"] != "ok", h
+        assert "network front exists on this host with internal" in json.dumps(h), h
+        assert lab.docker(host, "ps", "-aq").stdout.split() == [], "nothing was started"
+        gone = lab.docker(host, "network", "inspect", "backend")
+        assert gone.returncode != 0, "no network was created either"
+    finally:
+        lab.docker(host, "network", "rm", "front")

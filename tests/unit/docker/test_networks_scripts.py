@@ -102,11 +102,40 @@ def test_an_external_network_is_never_created(tmp_path: Path) -> None:
 
 
 def test_what_exists_is_read_from_the_prepare_output() -> None:
-    out = "noise\n" + nets.MARK_NETWORKS + "\nbridge\nfront\n--deployer-images--\nbackend\n"
+    out = (
+        f"noise\n{nets.MARK_NETWORKS}\nbridge\tbridge\tfalse\t{{}}\n"
+        'front\tbridge\ttrue\t{"com.docker.network.bridge.enable_icc":"false"}\n'
+        "--deployer-images--\nbackend\tbridge\tfalse\tnull\n"
+    )
     present = nets.parse_present(out)
-    assert present == {"bridge", "front"}
+    assert present == {
+        "bridge": nets.Present("bridge", False, {}),
+        "front": nets.Present("bridge", True, {"com.docker.network.bridge.enable_icc": "false"}),
+    }
     todo = nets.missing([NetworkSpec("front"), BACKEND, NetworkSpec("x", external=True)], present)
     assert nets.upkeep(todo) == (
         "network backend: to be created (bridge, internal)",
         "network x: external, missing on this host",
     )
+
+
+def test_a_network_that_exists_otherwise_is_a_clash_naming_each_difference() -> None:
+    present = {
+        "front": nets.Present("bridge", True, {}),
+        "back": nets.Present("macvlan", False, {"com.docker.network.bridge.enable_icc": "false"}),
+        "same": nets.Present("bridge", False, {"a": "1", "extra": "x"}),
+        "ext": nets.Present("overlay", True, {}),
+    }
+    declared = [
+        NetworkSpec("front"),
+        NetworkSpec("back", options=(("com.docker.network.bridge.enable_icc", "true"),)),
+        NetworkSpec("same", options=(("a", "1"),)),  # options the play does not set may differ
+        NetworkSpec("ext", external=True),  # taken as it is
+        NetworkSpec("new"),  # missing: to be created, no clash
+    ]
+    out = nets.clashes(declared, present)
+    assert len(out) == 2, out
+    assert out[0].startswith("network front exists on this host with internal: ")
+    assert "driver macvlan, the play says bridge" in out[1]
+    assert "option com.docker.network.bridge.enable_icc=false, the play says true" in out[1]
+    assert "never recreates" in out[1] and "docker network rm" in out[1]
