@@ -171,7 +171,12 @@ def record_run(data: dict[str, Any]) -> None:
         path = folder / "runs.jsonl"
         if path.exists() and path.stat().st_size > RUNS_MAX_BYTES:  # keep the newer half
             lines = path.read_text().splitlines(keepends=True)
-            path.write_text("".join(lines[len(lines) // 2 :]))
+            fresh = path.with_name(f".runs.jsonl.{os.getpid()}")
+            try:
+                fresh.write_text("".join(lines[len(lines) // 2 :]))
+                os.replace(fresh, path)  # a crash or a second run never sees half a file
+            finally:
+                fresh.unlink(missing_ok=True)
         with open(path, "a") as f:
             f.write(json.dumps(data, sort_keys=True) + "\n")
     except OSError:

@@ -88,3 +88,30 @@ def test_a_corrupt_history_is_skipped_and_never_a_traceback(history: Path) -> No
     code, out = run("runs", "show", "eeee")
     assert code in (0, 5) and "Traceback" not in out
     assert run("runs", "--since", "99999999999999d")[0] == 5
+
+
+def test_the_history_trim_is_atomic_a_crash_while_trimming_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deployer.cli import deploy as cli_deploy
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    monkeypatch.setattr(cli_deploy, "RUNS_MAX_BYTES", 100)
+    for i in range(10):
+        cli_deploy.record_run({"run": i})
+    path = tmp_path / "deployer" / "runs.jsonl"
+    before = path.read_text()
+    real = Path.write_text
+
+    def crash_halfway(self: Path, data: str, *args: object, **kwargs: object) -> int:
+        real(self, data[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", crash_halfway)
+    cli_deploy.record_run({"run": 10})  # the trim fails: the record is skipped, not corrupted
+    monkeypatch.setattr(Path, "write_text", real)
+    assert path.read_text() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == ["runs.jsonl"]  # no half file left
+    cli_deploy.record_run({"run": 11})
+    runs = [json.loads(line)["run"] for line in path.read_text().splitlines()]
+    assert runs[-1] == 11 and runs == sorted(runs) and len(runs) < 10
