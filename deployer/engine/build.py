@@ -83,7 +83,9 @@ def tag_of(job: Job, allow_dirty: bool) -> str:
     repo, tag = dbuild.split_tag(job.image)
     try:
         head = _git(job.spec.context, "rev-parse", "--short=12", "HEAD")
-        status = _git(job.spec.context, "status", "--porcelain", "--", ".")
+        # the context, and the Dockerfile where it lies outside the context (`../Dockerfile`)
+        paths = [".", job.spec.dockerfile] if job.spec.dockerfile.startswith("..") else ["."]
+        status = _git(job.spec.context, "status", "--porcelain", "--", *paths)
     except (OSError, subprocess.TimeoutExpired) as err:
         raise BuildError(f"{job.image}: cannot ask git for the context's commit: {err}") from err
     if head.returncode != 0:
@@ -94,7 +96,13 @@ def tag_of(job: Job, allow_dirty: bool) -> str:
             f"a commit, so it has no version to tag: give the image a tag ({repo}:1.0)"
         )
     commit = head.stdout.strip()
-    if status.stdout.strip() and not allow_dirty:
+    if status.returncode != 0 and not allow_dirty:  # e.g. a Dockerfile outside the repository
+        raise BuildError(
+            f"{job.image}: cannot tell whether the build context {job.spec.context} and its "
+            f"Dockerfile are committed (git status: {' '.join(status.stderr.split())[:300]}): "
+            "keep the Dockerfile in the context's repository, or pass --allow-dirty"
+        )
+    if (status.stdout.strip() or status.returncode != 0) and not allow_dirty:
         raise BuildError(
             f"{job.image}: the build context {job.spec.context} has uncommitted changes "
             "(git status): commit them, or pass --allow-dirty to build them"
@@ -102,7 +110,8 @@ def tag_of(job: Job, allow_dirty: bool) -> str:
         )
     if tag:
         return job.image
-    return f"{repo}:{commit}-dirty" if status.stdout.strip() else f"{repo}:{commit}"
+    dirty = status.stdout.strip() or status.returncode != 0
+    return f"{repo}:{commit}-dirty" if dirty else f"{repo}:{commit}"
 
 
 def run(

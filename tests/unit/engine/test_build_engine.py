@@ -192,3 +192,27 @@ def test_a_given_tag_does_not_skip_the_dirty_check(tmp_path: Path) -> None:
     with pytest.raises(BuildError, match="uncommitted changes"):
         eb.tag_of(job("user/site:1.4", ctx), False)
     assert eb.tag_of(job("user/site:1.4", ctx), True) == "user/site:1.4"
+
+
+def test_a_dockerfile_outside_the_context_counts_in_the_dirty_check(tmp_path: Path) -> None:
+    ctx = repo(tmp_path)
+    sub = ctx / "app"
+    sub.mkdir()
+    (sub / "index.html").write_text("hi\n")
+    subprocess.run([*GIT, "-C", str(ctx), "add", "-A"], check=True)
+    subprocess.run([*GIT, "-C", str(ctx), "commit", "-qm", "two"], check=True)
+    outside = eb.Job("user/site", BuildSpec(str(sub), dockerfile="../Dockerfile"), None, ("p: s",))
+    assert eb.tag_of(outside, False) == f"user/site:{head(ctx)}"
+    (ctx / "Dockerfile").write_text("FROM scratch\nLABEL changed=1\n")
+    with pytest.raises(BuildError, match="uncommitted changes"):
+        eb.tag_of(outside, False)
+    assert eb.tag_of(outside, True) == f"user/site:{head(ctx)}-dirty"
+
+
+def test_a_dockerfile_outside_the_repository_cannot_be_vouched_for(tmp_path: Path) -> None:
+    ctx = repo(tmp_path)
+    (tmp_path / "Dockerfile.loose").write_text("FROM scratch\n")
+    loose = eb.Job("user/site", BuildSpec(str(ctx), dockerfile="../Dockerfile.loose"), None, ("p",))
+    with pytest.raises(BuildError, match="cannot tell whether.*--allow-dirty"):
+        eb.tag_of(loose, False)
+    assert eb.tag_of(loose, True) == f"user/site:{head(ctx)}-dirty"
