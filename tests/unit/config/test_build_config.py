@@ -74,3 +74,14 @@ def test_bad_builds_name_file_line_and_key(
     probs = problems_of(lambda: load_playbook(path, inv))
     assert has_problem(probs, f"{path}:", f": {where}", message), probs
     assert Path(path).exists()
+
+
+def test_a_built_image_cannot_name_a_digest(write: Write, inv: Inventory) -> None:
+    site(write)
+    digest = "sha256:" + "a" * 64
+    text = play("site").replace("image: user/site", f"image: user/site@{digest}")
+    path = write("play.yml", text)
+    probs = problems_of(lambda: load_playbook(path, inv))
+    assert has_problem(probs, f"{path}:4:", ": plays[0].containers[0].image", "names a digest"), (
+        probs
+    )
