@@ -4,9 +4,7 @@ health gate, rollback, audit, cancellation. Returns outcomes; never prints, neve
 
 from __future__ import annotations
 
-import datetime
 import functools
-import getpass
 import json
 import os
 import random
@@ -20,9 +18,10 @@ from dataclasses import dataclass, field
 from deployer import parallel
 from deployer.docker import locking
 from deployer.engine import removal
+from deployer.engine.apply import Applier, Event, HostRun, now_iso, process_start, who
 from deployer.engine.outcomes import ContainerOutcome, HostOutcome, RunReport
 from deployer.errors import DeployerError, HostKeyError, RemoteError, Unreachable
-from deployer.model import HostConn, Play, Playbook, spec_marks
+from deployer.model import HostConn, Play, Playbook
 from deployer.plan import (
     OPERATIONS,
     Action,
@@ -31,12 +30,9 @@ from deployer.plan import (
     image_key,
     plan_operation,
     plan_rollback,
-    to_prune,
 )
 from deployer.plan.lifecycle import declared, plan_deploy
-from deployer.targets import Attempt, Engine, GateResult, LockRequest, Started
-
-Event = Callable[[str, str], None]  # (host, message)
+from deployer.targets import Engine, LockRequest
 
 
 @dataclass
@@ -57,23 +53,6 @@ class Options:
     on_event: Event = lambda host, msg: None  # noqa: E731
 
 
-def who() -> str:
-    return f"{getpass.getuser()}@{socket.gethostname()}"
-
-
-def process_start(pid: int) -> str:
-    """The process's start time in clock ticks since boot (with the pid: one process, never reused)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
-
-
-def now_iso() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-
-
 def batches(hosts: list[str], serial: tuple[int | str, ...]) -> list[list[str]]:
     """Ansible's serial: sizes or percentages; the last size repeats until hosts run out."""
     if not serial:
@@ -92,23 +71,6 @@ def batches(hosts: list[str], serial: tuple[int | str, ...]) -> list[list[str]]:
     return out
 
 
-@dataclass
-class _HostRun:
-    """Per-host state across the phases of one play."""
-
-    conn: HostConn
-    outcome: HostOutcome
-    engine: Engine | None = None
-    facts: Facts | None = None
-    actions: list[Action] = field(default_factory=list)
-    locked: bool = False
-    lock_held: bool = False  # another run holds this host's lock
-    preparing: bool = False  # its lock + pull + facts command is in flight
-    finalized: bool = False
-    prune: list[str] = field(default_factory=list)
-    audit: list[str] = field(default_factory=list)
-
-
 class Rollout:
     def __init__(self, playbook: Playbook, options: Options, connect: Callable[[HostConn], Engine]):
         """connect: makes the engine of a host (called once per host, on first use)."""
@@ -123,10 +85,10 @@ class Rollout:
         # wait-die between runs: the older run (by start time) keeps the hosts both want
         self.prio = locking.priority(time.time_ns(), self.run_id)
         self._lock = threading.Lock()
-        self._holding: dict[int, _HostRun] = {}  # runs whose host lock we hold: heartbeats
-        self._attempts = 0
+        self._holding: dict[int, HostRun] = {}  # runs whose host lock we hold: heartbeats
         self._yielding = threading.Event()  # this play's lock attempt met an older run
         self.declared = declared(playbook)  # host -> the names any play declares there
+        self.applier = Applier(playbook.path, self.run_id, options.on_event)
 
     # -- helpers --------------------------------------------------------------------------
     def engine(self, conn: HostConn) -> Engine:
@@ -135,10 +97,10 @@ class Rollout:
                 self.engines[conn.name] = self.connect(conn)
             return self.engines[conn.name]
 
-    def _parallel(self, runs: Iterable[_HostRun], fn: Callable[[_HostRun], None]) -> None:
+    def _parallel(self, runs: Iterable[HostRun], fn: Callable[[HostRun], None]) -> None:
         parallel.each(runs, lambda r: self._guard(r, fn), self.opts.forks)
 
-    def _guard(self, run: _HostRun, fn: Callable[[_HostRun], None]) -> None:
+    def _guard(self, run: HostRun, fn: Callable[[HostRun], None]) -> None:
         """One host's failure never stops the others, whatever it is."""
         try:
             fn(run)
@@ -183,14 +145,14 @@ class Rollout:
             # (errors come back as results: a missed beat only ages that host's lock)
             parallel.each(engines, lambda e: e.heartbeat(self.run_id), self.opts.forks, stop)
 
-    def _hold(self, run: _HostRun, held: bool) -> None:
+    def _hold(self, run: HostRun, held: bool) -> None:
         with self._lock:
             if held:
                 self._holding[id(run)] = run
             else:
                 self._holding.pop(id(run), None)
 
-    def _acquire(self, play: Play, runs: list[_HostRun], info: str) -> bool:
+    def _acquire(self, play: Play, runs: list[HostRun], info: str) -> bool:
         """Lock, pull and read every host; True once every host is ours (wait-die, see locking)."""
         deadline = time.monotonic() + self.opts.lock_wait
         while True:
@@ -222,7 +184,7 @@ class Rollout:
                 r.lock_held, r.facts, r.actions = False, None, []
                 r.outcome.status, r.outcome.reason, r.outcome.containers = "skipped", "", []
 
-    def _release(self, run: _HostRun) -> None:
+    def _release(self, run: HostRun) -> None:
         if run.engine is None or not run.locked:
             return
         run.engine.finalize([], [], self.run_id)
@@ -230,7 +192,7 @@ class Rollout:
         self._hold(run, False)
 
     def _play(self, play: Play) -> None:
-        runs = [_HostRun(h, HostOutcome(h.name, play=play.name)) for h in play.hosts]
+        runs = [HostRun(h, HostOutcome(h.name, play=play.name)) for h in play.hosts]
         self.report.hosts += [r.outcome for r in runs]
         info = json.dumps(
             {
@@ -268,7 +230,7 @@ class Rollout:
                 self._finalize,
             )
 
-    def _give_back(self, runs: list[_HostRun]) -> None:
+    def _give_back(self, runs: list[HostRun]) -> None:
         """Wait-die: this run met an older one. Release our locks on the play's other hosts
         now, even those still pulling: the older run waits only a little for them."""
         with self._lock:
@@ -276,7 +238,7 @@ class Rollout:
             ours = [r for r in runs if r.locked and r.engine is not None]
         self._parallel(ours, self._release_early)
 
-    def _release_early(self, run: _HostRun) -> None:
+    def _release_early(self, run: HostRun) -> None:
         """Release by our run id (a no-op if not ours yet), again while its command still
         runs: it may take the lock just after a release that came first."""
         assert run.engine is not None
@@ -289,11 +251,11 @@ class Rollout:
     def _prepare(
         self,
         play: Play,
-        run: _HostRun,
+        run: HostRun,
         *,
         lock_info: str,
         lock_wait: float,
-        siblings: list[_HostRun] | None = None,
+        siblings: list[HostRun] | None = None,
     ) -> None:
         t0 = time.monotonic()
         wanted = play.containers.get(run.conn.name, ())
@@ -391,7 +353,7 @@ class Rollout:
             new_digest=new.digest if new else None,
         )
 
-    def _batches(self, play: Play, runs: list[_HostRun]) -> None:
+    def _batches(self, play: Play, runs: list[HostRun]) -> None:
         by_name = {r.conn.name: r for r in runs}
         groups = batches([r.conn.name for r in runs], play.serial)
         for index, names in enumerate(groups):
@@ -416,7 +378,7 @@ class Rollout:
                 self._skip(by_name, groups[index + 1 :], why)
                 return
 
-    def _skip(self, by_name: dict[str, _HostRun], groups: list[list[str]], why: str) -> None:
+    def _skip(self, by_name: dict[str, HostRun], groups: list[list[str]], why: str) -> None:
         for names in groups:
             for n in names:
                 run = by_name[n]
@@ -426,7 +388,7 @@ class Rollout:
                         c.action = "skipped" if c.action != "noop" else c.action
                     self.opts.on_event(n, f"skipped: {why}")
 
-    def _apply(self, run: _HostRun) -> None:
+    def _apply(self, run: HostRun) -> None:
         assert run.engine is not None and run.facts is not None
         t0 = time.monotonic()
         if run.outcome.upkeep:
@@ -444,174 +406,10 @@ class Rollout:
                     "an earlier container on this host failed",
                 )
                 continue
-            self._apply_one(run, action, outcome)
+            self.applier.apply_one(run, action, outcome)
         run.outcome.took += time.monotonic() - t0
 
-    def _apply_one(self, run: _HostRun, action: Action, outcome: ContainerOutcome) -> None:
-        assert run.engine is not None and run.facts is not None
-        engine, spec, host = run.engine, action.spec, run.conn.name
-        t0 = time.monotonic()
-        if action.kind == "remove":
-            self.opts.on_event(host, f"{spec.name}: remove ({len(action.remove)} containers)")
-            failed, record = removal.remove(
-                engine, action, outcome, self._what(run, spec.name, action, outcome)
-            )
-            run.audit += [record] if record else []
-            if failed:
-                run.outcome.fail(f"{spec.name}: {failed}")
-            return
-        attempt = self._attempt(run, action, outcome)
-        if action.kind in OPERATIONS:
-            self._operate(run, action, outcome)
-            return
-        if action.target is not None:
-            self.opts.on_event(host, f"{spec.name}: rollback -> {action.target.image}")
-            try:
-                result = engine.swap(spec, action.current, action.target, attempt)
-            except Exception as err:  # noqa: BLE001 - the host's guard undoes it if nobody confirms
-                result = GateResult(
-                    False,
-                    f"rollback interrupted: {_text(err)}; the host's guard undoes it "
-                    f"unless confirmed; check {spec.name}",
-                )
-            outcome.health, outcome.health_detail = (
-                ("passed" if result.ok else "failed"),
-                result.detail,
-            )
-            if not result.ok:
-                outcome.error = result.detail
-                run.outcome.fail(f"{spec.name}: rollback failed: {result.detail}")
-            else:
-                run.prune += to_prune(
-                    spec,
-                    run.facts,
-                    keep_extra=action.current.id if action.current else None,
-                    exclude=action.target.id,
-                )
-            self._audit(run, spec.name, action, outcome)
-            return
-        self.opts.on_event(host, f"{spec.name}: {action.kind} -> {spec.image}")
-        try:
-            started = engine.replace(spec, action.current, now_iso(), who(), attempt)
-        except Exception as err:  # noqa: BLE001 - it may or may not have started: restore copes
-            started = Started(None, "", _text(err))
-        new_id = started.id
-        if new_id is None:
-            outcome.health, outcome.error = "failed", f"could not start: {started.error}"
-            self._restore(
-                run,
-                action,
-                outcome,
-                attempt,
-                None,
-                f"could not start: {_first_line(started.error)}",
-            )
-        else:
-            self.opts.on_event(host, f"{spec.name}: started {new_id[:12]}, waiting for health")
-            try:
-                result = engine.gate(spec, started, attempt)
-            except Exception as err:  # noqa: BLE001 - whatever broke, the old version comes back
-                result = GateResult(False, f"health gate failed: {_text(err)}")
-            outcome.health_detail = result.detail
-            if result.ok:
-                outcome.health = "passed"
-                run.prune += to_prune(
-                    spec, run.facts, keep_extra=action.current.id if action.current else None
-                )
-                self.opts.on_event(host, f"{spec.name}: healthy ({result.detail})")
-            else:
-                outcome.health = "failed"
-                self._restore(run, action, outcome, attempt, new_id, result.detail)
-        outcome.took = time.monotonic() - t0
-        self._audit(run, spec.name, action, outcome)
-
-    def _operate(self, run: _HostRun, action: Action, outcome: ContainerOutcome) -> None:
-        """restart / stop / start one live container; restart and start pass its health gate."""
-        assert run.engine is not None and action.current is not None
-        spec, t0 = action.spec, time.monotonic()
-        self.opts.on_event(run.conn.name, f"{spec.name}: {action.kind}")
-        try:
-            result = run.engine.operate(action.kind, spec, action.current)
-        except Exception as err:  # noqa: BLE001 - said plainly, the host fails
-            result = GateResult(False, f"{action.kind} failed: {_text(err)}")
-        outcome.health = "passed" if result.ok else "failed"
-        outcome.health_detail = result.detail
-        if not result.ok:
-            outcome.error = result.detail
-            run.outcome.fail(f"{spec.name}: {result.detail}")
-        outcome.took = time.monotonic() - t0
-        self._audit(run, spec.name, action, outcome)
-
-    def _attempt(self, run: _HostRun, action: Action, outcome: ContainerOutcome) -> Attempt:
-        """A fresh attempt id, and the audit record the host's guard writes should it act."""
-        with self._lock:
-            self._attempts += 1
-            n = self._attempts
-        audit = {**self._what(run, action.spec.name, action, outcome), "run": self.run_id}
-        return Attempt(f"{self.run_id[:12]}-{n}", run.conn.state_dir, audit)
-
-    def _what(
-        self, run: _HostRun, name: str, action: Action, outcome: ContainerOutcome
-    ) -> dict[str, object]:
-        """An audit record's fields about the change (the run's and the guard's records)."""
-        return {
-            "who": who(),
-            "playbook": self.playbook.path,
-            "host": run.conn.name,
-            "container": name,
-            "action": action.kind,
-            "old_image": outcome.old_image,
-            "old_image_id": outcome.old_image_id,
-            "old_digest": outcome.old_digest,
-            "new_image": outcome.new_image,
-            "new_image_id": outcome.new_image_id,
-            "new_digest": outcome.new_digest,
-            **spec_marks(action.spec),
-        }
-
-    def _restore(
-        self,
-        run: _HostRun,
-        action: Action,
-        outcome: ContainerOutcome,
-        attempt: Attempt,
-        failed_id: str | None,
-        why: str,
-    ) -> None:
-        """Put the previous version back after a failed replace; say plainly if that failed too."""
-        assert run.engine is not None
-        spec = action.spec
-        try:
-            restored = run.engine.restore(spec, attempt, failed_id, action.current)
-            logs, what = restored.logs, restored.what
-            outcome.logs, outcome.rolled_back = logs, action.current is not None
-        except Exception as err:  # noqa: BLE001 - said plainly; the host's guard still acts
-            what = (
-                f"ROLLBACK NOT DONE ({_text(err)}); the host's guard restores it unless "
-                f"confirmed; check {spec.name} on this host"
-            )
-        outcome.error = f"{why}; {what}"
-        run.outcome.fail(f"{spec.name}: {why}; {what}")
-        self.opts.on_event(run.conn.name, f"{spec.name}: UNHEALTHY: {why}; {what}")
-
-    def _audit(self, run: _HostRun, name: str, action: Action, outcome: ContainerOutcome) -> None:
-        run.audit.append(
-            json.dumps(
-                {
-                    "time": now_iso(),
-                    **self._what(run, name, action, outcome),
-                    "outcome": "ok"
-                    if outcome.health == "passed"
-                    else "rolled back"
-                    if outcome.rolled_back
-                    else "failed",
-                    "detail": outcome.error or outcome.health_detail,
-                },
-                sort_keys=True,
-            )
-        )
-
-    def _apply_and_finalize(self, run: _HostRun) -> None:
+    def _apply_and_finalize(self, run: HostRun) -> None:
         try:
             if run.outcome.status == "changed":
                 self._apply(run)
@@ -619,7 +417,7 @@ class Rollout:
             if run.engine is not None and run.engine.connections:
                 self._finalize(run)
 
-    def _finalize(self, run: _HostRun) -> None:
+    def _finalize(self, run: HostRun) -> None:
         if run.finalized or run.engine is None or not (run.locked or run.prune or run.audit):
             return
         run.finalized = True
@@ -630,12 +428,3 @@ class Rollout:
         self._hold(run, False)
         if error is not None and run.outcome.status != "failed":
             run.outcome.fail(f"could not release the lock or write the audit log: {error}")
-
-
-def _text(err: BaseException) -> str:
-    return str(err) if isinstance(err, DeployerError) else f"internal error: {err!r}"
-
-
-def _first_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[0] if lines else "no error text"
