@@ -188,6 +188,16 @@ class RegistryAuth:
 
 
 @dataclass(frozen=True)
+class Become:
+    """Ansible's become: run each remote script as `user` through `method` (sudo). The
+    password, when the rule asks for one, goes to `sudo -S` on stdin, never on a command line."""
+
+    user: str = "root"
+    method: str = "sudo"
+    password: Secret | None = None
+
+
+@dataclass(frozen=True)
 class HostConn:
     """How to reach one host, and its merged variables."""
 
@@ -202,6 +212,7 @@ class HostConn:
     state_dir: str = "/var/lib/deployer"  # locks and audit log on the host
     proxy: ProxyHost = ProxyHost()
     vars: dict[str, object] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    become: Become | None = None  # None: every script runs as `user`
 
 
 @dataclass(frozen=True)

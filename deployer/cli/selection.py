@@ -4,8 +4,6 @@ Either way the `-e` variables are on every host, over their own (as in Ansible).
 
 from __future__ import annotations
 
-import dataclasses
-
 from deployer.cli.vaultopt import given_vault
 from deployer.model import HostConn, Playbook
 
@@ -29,10 +27,5 @@ def select(
         with secrets_unread():
             playbook = load_playbook(playbook_path, inventory, list(extra), limit)
         return [], with_vars(playbook, extra_vars)
-    hosts = []
-    for name in inventory.match("all", limit):
-        conn = inventory.host_conn(name)
-        if extra_vars:
-            conn = dataclasses.replace(conn, vars={**conn.vars, **extra_vars})
-        hosts.append(conn)
-    return hosts, None
+    # -e sets connection variables too (ansible_user, ansible_become...), as in Ansible
+    return [inventory.host_conn(name, extra_vars) for name in inventory.match("all", limit)], None

@@ -34,6 +34,7 @@ PLAY_KEYS = (
     "vars",
     "serial",
     "max_fail_percentage",
+    "become",
     "registry",
     "networks",
     "containers",
@@ -109,7 +110,8 @@ class PlaybookLoader:
         registry = parse_registry(
             ctx, raw, path, hosts, self.renderers(hosts, play_vars), self.base_dir
         )
-        conns = tuple(self.play_conn(h, play_vars) for h in hosts)
+        become = self.become(ctx, raw, path)
+        conns = tuple(self.play_conn(h, play_vars, become) for h in hosts)
         for conn in conns:
             self.thresholds(ctx, conn, raw_vars, (*path, "vars"))
         mark = ctx.doc.own(raw)
@@ -124,15 +126,28 @@ class PlaybookLoader:
             networks=networks,
         )
 
-    def conn(self, host: str) -> HostConn:
-        if host not in self.conns:
-            self.conns[host] = host_conn(self.inv, host, self.problems)
-        return self.conns[host]
+    def conn(self, host: str, become: bool = False) -> HostConn:
+        """The host's connection: its inventory's variables under -e's (ansible_user,
+        ansible_become...); `become`: the play's, for hosts whose ansible_become is unset."""
+        key = f"{host}\0{become}"
+        if key not in self.conns:
+            self.conns[key] = host_conn(
+                self.inv, host, self.problems, extra=self.extra, become=become
+            )
+        return self.conns[key]
 
-    def play_conn(self, host: str, play_vars: dict[str, Any]) -> HostConn:
+    def become(self, ctx: Ctx, raw: dict[Any, Any], path: Path) -> bool:
+        """The play's `become:` (true/false; absent: false)."""
+        value = raw.get("become")
+        if value is None or isinstance(value, bool):
+            return bool(value)
+        ctx.error(raw, "become", (*path, "become"), f"must be true or false, not {value!r}")
+        return False
+
+    def play_conn(self, host: str, play_vars: dict[str, Any], become: bool = False) -> HostConn:
         """The host's connection, its variables as this play sees them (inventory, then the
         play's vars, then -e): the health thresholds are read from them."""
-        conn = self.conn(host)
+        conn = self.conn(host, become)
         layered = {k: v for k, v in {**play_vars, **self.extra}.items() if k not in PASSWORD_VARS}
         return dataclasses.replace(conn, vars={**conn.vars, **layered}) if layered else conn
 

@@ -12,7 +12,7 @@ import math
 import shlex
 from collections.abc import Sequence
 
-from deployer.docker import locking
+from deployer.docker import access, locking
 from deployer.docker.facts import (  # noqa: F401 - the one docker room: builders use these
     IMAGE_FORMAT,
     INSPECT_FORMAT,
@@ -134,7 +134,8 @@ def prepare_script(
     secret values. pull=False (--check, rollback) pulls nothing.
     """
     lines = ["set -u"]
-    if lock_info is not None:
+    if lock_info is not None:  # a rollout writes there: a clear word when it cannot
+        lines += access.state_dir_lines(state_dir)
         lines += locking.acquire_lines(state_dir, lock_info, lock_prio, lock_wait)
     lines += SECRET_DIR
     docker = ["docker", "--config", TMPDIR]

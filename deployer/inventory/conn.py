@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from typing import Any, Protocol
 
-from deployer.model import HostConn, ProxyHost, Secret
+from deployer.model import Become, HostConn, ProxyHost, Secret
 from deployer.source.problems import Mark, Problems
 from deployer.template.render import Renderer, TemplateError, has_template
 
@@ -34,21 +35,43 @@ class Inventory(Protocol):
     def var_origin(self, name: str, var: str) -> tuple[str, Mark]: ...
 
 
+_USER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*\$?$")
+TRUE = ("true", "yes", "on", "1", "y", "t")
+FALSE = ("false", "no", "off", "0", "n", "f")
+BECOME_METHODS = ("sudo",)
+
 _JUMP = re.compile(
     r"^(?:[A-Za-z0-9_.][A-Za-z0-9_.-]*@)?(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::(\d+))?$"
 )
 
 
 class _ConnBuilder:
-    def __init__(self, inv: Inventory, name: str, problems: Problems) -> None:
+    def __init__(
+        self, inv: Inventory, name: str, problems: Problems, extra: Mapping[str, Any]
+    ) -> None:
         self.inv, self.name, self.problems = inv, name, problems
-        self.vars = inv.host_vars(name)
+        self.extra = extra
+        self.vars = {**inv.host_vars(name), **extra}
         self.renderer = Renderer({**self.vars, "inventory_hostname": name})
         self.basedir = os.path.dirname(os.path.abspath(inv.host_source(name) or "."))
 
     def problem(self, var: str, message: str) -> None:
+        if var in self.extra:
+            self.problems.add(f"-e {var}", None, (var,), message, host=self.name)
+            return
         file, mark = self.inv.var_origin(self.name, var)
         self.problems.add(file, mark, (var,), message, host=self.name)
+
+    def flag(self, var: str) -> bool | None:
+        """An Ansible boolean (true/yes/on/1, false/no/off/0, any case); None when unset."""
+        value = self.get(var)
+        if value is None or isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in TRUE or text in FALSE:
+            return text in TRUE
+        self.problem(var, f"must be true or false, got {value!r}")
+        return None
 
     def get(self, var: str) -> Any:
         value = self.vars.get(var)
@@ -144,23 +167,50 @@ class _ConnBuilder:
     def password(self) -> Secret | None:
         """ansible_password, or better deployer_ssh_password_env: the name of a controller
         environment variable holding it (kept out of inventory files)."""
-        env = self.text("deployer_ssh_password_env")
+        return self.secret("deployer_ssh_password_env", ("ansible_password",))
+
+    def secret(self, env_var: str, plain: tuple[str, ...]) -> Secret | None:
+        """ENV_VAR names a controller environment variable holding the secret (kept out of
+        inventory files); else the first of PLAIN set in the inventory."""
+        env = self.text(env_var)
         if env is not None:
             if env not in os.environ:
-                self.problem(
-                    "deployer_ssh_password_env",
-                    f"environment variable {env} is not set on the controller",
-                )
+                self.problem(env_var, f"environment variable {env} is not set on the controller")
                 return None
             return Secret(f"env:{env}", os.environ[env])
-        password = self.get("ansible_password")
-        if password is None:
-            return None
-        secret = Secret("inventory:ansible_password", str(password))
-        self.vars["ansible_password"] = secret  # keep it out of every repr of the vars
-        return secret
+        for var in plain:
+            value = self.get(var)
+            if value is not None:
+                secret = Secret(f"inventory:{var}", str(value))
+                self.vars[var] = secret  # keep it out of every repr of the vars
+                return secret
+        return None
 
-    def build(self) -> HostConn:
+    def become(self, default: bool) -> Become | None:
+        """ansible_become (else the play's `become:`), _method, _user and the password:
+        deployer_become_password_env, ansible_become_password or ansible_become_pass."""
+        on = self.flag("ansible_become")
+        method = (self.text("ansible_become_method") or "sudo").strip()
+        if method not in BECOME_METHODS:
+            self.problem(
+                "ansible_become_method",
+                f"{method!r} is not supported: use sudo (su asks its password on a terminal)",
+            )
+        user = self.text("ansible_become_user") or "root"
+        if not _USER.match(user):
+            self.problem("ansible_become_user", f"must be a user name, got {user!r}")
+            user = "root"
+        if not (default if on is None else on):
+            return None
+        password = self.secret(
+            "deployer_become_password_env", ("ansible_become_password", "ansible_become_pass")
+        )
+        if password is not None and any(c in password.reveal() for c in "\n\r\0"):
+            self.problem("ansible_become_password", "must be a single line")
+            password = None
+        return Become(user=user, method=method, password=password)
+
+    def build(self, become: bool = False) -> HostConn:
         address = self.text("ansible_host") or self.name
         state_dir = self.text("deployer_state_dir") or "/var/lib/deployer"
         if not state_dir.startswith("/"):
@@ -177,14 +227,26 @@ class _ConnBuilder:
             state_dir=state_dir,
             proxy=self.proxy(),
             vars=self.vars,
+            become=self.become(become),
         )
 
 
-def host_conn(inv: Inventory, name: str, problems: Problems | None = None) -> HostConn:
-    """HostConn for NAME; problems go to PROBLEMS, or raise ConfigError when none is given."""
+def host_conn(
+    inv: Inventory,
+    name: str,
+    problems: Problems | None = None,
+    *,
+    extra: Mapping[str, Any] | None = None,
+    become: bool = False,
+) -> HostConn:
+    """HostConn for NAME; problems go to PROBLEMS, or raise ConfigError when none is given.
+
+    extra: -e variables, over the inventory's (as in Ansible: `-e ansible_user=deploy`);
+    become: the play's `become:`, for hosts whose ansible_become does not say.
+    """
     own = problems is None
     collect = Problems() if problems is None else problems
-    conn = _ConnBuilder(inv, name, collect).build()
+    conn = _ConnBuilder(inv, name, collect, extra or {}).build(become)
     if own:
         collect.raise_if_any()
     return conn

@@ -164,10 +164,11 @@ class Inventory:
     def host_source(self, name: str) -> str:
         return self.data.hosts[name].source
 
-    def host_conn(self, name: str) -> HostConn:
+    def host_conn(self, name: str, extra: dict[str, Any] | None = None) -> HostConn:
+        """extra: -e variables, over the inventory's (ansible_user, ansible_become...)."""
         from deployer.inventory.conn import host_conn
 
-        return host_conn(self, name)
+        return host_conn(self, name, extra=extra)
 
 
 def _env_list(name: str) -> list[str] | None:

@@ -25,6 +25,7 @@ import paramiko
 
 from deployer.errors import HostKeyError, RemoteError, Unreachable
 from deployer.model import HostConn
+from deployer.remote import become as bec
 from deployer.remote.sshconfig import ssh_config_jump
 
 # paramiko logs every refused probe channel at ERROR; our own messages say what matters.
@@ -315,6 +316,9 @@ class Session:
     def start(
         self, script: str, *, stdin: str = "", keep_stdin_open: bool = False, counted: bool = True
     ) -> paramiko.Channel:
+        become = self.conn.become
+        if become is not None:  # the same one command, run through sudo (remote/become.py)
+            script, stdin = bec.wrap(script, become), bec.stdin_prefix(become) + stdin
         try:
             chan = self.transport.open_session(timeout=self.connect_timeout)
             chan.exec_command(script)
@@ -350,7 +354,12 @@ class Session:
             select.select([chan], [], [], 0.2)
         code = chan.recv_exit_status()
         chan.close()
-        return out.decode(errors="replace"), err.decode(errors="replace"), code
+        text = err.decode(errors="replace")
+        if self.conn.become is not None and code == bec.EXIT_BECOME:
+            why = bec.explain(self.conn.name, self.conn.user, self.conn.become, text)
+            if why is not None:
+                raise RemoteError(why)
+        return out.decode(errors="replace"), text, code
 
     # -- probes ----------------------------------------------------------------------------
     def _tunnel(self, address: str, port: int, timeout: float) -> paramiko.Channel:

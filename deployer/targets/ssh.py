@@ -7,8 +7,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from deployer.docker import access, locking
 from deployer.docker import commands as cmd
-from deployer.docker import locking
 from deployer.docker import networks as nets
 from deployer.docker import proxy as px
 from deployer.docker import proxy_container as pxc
@@ -97,7 +97,10 @@ class SshEngine:
         if res.exited == cmd.EXIT_PULL:
             return Prepared("pull", message=" ".join(res.stderr.split())[-400:])
         if not res.ok:
-            return Prepared("error", message=res.stderr.strip()[-400:])
+            denied = access.explain(
+                res.stderr, self.conn.state_dir, self.conn.user, self.conn.become is not None
+            )
+            return Prepared("error", message=denied or res.stderr.strip()[-400:])
         present = nets.parse_present(res.stdout)
         if clash := nets.clashes(networks, present):
             return Prepared("error", message="; ".join(clash))
