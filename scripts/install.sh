@@ -3,7 +3,7 @@
 # the system packages and the Python package (editable, with the test extra).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PKGS="openssl docker.io openssh-server openssh-client docker-registry busybox-static iproute2 iptables util-linux curl python3-venv chromium"
+PKGS="openssl docker.io openssh-server openssh-client docker-registry busybox-static iproute2 iptables util-linux curl sudo python3-venv chromium"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

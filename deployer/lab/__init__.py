@@ -20,10 +20,12 @@ from pathlib import Path
 import yaml
 
 from deployer.errors import LabError
-from deployer.lab import images, net, services
+from deployer.lab import images, net, services, users
 from deployer.lab.layout import (
     BUILDER,
+    DEPLOY_USER,
     HUB_DEMO_IMAGES,
+    OPS_USER,
     PASSWORD_USER,
     REGISTRY_USER,
     Layout,
@@ -89,7 +91,7 @@ def _up(layout: Layout, inventory: Path) -> None:
     _save_state(layout, inventory, {})
     net.create(layout)
     services.make_client_key(layout)
-    services.make_password_user(layout)
+    users.make_users(layout)
     hosts = layout.hosts()
     pids: dict[str, int] = {}
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -144,6 +146,11 @@ def inventory_yaml(layout: Layout, base_images: dict[str, str] | None = None) ->
                 "lab_registry_password_file": str(layout.password_file),
                 "lab_ssh_password_user": PASSWORD_USER,
                 "lab_ssh_password_file": str(layout.ssh_password_file),
+                # logins as real fleets have them: `-e ansible_user=deploy` (the docker
+                # group), or ops with -e ansible_become=true and the sudo password
+                "lab_deploy_user": DEPLOY_USER,
+                "lab_ops_user": OPS_USER,
+                "lab_ops_password_file": str(layout.ops_password_file),
                 "lab_image_v1": layout.image("v1"),
                 "lab_image_v2": layout.image("v2"),
                 "lab_image_unhealthy": layout.image("unhealthy"),

@@ -18,6 +18,10 @@ TLS_PORT = 5443
 HUB_PORT = 5001  # the lab's Docker Hub: every engine's registry mirror (anonymous pulls)
 REGISTRY_USER = "deployer"
 PASSWORD_USER = "labpw"
+# Logins as real fleets have them (docs/playbook.md, "Logging in"): DEPLOY_USER is in the
+# group of each engine's socket and nothing more; OPS_USER may only sudo, with a password.
+DEPLOY_USER = "deploy"
+OPS_USER = "ops"
 # The inventory's deployer_builder: a web host, as a small fleet builds where it deploys.
 # A dedicated builder would cost an engine more (memory, bring-up) on every lab and add a
 # host to the inventory that `health`, `ps` and all-host tests would meet; the lab itself
@@ -127,9 +131,13 @@ class Layout:
         return self.dir / "ssh-password"
 
     @property
+    def ops_password_file(self) -> Path:
+        return self.dir / "ops-sudo-password"
+
+    @property
     def auth_dir(self) -> Path:
-        """passwd/shadow copies with the password user, bound over /etc inside each sshd's
-        own mount namespace: the machine's real files never change."""
+        """passwd/shadow/group/sudoers copies with the lab's users, bound over /etc inside
+        each sshd's own mount namespace: the machine's real files never change."""
         return self.dir / "auth"
 
     @property

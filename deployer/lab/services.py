@@ -12,6 +12,8 @@ from pathlib import Path
 
 from deployer.lab.layout import PASSWORD_USER, REGISTRY_USER, LabHost, Layout
 from deployer.lab.system import in_netns, kill_trees, run, spawn, wait_for
+from deployer.lab.users import FILES, state_dir_group
+from deployer.lab.users import write_private as _write_private
 
 # Each lab host has its own /tmp and its own deployer state folder, as a real
 # server would: sshd runs in a private mount namespace with these bound.
@@ -64,39 +66,6 @@ def sshd_config(layout: Layout, host: LabHost) -> str:
     return "\n".join(lines) + "\n"
 
 
-def make_password_user(layout: Layout) -> None:
-    """The lab's password login: its own passwd/shadow copies, never the machine's files."""
-
-    password = secrets.token_urlsafe(15)
-    _write_private(layout.ssh_password_file, password + "\n")
-    layout.auth_dir.mkdir(mode=0o700, exist_ok=True)
-    passwd = Path("/etc/passwd").read_text()
-    passwd += f"{PASSWORD_USER}:x:0:0:deployer lab password login:/root:/bin/sh\n"
-    (layout.auth_dir / "passwd").write_text(passwd)
-    hashed = _sha512_crypt(password)
-    shadow = Path("/etc/shadow").read_text() + f"{PASSWORD_USER}:{hashed}:19000:0:99999:7:::\n"
-    _write_private(layout.auth_dir / "shadow", shadow)
-
-
-def _sha512_crypt(password: str) -> str:
-    """A shadow(5) SHA-512 hash: Python's crypt where it exists (gone in 3.13), else openssl."""
-    import warnings
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            import crypt
-    except ImportError:
-        return run(["openssl", "passwd", "-6", "-stdin"], input=password).stdout.strip()
-    return crypt.crypt(password, crypt.mksalt(crypt.METHOD_SHA512))
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-
-
 def start_sshd(layout: Layout, host: LabHost) -> int:
     host.data_dir.mkdir(parents=True, exist_ok=True)
     host.run_dir.mkdir(parents=True, exist_ok=True)  # sshd writes its pid file there at once
@@ -126,11 +95,15 @@ def mount_script(host: LabHost, auth_dir: Path) -> list[str]:
     def src(path: Path) -> str:
         return shlex.quote(str(base / path.relative_to(lab_dir)))
 
-    steps += [f"mount --bind {src(auth_dir / name)} /etc/{name}" for name in ("passwd", "shadow")]
+    steps += [f"mount --bind {src(auth_dir / name)} /etc/{name}" for name in FILES]
     for target in PRIVATE_MOUNTS:
         own = host.data_dir / "fs" / target.strip("/").replace("/", "_")
         own.mkdir(parents=True, exist_ok=True)
-        os.chmod(own, 0o1777 if target == "/tmp" else 0o755)
+        if target == "/tmp":
+            os.chmod(own, 0o1777)
+        else:  # the state folder as docs/playbook.md has an admin make it for the docker group
+            os.chown(own, 0, state_dir_group())
+            os.chmod(own, 0o2775)
         Path(target).mkdir(parents=True, exist_ok=True)
         steps.append(f"mount --bind {src(own)} {target}")
     if base != lab_dir:

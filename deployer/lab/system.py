@@ -15,7 +15,7 @@ from deployer.errors import EnvironmentProblem, LabError
 
 APT_PACKAGES = (
     "docker.io openssh-server openssh-client docker-registry busybox-static "
-    "iproute2 iptables util-linux curl openssl"
+    "iproute2 iptables util-linux curl openssl sudo"
 )
 APT_LINE = f"apt-get update && apt-get install -y {APT_PACKAGES}"
 
@@ -32,6 +32,7 @@ REQUIRED = {
     "unshare": None,
     "iptables": None,
     "busybox": "/bin/busybox",
+    "sudo": "/usr/bin/sudo",  # the lab's ops login becomes root with it
 }
 
 

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
+from deployer.docker import access, locking
 from deployer.docker import commands as c
-from deployer.docker import locking
 from deployer.model import ContainerSpec, HealthSpec, PortSpec, RegistryAuth, Secret
 
 AT, BY = "2024-01-01T00:00:00+00:00", "me@there"
@@ -266,6 +266,7 @@ def test_prepare_script_exact():
     image = shlex.quote(c.IMAGE_FORMAT)
     assert script.splitlines() == [
         "set -u",
+        *access.state_dir_lines("/var/lib/deployer"),
         *locking.acquire_lines("/var/lib/deployer", '{"who": "x"}', "p1", 2),
         "D=$(mktemp -d) || exit 1",
         "trap 'rm -rf \"$D\"' EXIT",

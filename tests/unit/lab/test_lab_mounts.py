@@ -17,6 +17,7 @@ def _no_mkdir(monkeypatch: pytest.MonkeyPatch) -> None:
     """mount_script makes the hosts' folders: here, nothing is made."""
     monkeypatch.setattr(Path, "mkdir", lambda self, *a, **k: None)
     monkeypatch.setattr(services.os, "chmod", lambda *a, **k: None)
+    monkeypatch.setattr(services.os, "chown", lambda *a, **k: None)
 
 
 def binds(script: list[str]) -> list[tuple[str, str]]:
@@ -36,6 +37,8 @@ def test_a_lab_outside_the_private_folders_binds_directly(_no_mkdir: None) -> No
     assert got == [
         (f"{layout.dir}/auth/passwd", "/etc/passwd"),
         (f"{layout.dir}/auth/shadow", "/etc/shadow"),
+        (f"{layout.dir}/auth/group", "/etc/group"),
+        (f"{layout.dir}/auth/sudoers", "/etc/sudoers"),
         (f"{h1.data_dir}/fs/tmp", "/tmp"),
         (f"{h1.data_dir}/fs/var_lib_deployer", "/var/lib/deployer"),
     ]
