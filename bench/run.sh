@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks, one command (root, on a machine prepared by scripts/install.sh):
 #   bench/run.sh [--hosts N] [--reps R] [--scale 1,3,10,30] [--scale-reps R]
-#                [--scale-contenders deployer,floor] [--only compare,scale,traffic,build] [--keep-lab]
+#                [--scale-contenders deployer,floor] [--only compare,scale,traffic,build,logins]
+#                [--keep-lab]
 # Installs the anchors (ansible + community.docker, pyinfra, matplotlib) into
 # bench/.venv-anchors from bench/requirements-anchors.txt, brings up lab "bench"
 # with max(N, largest scale size) hosts, times deployer, the plain-ssh floor,
@@ -22,7 +23,7 @@ while [ $# -gt 0 ]; do
     --scale-contenders) SCALE_WHO=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
     --keep-lab) KEEP=1; shift ;;
-    -h|--help) sed -n 2,11p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,12p "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -56,6 +57,11 @@ case ",$ONLY," in *,build,*)
 "$VENV/bin/python" bench/build.py --inventory "$DIR/lab.yml" --lab-name "$NAME" \
   --sizes "3,$HOSTS" --deployer "$DEPLOYER"
 echo "wrote the build section of BENCHMARKS.md, bench/results/build.json" >&2 ;;
+esac
+# a rollout as root, as a docker-group user and through sudo (issue 18): its own section
+case ",$ONLY," in *,logins,*)
+"$VENV/bin/python" bench/logins.py --inventory "$DIR/lab.yml" --deployer "$DEPLOYER"
+echo "wrote the logins section of BENCHMARKS.md, bench/results/logins.json" >&2 ;;
 esac
 # requests failed during rollouts (issue 11): its own section of BENCHMARKS.md
 case ",$ONLY," in *,traffic,*)
