@@ -296,6 +296,8 @@ class Rollout:
             return
         if res.status == "login":
             raise RemoteError(f"registry login failed: {res.message}")
+        if res.status == "denied":
+            raise RemoteError(res.message)
         if res.status == "pull":
             raise RemoteError(f"pull failed, nothing changed: {res.message}")
         if res.status != "ok" or res.facts is None:

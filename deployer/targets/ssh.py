@@ -100,7 +100,9 @@ class SshEngine:
             denied = access.explain(
                 res.stderr, self.conn.state_dir, self.conn.user, self.conn.become is not None
             )
-            return Prepared("error", message=denied or res.stderr.strip()[-400:])
+            if denied is not None:  # the login user may not: what to set, in a sentence
+                return Prepared("denied", message=denied)
+            return Prepared("error", message=res.stderr.strip()[-400:])
         present = nets.parse_present(res.stdout)
         if clash := nets.clashes(networks, present):
             return Prepared("error", message="; ".join(clash))
