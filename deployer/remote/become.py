@@ -77,7 +77,7 @@ def explain(host: str, login: str, become: Become, stderr: str) -> str | None:
     if said is None:
         return None
     words = " ".join(said[len(MARK) :].split())
-    as_ = f"sudo as {become.user} (logged in as {login})"
+    as_ = f"sudo as {become.user}, logged in as {login}"
     if "incorrect password" in words or "no password was provided" in words:
         why = "the become password was refused: check ansible_become_password or the variable deployer_become_password_env names"
     elif "a password is required" in words:
