@@ -432,6 +432,7 @@ def finalize_script(
     if prune:
         lines.append(sh(["docker", "rm", "-f", *prune]) + " >/dev/null 2>&1 || true")
     if audit_lines:
+        lines.append(locking.SHARED_UMASK)  # the log stays the state folder group's
         lines.append(f"mkdir -p {shlex.quote(state_dir)}")
         for record in audit_lines:
             lines.append(

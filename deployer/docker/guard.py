@@ -155,6 +155,7 @@ def start_lines(
         ]
     )
     return [
+        "umask 002",  # the guard folder is shared with the state folder's group
         f"mkdir -p {q(g)} || exit 1",
         f"echo $(( $(date +%s) + {int(seconds)} )) > {q(g + '/deadline')} || exit 1",
         "S=; command -v setsid >/dev/null 2>&1 && S=setsid",

@@ -40,6 +40,7 @@ def remove_script(
     if audit_lines:
         log = f"{state_dir}/audit.log"
         said = sh(["echo", "could not write the audit record: nothing was removed"])
+        lines.append("umask 002")  # the log stays the state folder group's (locking.py)
         lines.append(f"mkdir -p {sh([state_dir])} || {{ {said} >&2; exit {EXIT_AUDIT}; }}")
         for record in audit_lines:
             append = sh(["printf", "%s\\n", record])

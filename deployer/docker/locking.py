@@ -27,6 +27,11 @@ MARK_STATE = "--deployer-lock-state--"
 MARK_GUARD = "--deployer-guard--"
 
 
+# What a run makes in the state folder stays writable by the folder's group: root (or
+# become) and the docker group's users share one folder (install -d -g docker -m 2775).
+SHARED_UMASK = "umask 002"
+
+
 def lock_path(state_dir: str) -> str:
     return f"{state_dir}/lock"
 
@@ -47,6 +52,7 @@ def acquire_lines(state_dir: str, info: str, prio: str, wait: float) -> list[str
     lock = q(lock_path(state_dir))
     bound = max(YIELD_SECONDS, math.ceil(wait))
     return [
+        SHARED_UMASK,
         f"mkdir -p {q(state_dir)} || exit 1",
         f"L={lock}; P={q(prio)}; end=$(( $(date +%s) + {bound} )); n=0",
         'until mkdir "$L" 2>/dev/null; do',

@@ -362,6 +362,7 @@ def test_finalize_script_exact():
     record = json.dumps({"who": "me", "detail": "it's; $(x)"})
     assert c.finalize_script("/var/lib/deployer", ["a", "b"], [record], "tok1").splitlines() == [
         "docker rm -f a b >/dev/null 2>&1 || true",
+        "umask 002",
         "mkdir -p /var/lib/deployer",
         f"printf '%s\\n' {shlex.quote(record)} >> /var/lib/deployer/audit.log",
         "if grep -qF tok1 /var/lib/deployer/lock/info 2>/dev/null; then rm -rf /var/lib/deployer/lock; fi",
