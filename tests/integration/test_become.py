@@ -136,8 +136,8 @@ def test_rollout_rollback_lock_health_and_audit(clean_lab, env, tmp_path, login)
         assert v["commands"] <= 8, f"{h}: {v['commands']} commands"
     assert all(serves(lab, h, "v2") for h in HOSTS)
 
-    # the same rollout back as root: become adds no command
-    root = deploy_as(lab, env, "root", "-e", f"image={image(lab, 'v1')}")
+    # a rollout of the same kind (a replace) as root: the login adds no command
+    root = deploy_as(lab, env, "root", "-e", f"image={image(lab, 'v2')}", "-e", "greeting=hi")
     assert root.code == 0, root
     assert {h: v["commands"] for h, v in root.hosts().items()} == {
         h: v["commands"] for h, v in v2.hosts().items()
@@ -150,7 +150,7 @@ def test_rollout_rollback_lock_health_and_audit(clean_lab, env, tmp_path, login)
     for h, v in bad.hosts().items():
         assert v["status"] == "failed" and "rolled back" in v["reason"], v
         assert container_id(lab, h) == live[h]
-    assert all(serves(lab, h, "v1") for h in HOSTS)
+    assert all(serves(lab, h, "v2") for h in HOSTS)
 
     inv = login_inventory(lab, tmp_path, login)
     lock = deployer(env, "lock", "status", "-i", str(inv), "--limit", LIMIT)
