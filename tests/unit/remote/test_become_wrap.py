@@ -108,7 +108,11 @@ def test_a_hostile_become_user_is_quoted() -> None:
 )
 def test_explain(said: str, expect: str) -> None:
     why = bec.explain("h1", "ops", Become(), f"{bec.MARK} {said}\n")
-    assert why is not None and expect in why and "become failed (sudo as root, logged in as ops)" in why
+    assert (
+        why is not None
+        and expect in why
+        and "become failed (sudo as root, logged in as ops)" in why
+    )
 
 
 def test_explain_leaves_other_failures_alone() -> None:
