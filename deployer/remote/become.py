@@ -22,6 +22,7 @@ on stderr; `explain` turns that into a sentence that names what to set.
 from __future__ import annotations
 
 from deployer.docker.shell import sh
+from deployer.errors import RemoteError
 from deployer.model import Become
 
 EXIT_BECOME = 91
@@ -89,3 +90,11 @@ def explain(host: str, login: str, become: Become, stderr: str) -> str | None:
     else:
         why = words or "sudo failed"
     return f"{host}: become failed ({as_}): {why}"
+
+
+def check(host: str, login: str, become: Become | None, code: int, stderr: str) -> None:
+    """Raise RemoteError with `explain`'s sentence when sudo itself refused the command."""
+    if become is not None and code == EXIT_BECOME:
+        why = explain(host, login, become, stderr)
+        if why is not None:
+            raise RemoteError(why)

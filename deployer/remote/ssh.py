@@ -355,10 +355,7 @@ class Session:
         code = chan.recv_exit_status()
         chan.close()
         text = err.decode(errors="replace")
-        if self.conn.become is not None and code == bec.EXIT_BECOME:
-            why = bec.explain(self.conn.name, self.conn.user, self.conn.become, text)
-            if why is not None:
-                raise RemoteError(why)
+        bec.check(self.conn.name, self.conn.user, self.conn.become, code, text)
         return out.decode(errors="replace"), text, code
 
     # -- probes ----------------------------------------------------------------------------

@@ -118,3 +118,14 @@ def test_explain(said: str, expect: str) -> None:
 def test_explain_leaves_other_failures_alone() -> None:
     assert bec.explain("h1", "ops", Become(), "docker: no such image\n") is None
     assert bec.stdin_prefix(None) == "" and bec.stdin_prefix(Become()) == ""
+
+
+def test_check_raises_only_for_sudos_own_refusal() -> None:
+    from deployer.errors import RemoteError
+
+    said = f"{bec.MARK} sudo: 1 incorrect password attempt\n"
+    with pytest.raises(RemoteError, match="h1: become failed"):
+        bec.check("h1", "ops", Become(), bec.EXIT_BECOME, said)
+    bec.check("h1", "ops", None, bec.EXIT_BECOME, said)  # no become: the script's own code
+    bec.check("h1", "ops", Become(), 1, said)
+    bec.check("h1", "ops", Become(), bec.EXIT_BECOME, "the script's own exit 91\n")
