@@ -255,3 +255,36 @@ def test_the_lab_logins(lab) -> None:  # type: ignore[no-untyped-def]
         assert str(gid) not in ops.stdout.split() and "password is required" in ops.stderr, ops
     assert "deploy:" not in Path("/etc/passwd").read_text()
     assert json.dumps(lab_vars(lab)["lab_ops_user"]) == '"ops"'
+
+
+def test_what_travels_on_stdin_still_arrives_under_sudo(clean_lab, env) -> None:  # type: ignore[no-untyped-def]
+    """The registry's password and a container's secret follow the become password's line
+    on the same stdin: both arrive whole."""
+    lab = clean_lab
+    tls_image = f"{lab_vars(lab)['lab_registry_tls']}/demo/web:v1"
+    for h in HOSTS:
+        lab.docker(h, "rmi", "-f", tls_image)
+    secret = "s3cret-token-18"
+    for book, extra in (
+        ("private_registry.yml", {}),
+        ("secrets.yml", {"DEPLOYER_TEST_SECRET": secret}),
+    ):
+        run = deployer(
+            {**env, **extra},
+            "deploy",
+            str(PLAYBOOKS / book),
+            "-i",
+            str(lab.inventory),
+            "--limit",
+            LIMIT,
+            "-o",
+            "json",
+            *login_args(lab, "ops"),
+        )
+        assert run.code == 0, run
+        assert all(v["status"] == "changed" for v in run.hosts().values()), run
+        assert ops_password(lab) not in run.out and secret not in run.out
+    for h in HOSTS:
+        assert serves(lab, h, "v1")
+        got = json.loads(lab.docker(h, "inspect", "web").stdout)[0]["Config"]["Env"]
+        assert f"API_TOKEN={secret}" in got, got
