@@ -85,26 +85,34 @@ def main() -> None:
     inv = Path(args.inventory)
     v = yaml.safe_load(inv.read_text())["all"]["vars"]
     os.environ[PW_VAR] = Path(v["lab_ops_password_file"]).read_text().strip()
-    pb = Path(tempfile.mkdtemp(prefix="deployer-bench-logins-")) / "web.yml"
-    pb.write_text(PLAYBOOK)
-    images = [v["lab_image_v1"], v["lab_image_v2"]]
-    first = rollout(args.deployer, pb, inv, images[0], [])  # every host on v1, as root
-    if not first["ok"]:
-        sys.exit("the first deploy failed")
-    records, n = [], 0
-    for rep in range(args.reps):
-        order = ["root", "deploy", "sudo"]
-        for who in order[rep % 3 :] + order[: rep % 3]:
-            n += 1
-            r = rollout(args.deployer, pb, inv, images[n % 2], login_args(v, who))
-            r.update(who=who, rep=rep)
-            print(f"rep {rep} {who}: {r['wall']:.2f}s commands {r['commands']}", flush=True)
-            records.append(r)
+    with tempfile.TemporaryDirectory(prefix="deployer-bench-logins-") as work:
+        pb = Path(work) / "web.yml"
+        pb.write_text(PLAYBOOK)
+        records = rounds(args.deployer, pb, inv, v, args.reps)
     results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
     doc = {"started": time.strftime("%Y%m%dT%H%M%S"), "records": records}
     (results / "logins.json").write_text(json.dumps(doc, indent=2))
     write_section(Path(args.benchmarks), records)
+
+
+def rounds(
+    deployer: str, pb: Path, inv: Path, v: dict[str, Any], reps: int
+) -> list[dict[str, Any]]:
+    images = [v["lab_image_v1"], v["lab_image_v2"]]
+    first = rollout(deployer, pb, inv, images[0], [])  # every host on v1, as root
+    if not first["ok"]:
+        sys.exit("the first deploy failed")
+    records, n = [], 0
+    for rep in range(reps):
+        order = ["root", "deploy", "sudo"]
+        for who in order[rep % 3 :] + order[: rep % 3]:
+            n += 1
+            r = rollout(deployer, pb, inv, images[n % 2], login_args(v, who))
+            r.update(who=who, rep=rep)
+            print(f"rep {rep} {who}: {r['wall']:.2f}s commands {r['commands']}", flush=True)
+            records.append(r)
+    return records
 
 
 def write_section(path: Path, records: list[dict[str, Any]]) -> None:
