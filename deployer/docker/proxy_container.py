@@ -33,8 +33,13 @@ MARK_STATE = "--deployer-proxy-state--"
 TAKE_TRIES = 75  # a proxy just started takes its config within 75 tries 0.2 s apart
 # Caddy binds a new listening socket (SO_REUSEPORT) at every config reload and closes the old
 # one; without this the kernel resets the connections still queued on the old socket
-# (handshakes done, not yet accepted). With it (Linux 5.14+) they move to the new socket.
-SYSCTLS = ("net.ipv4.tcp_migrate_req=1",)
+# (handshakes done, not yet accepted). With it they move to the new socket. Linux 5.14+
+# only: on an older kernel the proxy is made without it (the runtime would refuse to start
+# a container asking for a sysctl the kernel lacks). Not part of the settings hash: a proxy
+# made before is not replaced for it (a replacement refuses connections for a moment); it
+# gets it at its next replacement.
+MIGRATE_SYSCTL = "net.ipv4.tcp_migrate_req"
+HAS_MIGRATE = "[ -e /proc/sys/net/ipv4/tcp_migrate_req ]"
 
 
 def settings_hash(settings: ProxyHost) -> str:
@@ -44,12 +49,11 @@ def settings_hash(settings: ProxyHost) -> str:
         "http": settings.http_port,
         "https": settings.https_port if settings.tls_cert else None,
         "network": NETWORK,
-        "sysctls": list(SYSCTLS),
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def run_argv(settings: ProxyHost, name: str) -> list[str]:
+def run_argv(settings: ProxyHost, name: str, *, migrate: bool = True) -> list[str]:
     argv = [
         "docker",
         "create",
@@ -66,8 +70,8 @@ def run_argv(settings: ProxyHost, name: str) -> list[str]:
     ]
     if settings.tls_cert:
         argv += ["-p", f"{settings.https_port}:443"]
-    for sysctl in SYSCTLS:
-        argv += ["--sysctl", sysctl]
+    if migrate:
+        argv += ["--sysctl", f"{MIGRATE_SYSCTL}=1"]
     # --resume: after a restart (a host reboot), the config it last had (Caddy keeps it)
     return [*argv, settings.image, "caddy", "run", "--resume"]
 
@@ -162,7 +166,8 @@ def _replace_lines(settings: ProxyHost) -> list[str]:
     return [
         "  err='it could not take the name'",
         f"  {rm.format(NEXT)}",
-        f"  {sh(run_argv(settings, NEXT))} >/dev/null || exit 1",
+        f"  if {HAS_MIGRATE}; then {sh(run_argv(settings, NEXT))}; "
+        f"else {sh(run_argv(settings, NEXT, migrate=False))}; fi >/dev/null || exit 1",
         '  if [ -n "$have" ]; then',
         f"    {rm.format(ASIDE)}",
         f"    docker stop -t 5 {PROXY_NAME} >/dev/null 2>&1",

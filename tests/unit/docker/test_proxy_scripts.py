@@ -664,9 +664,27 @@ def test_caddy_validates_the_assembled_config(
 
 def test_the_proxy_container_moves_queued_connections_at_a_reload() -> None:
     """Caddy rebinds its port at every reload: without tcp_migrate_req the kernel resets the
-    connections queued on the socket it closes. A change of it is a new proxy container."""
+    connections queued on the socket it closes. Asked for only where the kernel has it (5.14+:
+    the runtime refuses to start a container asking for a sysctl the kernel lacks), and not
+    part of the settings hash (a proxy made before is not replaced for it)."""
     settings = ProxyHost(image="caddy:2", http_port=80)
     argv = pxc.run_argv(settings, "p")
     at = argv.index("--sysctl")
     assert argv[at + 1] == "net.ipv4.tcp_migrate_req=1"
     assert at < argv.index("caddy:2")
+    assert "--sysctl" not in pxc.run_argv(settings, "p", migrate=False)
+
+
+def test_a_kernel_without_tcp_migrate_req_gets_a_proxy_without_it(tmp_path: Path) -> None:
+    """The probe's other branch, run on a stand-in host: created without the sysctl, with the
+    same settings hash (so a later kernel upgrade does not replace the proxy)."""
+    host = Host(tmp_path, PROXY_PID)
+    shutil.rmtree(host.p)
+    settings = ProxyHost(image="caddy:2.6", http_port=8000)
+    script = pxc.ensure_script(settings, str(host.state))
+    assert script.count(pxc.HAS_MIGRATE) == 1
+    res = host.run(script.replace(pxc.HAS_MIGRATE, "[ -e /nonexistent/tcp_migrate_req ]"))
+    assert res.returncode == 0, res.stderr
+    (create,) = [c for c in host.calls() if c.startswith("create ")]
+    assert "--sysctl" not in create
+    assert f"--label deployer.proxy={pxc.settings_hash(settings)} " in create
