@@ -15,6 +15,7 @@ import logging
 import os
 import random
 import select
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -37,11 +38,12 @@ Channel = (
 CONNECT_TIMEOUT = 10.0
 KEEPALIVE = 15
 # Pacing: at most this many SSH handshakes at once in one run, however many forks (Kamal
-# caps concurrent SSH starts at 30 too). A handshake costs the controller a key exchange and
-# the server (or the one bastion in front of many hosts) an unauthenticated slot: sshd's
-# MaxStartups (10:30:100 by default) starts dropping connections beyond 10. Set with
-# DEPLOYER_MAX_HANDSHAKES.
+# caps concurrent SSH starts at 30 too): a handshake costs the controller a key exchange.
+# Set with DEPLOYER_MAX_HANDSHAKES. Through one jump host, at most JUMP_HANDSHAKES at once:
+# every connection to it is an unauthenticated slot of its sshd, whose MaxStartups
+# (10:30:100 by default) starts dropping connections beyond 10.
 MAX_HANDSHAKES = 30
+JUMP_HANDSHAKES = 10
 # A connection dropped before or during the handshake (a reset, a closed socket before the
 # banner: what sshd does beyond MaxStartups) is tried again, this many times in all, after
 # 0.25 s, 0.5 s, 1 s (each with up to 50% random jitter, so retries do not come back as a
@@ -51,11 +53,40 @@ RETRY_BASE = 0.25
 
 
 def _handshake_limit() -> int:
-    raw = os.environ.get("DEPLOYER_MAX_HANDSHAKES", "")
-    return int(raw) if raw.isdigit() and int(raw) > 0 else MAX_HANDSHAKES
+    """DEPLOYER_MAX_HANDSHAKES when it is a whole number from 1 up, else MAX_HANDSHAKES (with
+    a warning on stderr: this is read when the module loads, before any command runs)."""
+    raw = os.environ.get("DEPLOYER_MAX_HANDSHAKES", "").strip()
+    if not raw:
+        return MAX_HANDSHAKES
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        sys.stderr.write(
+            f"warning: DEPLOYER_MAX_HANDSHAKES={raw!r} is not a whole number from 1 up: "
+            f"using {MAX_HANDSHAKES}\n"
+        )
+        return MAX_HANDSHAKES
+    return value
 
 
 _handshakes = threading.BoundedSemaphore(_handshake_limit())
+_jump_handshakes: dict[str, threading.BoundedSemaphore] = {}
+_jump_lock = threading.Lock()
+
+
+def _jump_limit(jump: str) -> threading.BoundedSemaphore:
+    with _jump_lock:
+        return _jump_handshakes.setdefault(jump, threading.BoundedSemaphore(JUMP_HANDSHAKES))
+
+
+class _JumpFailed(Exception):
+    """The jump host's own connection, or its channel to the target, failed (err)."""
+
+    def __init__(self, err: BaseException) -> None:
+        super().__init__(str(err))
+        self.err = err
 
 
 def _refused(err: BaseException) -> bool:
@@ -175,7 +206,7 @@ class Session:
 
     # -- connecting -------------------------------------------------------------------------
     def _make(
-        self, host: str, port: int, user: str, gateway: fabric.Connection | None
+        self, host: str, port: int, user: str, sock: paramiko.Channel | None = None
     ) -> fabric.Connection:
         kwargs: dict[str, object] = {
             "look_for_keys": self.conn.key_file is None,
@@ -187,13 +218,14 @@ class Session:
             kwargs["key_filename"] = [os.path.expanduser(self.conn.key_file)]
         if self.conn.password is not None:
             kwargs["password"] = self.conn.password.reveal()
+        if sock is not None:
+            kwargs["sock"] = sock
         c = fabric.Connection(
             host=host,
             user=user,
             port=port,
             connect_timeout=self.connect_timeout,
             connect_kwargs=kwargs,
-            gateway=gateway,
         )
         files, record = _known_hosts(self.conn)
         client = c.client
@@ -217,44 +249,77 @@ class Session:
     def open(self) -> None:
         if self._fabric is not None:
             return
-        gateway = None
-        jump = self.jump
-        if jump:
-            user, host, port = parse_jump(jump, self.conn.name)
-            gateway = self._make(host, port, user or self.conn.user, None)
-            self._gateway = gateway
-        c = self._connect(gateway, jump)
+        c = self._connect(self.jump)
         transport = c.client.get_transport()
         assert transport is not None
         transport.set_keepalive(KEEPALIVE)
         self._fabric = c
-        self.connections += 2 if gateway else 1
+        self.connections += 2 if self._gateway is not None else 1
 
-    def _connect(self, gateway: fabric.Connection | None, jump: str | None) -> fabric.Connection:
-        """Open the connection, paced (at most MAX_HANDSHAKES at once in this process) and
-        tried again with backoff when it is dropped before it is up."""
+    def _through(self, jump: str) -> paramiko.Channel:
+        """A channel to the target through the jump host: the jump host's connection made
+        once (paced, and at most JUMP_HANDSHAKES at once to one jump host), the channel
+        opened within the connect timeout (outside the handshake limits: a jump host slow to
+        reach a dead target holds no one else up)."""
+        try:
+            if self._gateway is None or not self._gateway.is_connected:
+                user, host, port = parse_jump(jump, self.conn.name)
+                gateway = self._make(host, port, user or self.conn.user)
+                self._gateway = gateway
+                with _jump_limit(jump), _handshakes:
+                    gateway.open()
+            transport = self._gateway.client.get_transport()
+            assert transport is not None
+            return transport.open_channel(
+                "direct-tcpip",
+                (self.conn.address, self.conn.port),
+                ("", 0),
+                timeout=self.connect_timeout,
+            )
+        except HostKeyError:
+            raise
+        except (OSError, paramiko.SSHException, EOFError) as err:
+            if self._gateway is not None:
+                self._gateway.close()
+                self._gateway = None
+            raise _JumpFailed(err) from err
+
+    def _connect(self, jump: str | None) -> fabric.Connection:
+        """Open the connection (through the jump host if any), paced (at most MAX_HANDSHAKES
+        at once in this process) and tried again with backoff when it is dropped before it
+        is up."""
         for attempt in range(CONNECT_TRIES):
-            c = self._make(self.conn.address, self.conn.port, self.conn.user, gateway)
+            c: fabric.Connection | None = None
             try:
+                sock = self._through(jump) if jump else None
+                c = self._make(self.conn.address, self.conn.port, self.conn.user, sock)
                 with _handshakes:
                     c.open()
                 self.retries = attempt
                 return c
             except HostKeyError:
                 raise
-            except (OSError, paramiko.SSHException, EOFError) as err:
+            except (_JumpFailed, OSError, paramiko.SSHException, EOFError) as caught:
+                err = caught.err if isinstance(caught, _JumpFailed) else caught
                 if (
-                    isinstance(err, paramiko.BadHostKeyException | paramiko.AuthenticationException)
+                    isinstance(
+                        err,
+                        paramiko.BadHostKeyException
+                        | paramiko.AuthenticationException
+                        | paramiko.ChannelException,
+                    )
                     or not _dropped(err)
                     or attempt == CONNECT_TRIES - 1
                 ):
-                    self._fail(err, jump, attempt + 1)
-                c.close()
+                    self._fail(err, jump, attempt + 1, isinstance(caught, _JumpFailed))
+                if c is not None:
+                    c.close()
                 time.sleep(_backoff(attempt))
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
-    def _fail(self, err: BaseException, jump: str | None, tries: int) -> None:
-        """Raise what a failed connection means, for the operator."""
+    def _fail(self, err: BaseException, jump: str | None, tries: int, at_jump: bool) -> None:
+        """Raise what a failed connection means, for the operator: which host (the target,
+        or the jump host in front of it), and what to do."""
         name, where = self.conn.name, f"{self.conn.address}:{self.conn.port}"
         if isinstance(err, paramiko.BadHostKeyException):
             raise HostKeyError(
@@ -263,24 +328,36 @@ class Session:
                 f"{err.key.get_name()} {err.key.fingerprint}. This may be an attack; refusing. "
                 f"If the host was really rebuilt, remove its old line from known_hosts."
             ) from err
+        if at_jump and isinstance(err, paramiko.ChannelException):
+            raise Unreachable(
+                f"{name}: the jump host {jump} cannot reach {where}: {err} (is the host up? "
+                "is ansible_host right, as the jump host sees it?)"
+            ) from err
+        if at_jump and "Timeout opening channel" in str(err):
+            raise Unreachable(
+                f"{name}: the jump host {jump} did not reach {where} within "
+                f"{self.connect_timeout:g} s (is the host up? is ansible_host right, as the jump "
+                "host sees it?)"
+            ) from err
+        who = f"the jump host {jump}" if at_jump else where
+        login = "the jump host's login" if at_jump else self.conn.user
         if isinstance(err, paramiko.AuthenticationException):
-            raise Unreachable(f"{name}: authentication failed as {self.conn.user}: {err}") from err
+            raise Unreachable(f"{name}: authentication failed as {login}: {err}") from err
         if "No authentication methods" in str(err):
             raise Unreachable(
-                f"{name}: authentication failed as {self.conn.user}: no key, agent or "
+                f"{name}: authentication failed as {login}: no key, agent or "
                 "password to offer (set ansible_ssh_private_key_file, load the key into ssh-agent, "
                 "or set deployer_ssh_password_env)"
             ) from err
-        via = f" via {jump}" if jump else ""
+        via = f" via {jump}" if jump and not at_jump else ""
         if _refused(err):
             raise Unreachable(
-                f"{name}: connection refused by {where}{via}: nothing listens there "
-                "(is sshd running? is ansible_port right?)"
+                f"{name}: connection refused by {who}{via}: nothing listens there "
+                f"(is sshd running? is {'the jump host spec' if at_jump else 'ansible_port'} right?)"
             ) from err
         after = f" ({tries} tries: the connection was dropped each time)" if tries > 1 else ""
-        raise Unreachable(
-            f"{name}: cannot connect to {where}{via}: {err or type(err).__name__}{after}"
-        ) from err
+        text = str(err) or type(err).__name__
+        raise Unreachable(f"{name}: cannot connect to {who}{via}: {text}{after}") from err
 
     @property
     def transport(self) -> paramiko.Transport:

@@ -9,7 +9,9 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import paramiko
 import pytest
@@ -206,8 +208,7 @@ def test_a_wrong_password_is_final_at_once(
     serve = serve_ssh(host_key)
     f = Front(lambda index, sock: serve(sock))
     front.append(f)
-    conn = conn_to(f.port, tmp_path, host_key)
-    wrong = HostConn(**{**conn.__dict__, "password": Secret("test", "nope")})
+    wrong = replace(conn_to(f.port, tmp_path, host_key), password=Secret("test", "nope"))
     with pytest.raises(Unreachable, match="h: authentication failed as me"):
         ssh.Session(wrong, connect_timeout=5).open()
     assert f.accepted == 1 and fast_retries == []
@@ -251,3 +252,149 @@ def test_a_host_that_never_sends_its_banner_is_not_tried_again(
     with pytest.raises(Unreachable, match="h: cannot connect to"):
         session.open()
     assert f.accepted == 1 and fast_retries == []
+
+
+# -- through a jump host ----------------------------------------------------------------------
+
+
+class _Jump(paramiko.ServerInterface):
+    """A jump host: password login, direct-tcpip channels relayed to 127.0.0.1:`to` (or, with
+    `stall`, answered "connect failed" after that long, as a jump host whose own connect to a
+    dead target times out)."""
+
+    def __init__(self, stall: float | None) -> None:
+        self.stall = stall
+
+    def check_auth_password(self, username: str, password: str) -> int:
+        return paramiko.AUTH_SUCCESSFUL if password == "pw" else paramiko.AUTH_FAILED
+
+    def get_allowed_auths(self, username: str) -> str:
+        return "password"
+
+    def check_channel_direct_tcpip_request(
+        self, chanid: int, origin: tuple[str, int], destination: tuple[str, int]
+    ) -> int:
+        if self.stall is not None:
+            time.sleep(self.stall)
+            return paramiko.OPEN_FAILED_CONNECT_FAILED
+        return paramiko.OPEN_SUCCEEDED
+
+
+def _pump(a: Any, b: Any) -> None:
+    try:
+        while data := a.recv(32768):
+            b.sendall(data)
+    except OSError:
+        pass
+    finally:
+        b.close()
+
+
+def serve_jump(key: paramiko.PKey, to: int, stall: float | None = None) -> Callable[..., None]:
+    def serve(index: int, sock: socket.socket) -> None:
+        t = paramiko.Transport(sock)
+        t.add_server_key(key)
+        t.start_server(server=_Jump(stall))
+        while t.is_active():
+            chan = t.accept(0.5)
+            if chan is None:
+                continue
+            up = socket.create_connection(("127.0.0.1", to))
+            threading.Thread(target=_pump, args=(chan, up), daemon=True).start()
+            threading.Thread(target=_pump, args=(up, chan), daemon=True).start()
+
+    return serve
+
+
+def behind(jump: Front, target_port: int, tmp_path: Path, key: paramiko.PKey) -> HostConn:
+    conn = conn_to(target_port, tmp_path, key)
+    known = Path(conn.known_hosts[0])
+    known.write_text(
+        known.read_text() + f"[127.0.0.1]:{jump.port} {key.get_name()} {key.get_base64()}\n"
+    )
+    return replace(conn, jump=f"127.0.0.1:{jump.port}")
+
+
+def test_a_target_behind_a_jump_host_dropped_twice_gets_through_on_one_jump_connection(
+    tmp_path: Path, host_key: paramiko.PKey, fast_retries: list[int], front: list[Front]
+) -> None:
+    serve = serve_ssh(host_key)
+    target = Front(lambda index, sock: sock.close() if index < 2 else serve(sock))
+    jump = Front(serve_jump(host_key, target.port))
+    front += [target, jump]
+    session = ssh.Session(behind(jump, target.port, tmp_path, host_key), connect_timeout=5)
+    try:
+        session.open()
+        assert session.transport.is_authenticated()
+    finally:
+        session.close()
+    assert (target.accepted, jump.accepted, session.retries) == (3, 1, 2)
+
+
+def test_a_jump_host_slow_to_reach_its_target_holds_no_one_up_and_fails_in_time(
+    tmp_path: Path,
+    host_key: paramiko.PKey,
+    fast_retries: list[int],
+    front: list[Front],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ssh, "_handshakes", threading.BoundedSemaphore(1))
+    serve = serve_ssh(host_key)
+    direct = Front(lambda index, sock: serve(sock))
+    jump = Front(serve_jump(host_key, 1, stall=3.0))  # its connect to the target hangs 3 s
+    front += [direct, jump]
+    stuck = ssh.Session(behind(jump, 1, tmp_path, host_key), connect_timeout=1)
+    errors: list[str] = []
+
+    def open_stuck() -> None:
+        try:
+            stuck.open()
+        except Unreachable as err:
+            errors.append(str(err))
+
+    t = threading.Thread(target=open_stuck)
+    t.start()
+    while jump.accepted == 0:
+        time.sleep(0.01)
+    healthy = ssh.Session(conn_to(direct.port, tmp_path, host_key), connect_timeout=1)
+    healthy.open()  # with the one slot held by the stuck channel, this would time out
+    healthy.close()
+    t.join(10)
+    assert errors and f"the jump host 127.0.0.1:{jump.port} did not reach" in errors[0], errors
+
+
+def test_a_refusing_jump_host_is_named_not_the_target(
+    tmp_path: Path, host_key: paramiko.PKey, fast_retries: list[int]
+) -> None:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    conn = replace(conn_to(22, tmp_path, host_key), address="10.9.9.9", jump=f"127.0.0.1:{port}")
+    with pytest.raises(Unreachable, match=rf"connection refused by the jump host 127.0.0.1:{port}"):
+        ssh.Session(conn, connect_timeout=2).open()
+    assert fast_retries == []
+
+
+@pytest.mark.parametrize(
+    "raw,want,warned",
+    [
+        ("", 30, False),
+        ("12", 12, False),
+        (" 5 ", 5, False),
+        ("0", 30, True),
+        ("abc", 30, True),
+        ("²", 30, True),
+        ("-3", 30, True),
+    ],
+)
+def test_the_handshake_limit_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    raw: str,
+    want: int,
+    warned: bool,
+) -> None:
+    monkeypatch.setenv("DEPLOYER_MAX_HANDSHAKES", raw)
+    assert ssh._handshake_limit() == want
+    assert ("DEPLOYER_MAX_HANDSHAKES" in capsys.readouterr().err) is warned
