@@ -159,6 +159,9 @@ class NetworkSpec:
     options: tuple[tuple[str, str], ...] = ()  # docker network create --opt KEY=VALUE
     internal: bool = False  # no route out of the host
     external: bool = False  # made elsewhere: must exist, deployer never creates it
+    # `driver:` written in the play (else bridge, for creating it; an existing network's
+    # driver is then not compared)
+    driver_given: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)

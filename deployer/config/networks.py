@@ -114,7 +114,9 @@ def _play_network(
             "not deployer's to set",
         )
         return None
-    return NetworkSpec(name, driver, tuple(opts), flags["internal"], flags["external"])
+    return NetworkSpec(
+        name, driver, tuple(opts), flags["internal"], flags["external"], "driver" in spec
+    )
 
 
 def parse_attach(ctx: Ctx, raw: dict[Any, Any], path: Path) -> tuple[NetworkAttach, ...] | None:

@@ -23,13 +23,15 @@ class Present:
     options: dict[str, str]
 
 
-def list_lines() -> list[str]:
-    """Shell: MARK_NETWORKS, then every network the host has, one a line: name, driver,
-    internal, options (JSON), tab-separated."""
+def list_lines(networks: Sequence[NetworkSpec]) -> list[str]:
+    """Shell: MARK_NETWORKS, then each of the play's networks the host has, one a line: name,
+    driver, internal, options (JSON), tab-separated. Those it lacks are left out (inspect
+    prints the others and fails for them: that is not a failure of the step)."""
     fmt = "{{.Name}}\t{{.Driver}}\t{{.Internal}}\t{{json .Options}}"
+    names = sh([n.name for n in networks])
     return [
         f"echo {MARK_NETWORKS}",
-        f"docker network ls -q | xargs -r docker network inspect --format {sh([fmt])}",
+        f"docker network inspect --format {sh([fmt])} -- {names} 2>/dev/null || true",
     ]
 
 
@@ -43,7 +45,7 @@ def parse_present(stdout: str) -> dict[str, Present]:
             inside = True
         elif inside and line.startswith("--deployer-"):
             break
-        elif inside and line:
+        elif inside and line.count("\t") >= 3:  # name, driver, internal, options
             name, _, rest = line.partition("\t")
             driver, _, rest = rest.partition("\t")
             internal, _, raw = rest.partition("\t")
@@ -71,20 +73,24 @@ def clashes(networks: Sequence[NetworkSpec], present: Mapping[str, Present]) -> 
         if have is None or net.external:
             continue
         diffs = []
-        if have.driver != net.driver:
-            diffs.append(f"driver {have.driver}, the play says {net.driver}")
+        if net.driver_given and have.driver != net.driver:
+            diffs.append(f"its driver is {have.driver}, the play says {net.driver}")
         if have.internal != net.internal:
-            diffs.append("internal" if have.internal else "not internal")
+            diffs.append(
+                "it is internal, the play says not"
+                if have.internal
+                else "it is not internal, the play says internal: true"
+            )
         diffs += [
-            f"option {k}={have.options.get(k, '(unset)')}, the play says {v}"
+            f"its option {k} is {have.options.get(k, '(unset)')}, the play says {v}"
             for k, v in net.options
             if have.options.get(k) != v
         ]
         if diffs:
             out.append(
-                f"network {net.name} exists on this host with {'; '.join(diffs)}: deployer never "
-                "recreates a network; remove it (docker network rm, once no container uses it) "
-                "or make the play say what it is"
+                f"network {net.name} exists on this host otherwise: {'; '.join(diffs)}. "
+                "deployer never recreates a network: remove it (docker network rm, once no "
+                "container uses it), make the play say what it is, or mark it external: true"
             )
     return out
 

@@ -296,7 +296,7 @@ class Rollout:
             return
         if res.status == "login":
             raise RemoteError(f"registry login failed: {res.message}")
-        if res.status == "denied":
+        if res.status in ("denied", "conflict"):  # the message says it all
             raise RemoteError(res.message)
         if res.status == "pull":
             raise RemoteError(f"pull failed, nothing changed: {res.message}")

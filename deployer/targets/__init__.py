@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 
 from deployer.model import ContainerSpec, Facts, HostConn, NetworkSpec, Observed, RegistryAuth
 
-PrepareStatus = Literal["ok", "locked", "login", "pull", "denied", "error"]
+PrepareStatus = Literal["ok", "locked", "login", "pull", "denied", "conflict", "error"]
 # What the controller says when the host's guard acted before the gate confirmed the new version.
 LATE = "the host's guard restored the previous version before the controller confirmed this one"
 

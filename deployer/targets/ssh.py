@@ -87,7 +87,7 @@ class SshEngine:
         if proxied:  # and the proxy's state: an upgrade or a new certificate is work too
             script += "\n".join(pxc.state_lines(self.conn.state_dir)) + "\n"
         if networks:  # and which of the play's networks the host has
-            script += "\n".join(nets.list_lines()) + "\n"
+            script += "\n".join(nets.list_lines(networks)) + "\n"
         wait = (lock.wait + locking.YIELD_SECONDS) if lock else 0
         res = self.session.run(script, stdin=stdin, timeout=PREPARE_TIMEOUT + wait)
         if res.exited == cmd.EXIT_LOCKED:
@@ -105,7 +105,7 @@ class SshEngine:
             return Prepared("error", message=res.stderr.strip()[-400:])
         present = nets.parse_present(res.stdout)
         if clash := nets.clashes(networks, present):
-            return Prepared("error", message="; ".join(clash))
+            return Prepared("conflict", message="; ".join(clash))
         self.networks = nets.missing(networks, present)
         self.proxy_upkeep = self.proxied.upkeep(res.stdout) if proxied else ()
         upkeep = nets.upkeep(self.networks) + self.proxy_upkeep

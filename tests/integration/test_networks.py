@@ -68,7 +68,9 @@ def test_a_network_that_exists_otherwise_fails_the_host_before_any_change(clean_
         assert res.code != 0, res
         h = res.hosts()[host]
         assert h["status"] != "ok", h
-        assert "network front exists on this host with internal" in json.dumps(h), h
+        why = json.dumps(h)
+        assert "network front exists on this host otherwise: it is internal" in why, h
+        assert "could not read" not in why, h  # the reason as it is, not as a read failure
         assert lab.docker(host, "ps", "-aq").stdout.split() == [], "nothing was started"
         gone = lab.docker(host, "network", "inspect", "backend")
         assert gone.returncode != 0, "no network was created either"

@@ -125,17 +125,47 @@ def test_a_network_that_exists_otherwise_is_a_clash_naming_each_difference() -> 
         "back": nets.Present("macvlan", False, {"com.docker.network.bridge.enable_icc": "false"}),
         "same": nets.Present("bridge", False, {"a": "1", "extra": "x"}),
         "ext": nets.Present("overlay", True, {}),
+        "unsaid": nets.Present("overlay", False, {}),
     }
     declared = [
         NetworkSpec("front"),
-        NetworkSpec("back", options=(("com.docker.network.bridge.enable_icc", "true"),)),
+        NetworkSpec(
+            "back", options=(("com.docker.network.bridge.enable_icc", "true"),), driver_given=True
+        ),
         NetworkSpec("same", options=(("a", "1"),)),  # options the play does not set may differ
         NetworkSpec("ext", external=True),  # taken as it is
         NetworkSpec("new"),  # missing: to be created, no clash
+        NetworkSpec("unsaid"),  # no driver: written: the existing one's is not compared
     ]
     out = nets.clashes(declared, present)
     assert len(out) == 2, out
-    assert out[0].startswith("network front exists on this host with internal: ")
-    assert "driver macvlan, the play says bridge" in out[1]
-    assert "option com.docker.network.bridge.enable_icc=false, the play says true" in out[1]
+    assert out[0].startswith(
+        "network front exists on this host otherwise: it is internal, the play says not."
+    )
+    assert "its driver is macvlan, the play says bridge" in out[1]
+    assert "its option com.docker.network.bridge.enable_icc is false, the play says true" in out[1]
     assert "never recreates" in out[1] and "docker network rm" in out[1]
+    assert "external: true" in out[1]
+
+
+def test_the_listing_reads_only_the_plays_networks_and_a_missing_one_is_no_failure(
+    tmp_path: Path,
+) -> None:
+    fmt = "{{.Name}}\t{{.Driver}}\t{{.Internal}}\t{{json .Options}}"
+    host = Host(
+        tmp_path,
+        {
+            f"network inspect --format {fmt} -- front gone": (
+                "printf 'front\\tbridge\\tfalse\\t{}\\n'; "
+                "echo 'Error: No such network: gone' >&2; exit 1"
+            )
+        },
+    )
+    script = "\n".join(nets.list_lines([NetworkSpec("front"), NetworkSpec("gone")]))
+    res = host.run("set -e\n" + script + "\necho after")
+    assert res.returncode == 0 and res.stdout.endswith("after\n"), res
+    present = nets.parse_present(res.stdout)
+    assert present == {"front": nets.Present("bridge", False, {})}
+    assert nets.missing([NetworkSpec("front"), NetworkSpec("gone")], present) == [
+        NetworkSpec("gone")
+    ]
