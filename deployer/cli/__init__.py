@@ -37,6 +37,7 @@ LAZY_COMMANDS = {
     "restart": "daytwo",
     "stop": "daytwo",
     "start": "daytwo",
+    "swarm": "swarm",
 }
 
 

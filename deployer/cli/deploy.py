@@ -252,6 +252,11 @@ def _run(
         bool(opts.get("prune_undeclared")), yes, bool(opts.get("check")), _stderr()
     )
     pb = _load(playbook, inventories, extra, limit)
+    if any(p.target == "swarm" for p in pb.plays):  # services through a manager: cli/swarm.py
+        from deployer.cli import swarm
+
+        swarm.deploy(pb, output, diff, opts, _match_all(inventories))
+        return
     # every input error before anything is built, pushed or touched
     if summary:  # bad health thresholds are input errors: say so before touching any host
         from deployer.health.gather import thresholds_for
@@ -449,6 +454,11 @@ def rollback(
         lock_wait=lock_wait,
         accept_new_host_keys=accept_new_host_keys,
     )
+
+
+def _match_all(inventories: tuple[str, ...]) -> list[HostConn]:
+    """Every inventory host: a swarm report names nodes by their inventory names."""
+    return _hosts(inventories, None)
 
 
 # -- lock and audit: one command per host ---------------------------------------------------

@@ -121,7 +121,10 @@ def parse_swarm(ctx: Ctx, item: dict[Any, Any], path: Path) -> SwarmSpec:
             )
         if out.get("mode") == "global":
             ctx.error(
-                body, "replicas", (*path, "replicas"), "replicas: a global service runs one "
+                body,
+                "replicas",
+                (*path, "replicas"),
+                "replicas: a global service runs one "
                 "task per node; leave replicas out or use mode: replicated",
             )
     for key in ("monitor", "update_delay", "timeout"):

@@ -185,7 +185,7 @@ def inventory_yaml(
         }
     }
     if swarm:
-        children = doc["all"]["children"]
+        children: dict[str, object] = doc["all"]["children"]  # type: ignore[assignment]
         web = [h for h in hosts if h.role == "web"]
         children["swarm_managers"] = {"hosts": {web[0].name: {}}}
         children["swarm_workers"] = {"hosts": {h.name: {} for h in web[1:]}}
