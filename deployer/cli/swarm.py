@@ -166,3 +166,33 @@ def _render(report: Any, diff: bool) -> None:
                 click.echo(visible(f"    ~ {d}"))
     ok = sum(1 for o in report.outcomes if o.status != "failed")
     click.echo(f"{ok}/{len(report.outcomes)} services ok in {report.seconds:.1f}s")
+
+
+def health_section(
+    book: Any, hosts: list[Any], text: str, code: int, output: str, accept_new: bool
+) -> tuple[str, int]:
+    """`health` of a playbook with swarm plays: the hosts' report, then the swarm's nodes
+    and the plays' services (text, or a "swarm" key in JSON); the worse exit code."""
+    from deployer.health.swarm import judge
+    from deployer.health.swarm import text as swarm_text
+    from deployer.targets.swarm import SwarmManager
+
+    plays = [p for p in book.plays if p.target == "swarm"]
+    managers = tuple(dict.fromkeys(h for p in plays for h in p.hosts))
+    mgr = SwarmManager(managers, accept_new)
+    mgr.add_names(hosts)
+    try:
+        mgr.connect()
+        nodes = mgr.nodes()
+        names = [s.name for p in plays for s in p.containers.get(p.hosts[0].name, ())]
+        services = {n: (mgr.standing(n) if mgr.service(n) else None) for n in names}
+    finally:
+        mgr.close()
+    health = judge(mgr.host, nodes, services)
+    if output == "json":
+        doc = json.loads(text)
+        doc["swarm"] = health.to_dict()
+        text = json.dumps(doc, indent=2) + "\n"
+    elif output == "text":
+        text += "\n" + swarm_text(health)
+    return text, max(code, health.exit_code)

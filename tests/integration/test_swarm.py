@@ -192,3 +192,23 @@ def test_swarm_init_is_idempotent_and_status_shows_nodes(swarm, senv) -> None:
     assert all(n["state"] == "ready" for n in doc["nodes"]), status
     web = next(s for s in doc["services"] if s["name"] == "web")
     assert web["running"] == web["wanted"] == 3, status
+
+
+def test_health_of_a_swarm_play_shows_nodes_and_services(swarm, senv) -> None:
+    lab = swarm
+    res = deployer(
+        senv,
+        "health",
+        "-i",
+        str(lab.inventory),
+        str(Path(__file__).parent / "playbooks" / PLAYBOOK),
+        "-o",
+        "json",
+    )
+    doc = res.json()
+    assert sorted(n["name"] for n in doc["swarm"]["nodes"]) == WEB, res
+    assert doc["swarm"]["services"]["web"]["running"] == 3, res
+    # the manager's own host facts as for any host, and no "missing container web" there
+    (h1,) = [h for h in doc["hosts"] if h["name"] == "h1"]
+    assert not any("web" in str(f) and "missing" in str(f) for f in h1["findings"]), res
+    assert res.code in (0, 3), res  # a host may be degraded by the machine's own disk
