@@ -255,7 +255,9 @@ def _run(
     if any(p.target == "swarm" for p in pb.plays):  # services through a manager: cli/swarm.py
         from deployer.cli import swarm
 
-        swarm.deploy(pb, output, diff, opts, _match_all(inventories))
+        swarm.deploy(
+            pb, output, diff, opts, _match_all(inventories), progress_printer(_stderr()), record_run
+        )
         return
     # every input error before anything is built, pushed or touched
     if summary:  # bad health thresholds are input errors: say so before touching any host

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -111,9 +112,17 @@ def status(
         click.echo(visible(f"  {name:<16} {s.running}/{s.wanted} on {s.image} ({s.phase})"))
 
 
-def deploy(pb: Any, output: str, diff: bool, opts: dict[str, Any], known: list[Any]) -> None:
-    """`deploy`/`rollback` when the playbook's plays are swarm plays: render and exit."""
-    from deployer.cli.deploy import progress_printer, record_run
+def deploy(
+    pb: Any,
+    output: str,
+    diff: bool,
+    opts: dict[str, Any],
+    known: list[Any],
+    on_event: Callable[[str, str], None],
+    record_run: Callable[[dict[str, Any]], None],
+) -> None:
+    """`deploy`/`rollback` when the playbook's plays are swarm plays: render and exit.
+    `on_event` and `record_run` come from cli/deploy.py (no import back: no circle)."""
     from deployer.engine.swarm import SwarmOptions, run
     from deployer.targets.swarm import SwarmManager
 
@@ -124,14 +133,11 @@ def deploy(pb: Any, output: str, diff: bool, opts: dict[str, Any], known: list[A
         )
     if opts.get("to"):
         raise ConfigError("--to: a swarm service rolls back to its previous spec only")
-    from rich.console import Console
-
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
     options = SwarmOptions(
         check=bool(opts.get("check")),
         force=bool(opts.get("force")),
         rollback=bool(opts.get("rollback")),
-        on_event=progress_printer(err),
+        on_event=on_event,
     )
     managers = tuple(dict.fromkeys(h for p in pb.plays for h in p.hosts))
     mgr = SwarmManager(managers, bool(opts.get("accept_new_host_keys")))
