@@ -252,14 +252,11 @@ def _run(
         bool(opts.get("prune_undeclared")), yes, bool(opts.get("check")), _stderr()
     )
     pb = _load(playbook, inventories, extra, limit)
-    if any(p.target == "swarm" for p in pb.plays):  # services through a manager: cli/swarm.py
-        from deployer.cli import swarm
-
-        swarm.deploy(
-            pb, output, diff, opts, _match_all(inventories), progress_printer(_stderr()), record_run
-        )
-        return
     # every input error before anything is built, pushed or touched
+    if any(p.target == "swarm" for p in pb.plays):
+        from deployer.cli.swarm import check_plays
+
+        check_plays(pb, opts)
     if summary:  # bad health thresholds are input errors: say so before touching any host
         from deployer.health.gather import thresholds_for
 
@@ -278,6 +275,13 @@ def _run(
             allow_dirty=allow_dirty,
             accept_new_host_keys=bool(opts.get("accept_new_host_keys")),
         )
+    if any(p.target == "swarm" for p in pb.plays):  # services through a manager: cli/swarm.py
+        from deployer.cli import swarm
+
+        swarm.deploy(
+            pb, output, diff, opts, _match_all(inventories), progress_printer(_stderr()), record_run
+        )
+        return
     err = _stderr()
     options = Options(**opts)
     engines: dict[str, SshEngine] = {}

@@ -112,6 +112,19 @@ def status(
         click.echo(visible(f"  {name:<16} {s.running}/{s.wanted} on {s.image} ({s.phase})"))
 
 
+def check_plays(pb: Any, opts: dict[str, Any]) -> None:
+    """What a swarm playbook's run cannot do (yet): input errors, before anything is built."""
+    if not all(p.target == "swarm" for p in pb.plays):
+        raise ConfigError(
+            f"{pb.path}: a playbook with `target: swarm` plays cannot also have host plays "
+            "(yet): put them in their own playbook"
+        )
+    if opts.get("to"):
+        raise ConfigError("--to: a swarm service rolls back to its previous spec only")
+    if opts.get("prune_undeclared"):
+        raise ConfigError("--prune-undeclared: not for swarm plays (remove a service yourself)")
+
+
 def deploy(
     pb: Any,
     output: str,
@@ -126,13 +139,7 @@ def deploy(
     from deployer.engine.swarm import SwarmOptions, run
     from deployer.targets.swarm import SwarmManager
 
-    if not all(p.target == "swarm" for p in pb.plays):
-        raise ConfigError(
-            f"{pb.path}: a playbook with `target: swarm` plays cannot also have host plays "
-            "(yet): put them in their own playbook"
-        )
-    if opts.get("to"):
-        raise ConfigError("--to: a swarm service rolls back to its previous spec only")
+    check_plays(pb, opts)
     options = SwarmOptions(
         check=bool(opts.get("check")),
         force=bool(opts.get("force")),

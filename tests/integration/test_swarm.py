@@ -73,8 +73,15 @@ def running_tasks(lab) -> list[tuple[str, str]]:
     return sorted(tasks)
 
 
-def serves(lab, version: str) -> dict[str, bool]:
-    return {h: f"demo {version}" in page(lab, h) for h in WEB}
+def serves(lab, version: str, within: float = 10.0) -> dict[str, bool]:
+    """Which web host serves VERSION on 8080 (each given up to `within` seconds: a task
+    Swarm just restarted may take a moment to listen)."""
+    deadline = time.monotonic() + within
+    while True:
+        seen = {h: f"demo {version}" in page(lab, h) for h in WEB}
+        if all(seen.values()) or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.5)
 
 
 def test_v1_then_v2_under_load_on_three_nodes_and_noop(swarm, senv) -> None:

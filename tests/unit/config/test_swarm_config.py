@@ -78,3 +78,19 @@ def test_unknown_target_and_swarm_on_a_host_play(write: Write, inv: Inventory) -
     path = write("q.yml", body)
     found = problems_of(lambda: load_playbook(path, inv))
     assert has_problem(found, f"{path}:5:", "containers[0].swarm", "target: swarm"), found
+
+
+def test_deploy_refuses_a_mix_of_swarm_and_host_plays_before_connecting(
+    write: Write, tmp_path: object
+) -> None:
+    from click.testing import CliRunner
+
+    from deployer.cli import main
+
+    inv = write("inv.yml", "all:\n  hosts:\n    m1: {ansible_host: 192.0.2.1}\n")
+    mixed = write("mixed.yml", HEAD + HEAD.replace("  target: swarm\n", ""))
+    res = CliRunner().invoke(main, ["deploy", mixed, "-i", inv, "--no-summary"])
+    assert res.exit_code == 5 and "cannot also have host plays" in res.output, res.output
+    only = write("only.yml", HEAD)
+    res = CliRunner().invoke(main, ["rollback", only, "-i", inv, "--to", "v1"])
+    assert res.exit_code == 5 and "previous spec only" in res.output, res.output
