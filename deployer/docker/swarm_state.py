@@ -121,11 +121,14 @@ def standing(service: dict[str, Any], tasks: tuple[TaskView, ...], active_nodes:
     running = sum(1 for t in live if t.image == image and t.state == "running")
     others = [t for t in live if t.image != image and t.state == "running"]
     wanted = wanted_tasks(service, active_nodes)
-    reasons = tuple(
-        f"{t.node or '(not placed)'}: {t.image}: {t.error or t.state}"
-        for t in tasks
-        if t.state in _FAILED_TASK or (t.error and t.desired != "running")
+    previous = str(
+        (
+            ((service.get("PreviousSpec") or {}).get("TaskTemplate") or {}).get("ContainerSpec")
+            or {}
+        ).get("Image")
+        or ""
     )
+    reasons = _reasons(tasks, previous if state.startswith("rollback") else "")
     phase: Phase
     if state == "rollback_completed":
         phase = "rolled_back"
@@ -139,3 +142,17 @@ def standing(service: dict[str, Any], tasks: tuple[TaskView, ...], active_nodes:
         phase = "updating"
     started = str(update.get("StartedAt") or "")
     return Standing(phase, image, running, wanted, message, started, tasks, reasons)
+
+
+def _reasons(tasks: tuple[TaskView, ...], rolled_back: str) -> tuple[str, ...]:
+    """Why an update did not converge: failed tasks, tasks that should run and do not (a
+    pending task's "no suitable node"), and after Swarm's rollback the tasks of the image
+    it rolled back from (they may end "complete", without an error: their node and image
+    are the reason)."""
+    out = []
+    for t in tasks:
+        stuck = t.desired == "running" and t.state != "running"
+        if t.state in _FAILED_TASK or stuck or (rolled_back and t.image == rolled_back):
+            text = f"{t.node or '(not placed)'}: {t.image}: {t.state}"
+            out.append(text + (f": {t.error}" if t.error else ""))
+    return tuple(dict.fromkeys(out))

@@ -146,12 +146,18 @@ def _settle(
         last = mgr.standing(name)
         out.reason = (
             f"did not converge within {timeout:g}s "
-            f"({last.running}/{last.wanted} tasks on {last.image}); rolled back"
+            f"({last.running}/{last.wanted} tasks on {last.image})"
         )
-        if current is not None and current.get("PreviousSpec"):
+        state = str(((current or {}).get("UpdateStatus") or {}).get("State") or "")
+        # never roll back a rollback: that would bring the failed spec back
+        ours = current is not None and _image(current) == out.image
+        if ours and not state.startswith("rollback") and current and current.get("PreviousSpec"):
             mgr.rollback(current)
+            out.reason += "; deployer asked Swarm to roll back"
             standing = wait(mgr, name, timeout, last.started, opts, rollback=True) or last
         else:
+            if state.startswith("rollback"):
+                out.reason += f"; Swarm is rolling back ({state}): {last.message}"
             standing = last
         out.reason += _why(standing)
     else:

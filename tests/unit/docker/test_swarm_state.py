@@ -61,7 +61,16 @@ def test_rolled_back_and_paused_with_the_tasks_reasons() -> None:
     ]
     s = stand(svc(V1, state="rollback_completed", msg="rollback completed"), tasks)
     assert s.phase == "rolled_back" and s.message == "rollback completed" and s.started == "t1"
-    assert s.reasons == ("h1: reg/app:2: task: non-zero exit (1): unhealthy",)
+    assert s.reasons == ("h1: reg/app:2: failed: task: non-zero exit (1): unhealthy",)
+    # a rolled-back task that ended "complete" is named too, by node and image
+    done = [task(n, V1) for n in NAMES] + [task("n2", V2, state="complete", desired="shutdown")]
+    rolled = svc(V1, state="rollback_completed")
+    rolled["PreviousSpec"] = {"TaskTemplate": {"ContainerSpec": {"Image": V2}}}
+    s = stand(rolled, done + [task("n1", "reg/app:0", state="shutdown", desired="shutdown")])
+    assert s.reasons == ("h2: reg/app:2: complete",)  # not the older history
+    # a task that should run and cannot be placed
+    pending = [task("n1", V2), task("", V2, state="pending", err="no suitable node")]
+    assert stand(svc(), pending).reasons == ("(not placed): reg/app:2: pending: no suitable node",)
     assert stand(svc(state="paused"), tasks).phase == "paused"
 
 
