@@ -156,3 +156,10 @@ def _reasons(tasks: tuple[TaskView, ...], rolled_back: str) -> tuple[str, ...]:
             text = f"{t.node or '(not placed)'}: {t.image}: {t.state}"
             out.append(text + (f": {t.error}" if t.error else ""))
     return tuple(dict.fromkeys(out))
+
+
+def tasks_of(standing: Standing, image: str) -> tuple[str, ...]:
+    """The tasks of IMAGE that do not run (those of an update Swarm rolled back): after the
+    rollback they may have ended "complete", without an error; their node and image are the
+    reason, and the error when there is one."""
+    return _reasons(tuple(t for t in standing.tasks if t.state != "running"), image)

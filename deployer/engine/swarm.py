@@ -8,13 +8,14 @@ convergence and the report (docs/architecture.md). Never prints; events go to `o
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from deployer.docker import swarm_spec as ss
-from deployer.docker.swarm_state import Standing
+from deployer.docker.swarm_state import Standing, tasks_of
 from deployer.errors import EXIT_FAILED, EXIT_OK, DeployerError
 from deployer.model import ContainerSpec, Play
 from deployer.targets.swarm import SwarmManager
@@ -161,6 +162,8 @@ def _settle(
             standing = last
         out.reason += _why(standing)
     else:
+        tried = tasks_of(standing, out.image)  # the tasks of the image that failed
+        standing = dataclasses.replace(standing, reasons=(*standing.reasons, *tried))
         out.reason = f"Swarm {standing.phase.replace('_', ' ')}: {standing.message}" + _why(
             standing
         )

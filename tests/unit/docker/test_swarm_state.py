@@ -101,3 +101,12 @@ def test_nodes_by_inventory_name_else_hostname_and_address() -> None:
         ("vm@10.0.0.2", "worker", "down", False),
     ]
     assert nodes[0].engine == "20.10" and nodes[1].availability == "drain"
+
+
+def test_tasks_of_the_image_swarm_rolled_back_from() -> None:
+    tasks = [task(n, V1) for n in NAMES] + [
+        task("n3", V2, state="complete", desired="shutdown"),
+        task("n2", "reg/app:0", state="shutdown", desired="shutdown"),
+    ]
+    s = stand(svc(V1, state="rollback_completed"), tasks)
+    assert st.tasks_of(s, V2) == ("h3: reg/app:2: complete",)
