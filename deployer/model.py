@@ -91,6 +91,20 @@ class ContainerSpec:
     state: Literal["present", "absent"] = "present"  # absent: removed with its retained versions
     replace: Literal["always", "on_change", "never"] = "always"  # when a changed one is replaced
     depends_on: tuple[str, ...] = ()  # containers of its play on its host started before it
+    swarm: SwarmSpec | None = None  # a play with `target: swarm`: how it runs as a service
+
+
+@dataclass(frozen=True)
+class SwarmSpec:
+    """What a container of a `target: swarm` play says of its Swarm service (`swarm:`)."""
+
+    mode: Literal["replicated", "global"] = "replicated"
+    replicas: int = 1
+    publish: Literal["ingress", "host"] = "ingress"  # how its `ports:` are published
+    endpoint_mode: Literal["vip", "dnsrr"] = "vip"
+    monitor: float = 5.0  # seconds a new task is watched before the next batch
+    update_delay: float = 0.0  # seconds between batches
+    timeout: float = 300.0  # seconds `deploy` waits for the update to converge
 
 
 PullPolicy = Literal["always", "missing", "never"]
@@ -228,6 +242,7 @@ class Play:
     registry: RegistryAuth | None = None
     source: str = ""  # "file:line" of the play, for messages
     networks: tuple[NetworkSpec, ...] = ()
+    target: Literal["hosts", "swarm"] = "hosts"  # swarm: `hosts` name the managers
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ LAZY_COMMANDS = {
     "restart": "operate",
     "stop": "operate",
     "start": "operate",
+    "swarm": "swarm",
 }
 
 

@@ -258,6 +258,10 @@ def _run(
     )
     pb = _load(playbook, inventories, extra, limit)
     # every input error before anything is built, pushed or touched
+    if any(p.target == "swarm" for p in pb.plays):
+        from deployer.cli.swarm import check_plays
+
+        check_plays(pb, opts)
     if summary:  # bad health thresholds are input errors: say so before touching any host
         from deployer.health.gather import thresholds_for
 
@@ -276,6 +280,13 @@ def _run(
             allow_dirty=allow_dirty,
             accept_new_host_keys=bool(opts.get("accept_new_host_keys")),
         )
+    if any(p.target == "swarm" for p in pb.plays):  # services through a manager: cli/swarm.py
+        from deployer.cli import swarm
+
+        swarm.deploy(
+            pb, output, diff, opts, _match_all(inventories), progress_printer(_stderr()), record_run
+        )
+        return
     err = _stderr()
     options = Options(**opts)
     engines: dict[str, SshEngine] = {}
@@ -454,6 +465,11 @@ def rollback(
         lock_wait=lock_wait,
         accept_new_host_keys=accept_new_host_keys,
     )
+
+
+def _match_all(inventories: tuple[str, ...]) -> list[HostConn]:
+    """Every inventory host: a swarm report names nodes by their inventory names."""
+    return _hosts(inventories, None)
 
 
 # -- lock and audit: one command per host ---------------------------------------------------

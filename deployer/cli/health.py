@@ -185,8 +185,14 @@ def health(
 
     if watch is None:
         report = gather(hosts, book, forks=forks, connect=factory)
-        _write(_render(report, output, color), out)
-        sys.exit(report.exit_code)
+        text, code = _render(report, output, color), report.exit_code
+        if book is not None and any(p.target == "swarm" for p in book.plays):
+            from deployer.cli.swarm import health_section
+
+            every = select(inventories, None, (), None)[0]  # nodes by inventory name
+            text, code = health_section(book, every, text, code, output, accept_new_host_keys)
+        _write(text, out)
+        sys.exit(code)
     notifier, changes = _watch_notifier(notify, hosts, book)
     server = _serve(serve)
     engines: dict[str, Observer] = {}

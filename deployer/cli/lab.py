@@ -61,10 +61,15 @@ _name = click.option(
 
 @lab.command()
 @click.option("--hosts", "-n", default=3, show_default=True, help="Number of web hosts.")
+@click.option(
+    "--swarm",
+    is_flag=True,
+    help="Make the web hosts one Docker Swarm (h1 the manager, the others workers).",
+)
 @_dir
 @_name
 @handle_errors
-def up(hosts: int, dir_: Path | None, name: str) -> None:
+def up(hosts: int, swarm: bool, dir_: Path | None, name: str) -> None:
     """Create the lab (first removing whatever an earlier run left; should it fail, it
     removes what it made). Any folder works, one under /tmp too."""
     from deployer import lab as labmod
@@ -72,7 +77,7 @@ def up(hosts: int, dir_: Path | None, name: str) -> None:
     layout, inventory = _layout(name, dir_, hosts)
     click.echo(f"bringing up lab {name!r} with {hosts} hosts ...", err=True)
     with _sigterm_interrupts():  # stopped midway, `up` still removes what it made
-        info = labmod.up(layout, inventory)  # type: ignore[arg-type]
+        info = labmod.up(layout, inventory, swarm=swarm)  # type: ignore[arg-type]
     for row in labmod.status(info.layout):
         click.echo(f"  {row[0]:<22} {row[1]:<18} {row[2]}")
     click.echo(f"lab up in {info.seconds:.1f}s; inventory: {info.inventory}")

@@ -33,6 +33,7 @@ CONTAINER_KEYS = (
     "build",
     *OPTION_KEYS,
     *LIFECYCLE_KEYS,
+    "swarm",  # config/swarm.py
 )
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _RESTART = re.compile(r"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$")

@@ -18,6 +18,8 @@ from deployer.config.lifecycle import check_depends
 from deployer.config.networks import check_declared, parse_play_networks
 from deployer.config.registry import parse_registry
 from deployer.config.schema import Ctx, Path, type_name
+from deployer.config.swarm import attach as attach_swarm
+from deployer.config.swarm import parse_target
 from deployer.config.thresholds import check_thresholds
 from deployer.config.values import parse_percent, parse_serial_item
 from deployer.errors import ConfigError
@@ -38,6 +40,7 @@ PLAY_KEYS = (
     "registry",
     "networks",
     "containers",
+    "target",
 )
 
 
@@ -107,6 +110,8 @@ class PlaybookLoader:
         max_fail = self.max_fail(ctx, static, raw, path)
         networks = parse_play_networks(ctx, raw, path)
         containers = self.containers(ctx, raw, path, hosts, play_vars, networks)
+        target = parse_target(ctx, raw, path)
+        containers = attach_swarm(ctx, raw, path, target, containers)
         registry = parse_registry(
             ctx, raw, path, hosts, self.renderers(hosts, play_vars), self.base_dir
         )
@@ -124,6 +129,7 @@ class PlaybookLoader:
             registry=registry,
             source=f"{ctx.doc.file}:{mark.line}",
             networks=networks,
+            target=target,
         )
 
     def conn(self, host: str, become: bool = False) -> HostConn:

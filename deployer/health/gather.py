@@ -32,6 +32,8 @@ def desired(playbook: Playbook) -> tuple[list[HostConn], dict[str, tuple[Contain
     for play in playbook.plays:
         for conn in play.hosts:
             hosts.setdefault(conn.name, conn)
+            if play.target == "swarm":  # services, not containers of this host: health/swarm.py
+                continue
             for spec in play.containers.get(conn.name, ()):
                 specs.setdefault(conn.name, {})[spec.name] = spec
                 if spec.state == "absent":  # to be removed: nothing to judge

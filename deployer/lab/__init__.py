@@ -21,6 +21,7 @@ import yaml
 
 from deployer.errors import LabError
 from deployer.lab import images, net, services, users
+from deployer.lab import swarm as labswarm
 from deployer.lab.layout import (
     BUILDER,
     DEPLOY_USER,
@@ -54,9 +55,10 @@ class LabInfo:
     seconds: float
 
 
-def up(layout: Layout, inventory: Path) -> LabInfo:
+def up(layout: Layout, inventory: Path, swarm: bool = False) -> LabInfo:
     """Bring the lab up. Should that fail (or be interrupted) midway, everything it made so
-    far is removed again (as by `down`) before the error goes on."""
+    far is removed again (as by `down`) before the error goes on. `swarm`: the web hosts
+    also make one Docker Swarm (h1 its manager; lab/swarm.py)."""
     covers = [
         t for t in services.PRIVATE_MOUNTS if Path(t) == layout.dir or layout.dir in Path(t).parents
     ]
@@ -71,7 +73,7 @@ def up(layout: Layout, inventory: Path) -> LabInfo:
         raise LabError(f"{layout.dir} is not empty and holds no lab; choose an empty or new --dir")
     down(layout, inventory=None)
     try:
-        _up(layout, inventory)
+        _up(layout, inventory, swarm)
     except BaseException as err:
         left = down(layout, inventory=None)
         if left and isinstance(err, LabError):
@@ -80,7 +82,7 @@ def up(layout: Layout, inventory: Path) -> LabInfo:
     return LabInfo(layout, inventory, time.monotonic() - started)
 
 
-def _up(layout: Layout, inventory: Path) -> None:
+def _up(layout: Layout, inventory: Path, swarm: bool = False) -> None:
     layout.dir.mkdir(parents=True, exist_ok=True)
     layout.run_dir.mkdir(parents=True, exist_ok=True)
     # Mount points the hosts' private folders need; those we create, `down` removes.
@@ -123,13 +125,18 @@ def _up(layout: Layout, inventory: Path) -> None:
     base_images = images.build_and_push(layout, builder)
     pids["registry/hub"] = services.start_hub(layout, pids["registry/hub"])
     _save_state(layout, inventory, pids)
+    if swarm:
+        labswarm.make_swarm(layout)
     inventory.parent.mkdir(parents=True, exist_ok=True)
-    inventory.write_text(inventory_yaml(layout, base_images))
+    inventory.write_text(inventory_yaml(layout, base_images, swarm=swarm))
 
 
-def inventory_yaml(layout: Layout, base_images: dict[str, str] | None = None) -> str:
+def inventory_yaml(
+    layout: Layout, base_images: dict[str, str] | None = None, swarm: bool = False
+) -> str:
     """The lab's inventory. `base_images`: what the hub serves under pinned Docker Hub
-    names ({"nginx": "nginx:1.22", ...}), as `lab_hub_<name>` variables."""
+    names ({"nginx": "nginx:1.22", ...}), as `lab_hub_<name>` variables. `swarm`: groups
+    `swarm_managers` (h1) and `swarm_workers` (the other web hosts) too."""
     hosts = layout.hosts()
     bastion = next(h for h in hosts if h.role == "bastion")
     hub_vars = {f"lab_hub_image_{kind}": name for kind, name in HUB_DEMO_IMAGES.items()}
@@ -184,6 +191,11 @@ def inventory_yaml(layout: Layout, base_images: dict[str, str] | None = None) ->
             },
         }
     }
+    if swarm:
+        children: dict[str, object] = doc["all"]["children"]  # type: ignore[assignment]
+        web = [h for h in hosts if h.role == "web"]
+        children["swarm_managers"] = {"hosts": {web[0].name: {}}}
+        children["swarm_workers"] = {"hosts": {h.name: {} for h in web[1:]}}
     head = f"# Written by `deployer lab up` (lab {layout.name!r}); `deployer lab down` removes the lab.\n"
     return head + yaml.safe_dump(doc, sort_keys=False)
 

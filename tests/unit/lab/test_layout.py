@@ -196,3 +196,12 @@ def test_inventory_yaml_content() -> None:
 def test_inventory_grows_with_hosts() -> None:
     doc = yaml.safe_load(inventory_yaml(lay("t", 7)))
     assert list(doc["all"]["children"]["web"]["hosts"]) == [f"h{i}" for i in range(1, 8)]
+
+
+def test_inventory_yaml_with_swarm_has_manager_and_worker_groups() -> None:
+    plain = yaml.safe_load(inventory_yaml(lay("t", 3)))["all"]["children"]
+    assert "swarm_managers" not in plain and "swarm_workers" not in plain
+    groups = yaml.safe_load(inventory_yaml(lay("t", 3), swarm=True))["all"]["children"]
+    assert list(groups["swarm_managers"]["hosts"]) == ["h1"]
+    assert list(groups["swarm_workers"]["hosts"]) == ["h2", "h3"]
+    assert set(groups["web"]["hosts"]) == {"h1", "h2", "h3"}  # still the web group
