@@ -38,18 +38,6 @@ def parse_build(b: Builder, base_dir: str) -> BuildSpec | None:
             False,
         )
         return None
-    image = b.raw.get("image")
-    if isinstance(image, str) and "@" in image:
-        b.error(
-            b.raw,
-            "image",
-            (*b.path, "image"),
-            f"image {image!r} names a digest, but build: makes the image: its digest is known "
-            "only once it is pushed, and deployer pins the hosts to it then (name it repo or "
-            "repo:tag)",
-            has_template(image),
-        )
-        return None
     cpath = path if body_parent is b.raw else (*path, "context")
     context = b.text(body_parent, body_key, cpath, "build context")
     if context is None:

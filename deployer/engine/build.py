@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import subprocess
 import time
 from collections.abc import Callable
@@ -56,6 +57,12 @@ def jobs(pb: Playbook) -> list[Job]:
                 if spec.build is None:
                     continue
                 who = f"{play.name}: {spec.name}"
+                if "@" in spec.image:
+                    raise BuildError(
+                        f"{who}: image {spec.image} names a digest, but --build makes the image: "
+                        "its digest is known only once it is pushed, and deployer pins the hosts "
+                        "to it then (name it repo or repo:tag)"
+                    )
                 job = found.get(spec.image)
                 if job is None:
                     found[spec.image] = Job(spec.image, spec.build, play.registry, (who,))
@@ -75,6 +82,16 @@ def _git(context: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _status_paths(spec: BuildSpec) -> list[str]:
+    """What the dirty check covers: the context, and the Dockerfile wherever it lies outside
+    it (`../Dockerfile`, `./../x`, an absolute path), as an absolute path."""
+    context = os.path.realpath(spec.context)
+    dockerfile = os.path.realpath(os.path.join(context, spec.dockerfile))
+    if os.path.commonpath([context, dockerfile]) == context:
+        return ["."]
+    return [".", dockerfile]
+
+
 def tag_of(job: Job, allow_dirty: bool) -> str:
     """The image with its tag: the playbook's, else the context's git commit (short). A
     context in git with uncommitted changes is refused unless allow_dirty (the commit's
@@ -83,9 +100,7 @@ def tag_of(job: Job, allow_dirty: bool) -> str:
     repo, tag = dbuild.split_tag(job.image)
     try:
         head = _git(job.spec.context, "rev-parse", "--short=12", "HEAD")
-        # the context, and the Dockerfile where it lies outside the context (`../Dockerfile`)
-        paths = [".", job.spec.dockerfile] if job.spec.dockerfile.startswith("..") else ["."]
-        status = _git(job.spec.context, "status", "--porcelain", "--", *paths)
+        status = _git(job.spec.context, "status", "--porcelain", "--", *_status_paths(job.spec))
     except (OSError, subprocess.TimeoutExpired) as err:
         raise BuildError(f"{job.image}: cannot ask git for the context's commit: {err}") from err
     if head.returncode != 0:

@@ -216,3 +216,28 @@ def test_a_dockerfile_outside_the_repository_cannot_be_vouched_for(tmp_path: Pat
     with pytest.raises(BuildError, match="cannot tell whether.*--allow-dirty"):
         eb.tag_of(loose, False)
     assert eb.tag_of(loose, True) == f"user/site:{head(ctx)}-dirty"
+
+
+@pytest.mark.parametrize("how", ["absolute", "./../Dockerfile"])
+def test_a_dockerfile_outside_the_context_however_written_counts(tmp_path: Path, how: str) -> None:
+    ctx = repo(tmp_path)
+    sub = ctx / "app"
+    sub.mkdir()
+    (sub / "index.html").write_text("hi\n")
+    subprocess.run([*GIT, "-C", str(ctx), "add", "-A"], check=True)
+    subprocess.run([*GIT, "-C", str(ctx), "commit", "-qm", "two"], check=True)
+    dockerfile = str(ctx / "Dockerfile") if how == "absolute" else how
+    outside = eb.Job("user/site", BuildSpec(str(sub), dockerfile=dockerfile), None, ("p: s",))
+    assert eb.tag_of(outside, False) == f"user/site:{head(ctx)}"
+    (ctx / "Dockerfile").write_text("FROM scratch\nLABEL changed=1\n")
+    with pytest.raises(BuildError, match="uncommitted changes"):
+        eb.tag_of(outside, False)
+
+
+def test_a_built_image_naming_a_digest_is_refused_by_the_build(tmp_path: Path) -> None:
+    ctx = repo(tmp_path)
+    digest = "sha256:" + "b" * 64
+    spec = ContainerSpec(name="site", image=f"user/site@{digest}", build=BuildSpec(str(ctx)))
+    book = Playbook("pb.yml", (play(spec),))
+    with pytest.raises(BuildError, match=r"p: site: image user/site@sha256:b+ names a digest"):
+        eb.jobs(book)
