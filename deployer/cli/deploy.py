@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -169,16 +171,20 @@ def record_run(data: dict[str, Any]) -> None:
         folder = state_dir()
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "runs.jsonl"
-        if path.exists() and path.stat().st_size > RUNS_MAX_BYTES:  # keep the newer half
-            lines = path.read_text().splitlines(keepends=True)
-            fresh = path.with_name(f".runs.jsonl.{os.getpid()}")
-            try:
-                fresh.write_text("".join(lines[len(lines) // 2 :]))
-                os.replace(fresh, path)  # a crash or a second run never sees half a file
-            finally:
-                fresh.unlink(missing_ok=True)
-        with open(path, "a") as f:
-            f.write(json.dumps(data, sort_keys=True) + "\n")
+        with open(folder / ".runs.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # two runs ending at once: one trims, one appends
+            if path.exists() and path.stat().st_size > RUNS_MAX_BYTES:  # keep the newer half
+                lines = path.read_text().splitlines(keepends=True)
+                fd, name = tempfile.mkstemp(prefix=".runs.", dir=folder)
+                os.close(fd)
+                fresh = Path(name)
+                try:
+                    fresh.write_text("".join(lines[len(lines) // 2 :]))
+                    os.replace(fresh, path)  # a crash never leaves half a history
+                finally:
+                    fresh.unlink(missing_ok=True)
+            with open(path, "a") as f:
+                f.write(json.dumps(data, sort_keys=True) + "\n")
     except OSError:
         pass
 

@@ -88,7 +88,7 @@ def _up(layout: Layout, inventory: Path, swarm: bool = False) -> None:
     # Mount points the hosts' private folders need; those we create, `down` removes.
     made = [t for t in services.PRIVATE_MOUNTS if not Path(t).exists()]
     for target in made:
-        Path(target).mkdir(parents=True)
+        Path(target).mkdir(parents=True, exist_ok=True)  # a second lab may race us to it
     (layout.dir / "made-mount-points").write_text("".join(f"{t}\n" for t in made))
     _save_state(layout, inventory, {})
     net.create(layout)

@@ -37,8 +37,9 @@ def cached_debs(packages: list[str]) -> list[Path]:
                 if not got:
                     raise LabError(f"apt-get download {package} fetched no package")
                 cached = DEB_CACHE / got[0].name
-                shutil.copy2(got[0], cached.with_suffix(".part"))
-                os.replace(cached.with_suffix(".part"), cached)
+                part = cached.with_name(f".{cached.name}.{os.getpid()}.part")  # labs in parallel
+                shutil.copy2(got[0], part)
+                os.replace(part, cached)
                 found[package] = cached
     return [found[p] for p in packages]
 

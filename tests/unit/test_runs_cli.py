@@ -111,7 +111,7 @@ def test_the_history_trim_is_atomic_a_crash_while_trimming_loses_nothing(
     cli_deploy.record_run({"run": 10})  # the trim fails: the record is skipped, not corrupted
     monkeypatch.setattr(Path, "write_text", real)
     assert path.read_text() == before
-    assert sorted(p.name for p in path.parent.iterdir()) == ["runs.jsonl"]  # no half file left
+    assert sorted(p.name for p in path.parent.iterdir()) == [".runs.lock", "runs.jsonl"]  # no half
     cli_deploy.record_run({"run": 11})
     runs = [json.loads(line)["run"] for line in path.read_text().splitlines()]
     assert runs[-1] == 11 and runs == sorted(runs) and len(runs) < 10

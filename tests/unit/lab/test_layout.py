@@ -94,7 +94,9 @@ def test_names_carry_the_lab_name() -> None:
 
 
 def test_two_lab_names_get_different_subnets_and_names() -> None:
-    names = ["t", "td", "lab", "demo", "ci"]
+    # the labs that can be up together: the suite's (t, or t0 and t1 under two pytest-xdist
+    # workers) with the ones its lab tests bring up beside it, and the demo's and bench's
+    names = ["t", "t0", "t1", "td", "hy", "hyf", "lab", "demo", "ci", "bench"]
     labs = [lay(n) for n in names]
     assert len({lo.subnet for lo in labs}) == len(labs)
     assert len({lo.private_subnet for lo in labs}) == len(labs)
