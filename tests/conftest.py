@@ -15,6 +15,11 @@ import pytest
 # "t" becomes "t0" and "t1", each with its own namespaces, engines, registries and subnet.
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "").removeprefix("gw")
 LAB_NAME = os.environ.get("DEPLOYER_TEST_LAB", "t") + _WORKER
+if len(LAB_NAME) > 6:  # the lab's names (links, namespaces) must stay short
+    raise pytest.UsageError(
+        f"lab name {LAB_NAME!r} is over 6 characters: DEPLOYER_TEST_LAB plus the worker's "
+        f"number ({_WORKER or 'none'}) must fit; pick a shorter DEPLOYER_TEST_LAB"
+    )
 LAB_HOSTS = int(os.environ.get("DEPLOYER_TEST_LAB_HOSTS", "3"))
 
 
