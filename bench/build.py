@@ -35,6 +35,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import contenders as C  # noqa: E402
+from sections import put_section  # noqa: E402
 
 from bench import each_host, measure  # noqa: E402
 
@@ -244,13 +245,7 @@ def write_section(path: Path, records: list[dict[str, Any]]) -> None:
         "",
         END,
     ]
-    text = path.read_text()
-    block = "\n".join(lines)
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
+    put_section(path, BEGIN, END, lines)
 
 
 if __name__ == "__main__":

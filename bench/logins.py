@@ -29,6 +29,9 @@ from typing import Any
 import yaml
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from sections import put_section  # noqa: E402
+
 BEGIN = "<!-- logins: written by bench/logins.py from bench/results/logins.json -->"
 END = "<!-- logins: end -->"
 PW_VAR = "BENCH_OPS_SUDO_PASSWORD"
@@ -150,13 +153,7 @@ def write_section(path: Path, records: list[dict[str, Any]]) -> None:
         "",
         END,
     ]
-    text = path.read_text()
-    block = "\n".join(lines)
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
+    put_section(path, BEGIN, END, lines)
 
 
 if __name__ == "__main__":

@@ -82,18 +82,7 @@ def status(
         doc = {
             "manager": mgr.host,
             "nodes": [n.__dict__ for n in nodes],
-            "services": [
-                {
-                    "name": n,
-                    "image": s.image,
-                    "running": s.running,
-                    "wanted": s.wanted,
-                    "phase": s.phase,
-                    "message": s.message,
-                    "tasks_by_node": s.by_node,
-                }
-                for n, s in services
-            ],
+            "services": [{"name": n, **s.summary()} for n, s in services],
         }
         click.echo(json.dumps(doc, indent=2))
         return

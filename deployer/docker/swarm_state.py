@@ -45,6 +45,17 @@ class Standing:
     tasks: tuple[TaskView, ...] = ()
     reasons: tuple[str, ...] = field(default=())  # failed tasks: "node: image: error"
 
+    def summary(self) -> dict[str, Any]:
+        """What reports show of it (health's JSON, `swarm status -o json`)."""
+        return {
+            "image": self.image,
+            "running": self.running,
+            "wanted": self.wanted,
+            "phase": self.phase,
+            "message": self.message,
+            "tasks_by_node": self.by_node,
+        }
+
     @property
     def by_node(self) -> dict[str, list[str]]:
         """node -> the images of the tasks it runs."""

@@ -26,17 +26,7 @@ class SwarmHealth:
         return {
             "manager": self.manager,
             "nodes": [n.__dict__ for n in self.nodes],
-            "services": {
-                name: {
-                    "image": s.image,
-                    "running": s.running,
-                    "wanted": s.wanted,
-                    "phase": s.phase,
-                    "message": s.message,
-                    "tasks_by_node": s.by_node,
-                }
-                for name, s in self.services.items()
-            },
+            "services": {name: s.summary() for name, s in self.services.items()},
             "findings": self.findings,
         }
 
