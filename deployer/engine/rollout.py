@@ -88,7 +88,8 @@ class Rollout:
         self._holding: dict[int, HostRun] = {}  # runs whose host lock we hold: heartbeats
         self._yielding = threading.Event()  # this play's lock attempt met an older run
         self.declared = declared(playbook)  # host -> the names any play declares there
-        self.applier = Applier(playbook.path, self.run_id, options.on_event)
+        # events through self.opts at call time: the CLI sets on_event after construction
+        self.applier = Applier(playbook.path, self.run_id, lambda h, m: self.opts.on_event(h, m))
 
     # -- helpers --------------------------------------------------------------------------
     def engine(self, conn: HostConn) -> Engine:

@@ -404,3 +404,16 @@ def test_stop_then_start() -> None:
     assert set(statuses(again).values()) == {"ok"}  # nothing runs: nothing to stop
     assert fleet.run(play(), operation="start").exit_code == EXIT_OK
     assert fleet.images() == {"h1": "reg/web:v1", "h2": "reg/web:v1", "h3": "reg/web:v1"}
+
+
+def test_progress_events_reach_the_printer_set_after_the_rollout_is_made() -> None:
+    """The CLI sets options.on_event once the rollout exists (the live board, the progress
+    printer): every event, the host's changes' too, goes to it."""
+    fleet = Fleet()
+    events: list[tuple[str, str]] = []
+    rollout = Rollout(Playbook("site.yml", (play(),)), Options(), fleet.connect)
+    rollout.opts.on_event = lambda host, msg: events.append((host, msg))
+    assert rollout.run().exit_code == EXIT_OK
+    said = [m for h, m in events if h == "h1"]
+    assert any("waiting for health" in m for m in said), said
+    assert any(m.startswith("web: healthy") for m in said), said
