@@ -54,8 +54,8 @@ def sshd_config(layout: Layout, host: LabHost) -> str:
         "ClientAliveInterval 30",
         "Subsystem sftp internal-sftp",
     ]
-    if host.has_engine:
-        lines.append(f"SetEnv DOCKER_HOST={host.docker_host}")
+    if host.has_engine or host.shared_engine:
+        lines.append(f"SetEnv DOCKER_HOST={host.shared_engine or host.docker_host}")
     lines += [
         f"Match User {PASSWORD_USER}",
         "    PasswordAuthentication yes",
