@@ -135,6 +135,7 @@ def _up_light(layout: Layout, inventory: Path) -> None:
     started = time.monotonic()
     services.make_client_key(layout)
     services.make_password_user(layout)
+    (layout.auth_dir / "bashrc").write_text("")  # see services.mount_script
     pids, times = fleet.start(layout)
     _save_state(layout, inventory, pids)
     for kind, pid in services.start_registries(layout).items():
