@@ -57,7 +57,9 @@ def section(data: dict[str, Any]) -> list[str]:
         "engine that answers every host; it does **not** simulate N engines' work (every host sees "
         "the same container). The container `web` is created once through h1 (untimed); then the "
         "**no-op redeploy** and the **health report** go to the first N hosts. Hosts are spread "
-        "over bridges of 240 (a Linux bridge takes at most 1024 ports).",
+        "over bridges of 240 (a Linux bridge takes at most 1024 ports). A light host's root "
+        "has an empty `~/.bashrc` (this machine's root runs `pyenv init` at every login; at 100 "
+        "concurrent logins pyenv's rehash lock serialized them and a first run timed out).",
         "",
         f"Same work as the 10-host comparison above, for every contender, with **forks = "
         f"{meta['forks']}** (or N when smaller) for all of them: deployer `--forks`, Ansible "
