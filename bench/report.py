@@ -12,6 +12,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 import contenders as C  # noqa: E402
+import fleet_report  # noqa: E402
 
 TITLES = {
     "first_deploy": "1. First deploy of the static page (v1) to every host, health-gated",
@@ -352,6 +353,8 @@ def main() -> None:
     else:
         lines += ["Not measured in this run.", ""]
     lines += traffic_section(load("traffic.json"))
+    old = (OUT / "BENCHMARKS.md").read_text() if (OUT / "BENCHMARKS.md").exists() else ""
+    lines += fleet_report.current(old).splitlines()  # bench/fleet.py's section, kept as is
     lines += [
         "## How to run",
         "",
@@ -360,6 +363,7 @@ def main() -> None:
         "bench/run.sh --hosts 3 --reps 1 --scale ''    # quick check, no scale curve",
         "bench/run.sh --only scale                      # only the scale curve (keeps the comparison's JSON)",
         "bench/run.sh --only traffic                    # failed requests during rollouts (its section only)",
+        "bench/run.sh --only fleet                      # simulated fleet, 100/300/1,000 hosts (its section only)",
         "bench/.venv-anchors/bin/python bench/report.py # re-render this file from bench/results/",
         "```",
         "",

@@ -3,6 +3,7 @@
 #   bench/run.sh [--hosts N] [--reps R] [--scale 1,3,10,30] [--scale-reps R]
 #                [--scale-contenders deployer,floor] [--only compare,scale,traffic,build,logins]
 #                [--keep-lab]
+#   bench/run.sh --only fleet [--fleet 100,300,1000] [--fleet-forks 100] [--fleet-bound 600]
 # Installs the anchors (ansible + community.docker, pyinfra, matplotlib) into
 # bench/.venv-anchors from bench/requirements-anchors.txt, brings up lab "bench"
 # with max(N, largest scale size) hosts, times deployer, the plain-ssh floor,
@@ -10,9 +11,14 @@
 # rewrites BENCHMARKS.md and bench/scale.png, and brings the lab down.
 # `--only traffic` (bench/traffic.py) counts failed requests during rollouts under load
 # and rewrites only that section of BENCHMARKS.md. Lab: $BENCH_LAB_NAME, $BENCH_LAB_DIR.
+# `--only fleet` (bench/fleet.py, alone) brings up a light lab ($BENCH_FLEET_NAME, default
+# "fleet", in $BENCH_FLEET_DIR) of the largest size: hosts with their own sshd sharing ONE
+# engine; times no-op redeploy and health report for every contender at each size and
+# rewrites only that section of BENCHMARKS.md and bench/fleet.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HOSTS=10 REPS=3 SCALE=1,3,10,30 SCALE_REPS=3 SCALE_WHO=deployer,floor ONLY=compare,scale KEEP=0
+FLEET=100,300,1000 FLEET_FORKS=100 FLEET_BOUND=600
 NAME=${BENCH_LAB_NAME:-bench} DIR=${BENCH_LAB_DIR:-/var/tmp/deployer-bench}
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -23,7 +29,10 @@ while [ $# -gt 0 ]; do
     --scale-contenders) SCALE_WHO=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
     --keep-lab) KEEP=1; shift ;;
-    -h|--help) sed -n 2,12p "$0"; exit 0 ;;
+    --fleet) FLEET=$2; shift 2 ;;
+    --fleet-forks) FLEET_FORKS=$2; shift 2 ;;
+    --fleet-bound) FLEET_BOUND=$2; shift 2 ;;
+    -h|--help) sed -n 2,17p "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -36,6 +45,19 @@ VENV=bench/.venv-anchors
 # The real entry point, not a pyenv shim (a shim adds ~0.1-3 s of bash per call, not deployer's).
 DEPLOYER=$(command -v deployer)
 case "$DEPLOYER" in *"/shims/"*) command -v pyenv >/dev/null && DEPLOYER=$(pyenv which deployer) ;; esac
+
+if [ "$ONLY" = fleet ]; then
+  FNAME=${BENCH_FLEET_NAME:-fleet} FDIR=${BENCH_FLEET_DIR:-/var/tmp/deployer-fleet}
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true  # a socket per host, per contender
+  MAX=0; for n in ${FLEET//,/ }; do [ "$n" -gt "$MAX" ] && MAX=$n; done
+  deployer lab up --light --name "$FNAME" --hosts "$MAX" --dir "$FDIR" >&2
+  [ "$KEEP" = 1 ] || trap 'deployer lab down --name "$FNAME" --dir "$FDIR" >&2' EXIT
+  BENCH_VENV=$VENV "$VENV/bin/python" bench/fleet.py --inventory "$FDIR/lab.yml" \
+    --lab-name "$FNAME" --lab-state "$FDIR/state.json" --sizes "$FLEET" \
+    --forks "$FLEET_FORKS" --bound "$FLEET_BOUND" --venv "$VENV" --deployer "$DEPLOYER"
+  echo "wrote the fleet section of BENCHMARKS.md, bench/fleet.png, bench/results/fleet.json" >&2
+  exit 0
+fi
 
 LAB_HOSTS=$HOSTS
 case ",$ONLY," in *,scale,*) ;; *) SCALE= ;; esac

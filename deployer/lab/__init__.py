@@ -20,15 +20,17 @@ from pathlib import Path
 import yaml
 
 from deployer.errors import LabError
-from deployer.lab import images, net, services, users
+from deployer.lab import fleet, images, net, services, users
 from deployer.lab import swarm as labswarm
 from deployer.lab.layout import (
     BUILDER,
     DEPLOY_USER,
+    ENGINE,
     HUB_DEMO_IMAGES,
     OPS_USER,
     PASSWORD_USER,
     REGISTRY_USER,
+    LabHost,
     Layout,
     make_layout,
 )
@@ -91,6 +93,9 @@ def _up(layout: Layout, inventory: Path, swarm: bool = False) -> None:
         Path(target).mkdir(parents=True, exist_ok=True)  # a second lab may race us to it
     (layout.dir / "made-mount-points").write_text("".join(f"{t}\n" for t in made))
     _save_state(layout, inventory, {})
+    if layout.light:
+        _up_light(layout, inventory)
+        return
     net.create(layout)
     services.make_client_key(layout)
     users.make_users(layout)
@@ -131,6 +136,28 @@ def _up(layout: Layout, inventory: Path, swarm: bool = False) -> None:
     inventory.write_text(inventory_yaml(layout, base_images, swarm=swarm))
 
 
+def _up_light(layout: Layout, inventory: Path) -> None:
+    """A light lab (deployer/lab/fleet.py): sshd-only hosts, one shared engine."""
+    started = time.monotonic()
+    services.make_client_key(layout)
+    users.make_users(layout)
+    (layout.auth_dir / "bashrc").write_text("")  # see services.mount_script
+    pids, times = fleet.start(layout)
+    _save_state(layout, inventory, pids)
+    for kind, pid in services.start_registries(layout).items():
+        pids[f"registry/{kind}"] = pid
+    _save_state(layout, inventory, pids)
+    layout.known_hosts.write_text(fleet.known_hosts(layout))
+    t_images = time.monotonic()
+    base_images = images.build_and_push(layout, fleet.engine_host(layout))
+    pids["registry/hub"] = services.start_hub(layout, pids["registry/hub"])
+    times["images"] = time.monotonic() - t_images
+    times["total"] = time.monotonic() - started
+    _save_state(layout, inventory, pids, {"seconds": times, "memory_mb": fleet.memory_mb(pids)})
+    inventory.parent.mkdir(parents=True, exist_ok=True)
+    inventory.write_text(inventory_yaml(layout, base_images))
+
+
 def inventory_yaml(
     layout: Layout, base_images: dict[str, str] | None = None, swarm: bool = False
 ) -> str:
@@ -138,7 +165,6 @@ def inventory_yaml(
     names ({"nginx": "nginx:1.22", ...}), as `lab_hub_<name>` variables. `swarm`: groups
     `swarm_managers` (h1) and `swarm_workers` (the other web hosts) too."""
     hosts = layout.hosts()
-    bastion = next(h for h in hosts if h.role == "bastion")
     hub_vars = {f"lab_hub_image_{kind}": name for kind, name in HUB_DEMO_IMAGES.items()}
     hub_vars |= {f"lab_hub_{name}": image for name, image in (base_images or {}).items()}
     doc = {
@@ -170,25 +196,8 @@ def inventory_yaml(
                 "lab_registry_hub": layout.registry_hub,
                 "lab_push_registry": layout.registry_tls,
                 **hub_vars,
-                # `deployer build` / `deploy --build` build on this web host, over SSH
-                "deployer_builder": BUILDER,
             },
-            "children": {
-                "web": {
-                    "hosts": {h.name: {"ansible_host": h.address} for h in hosts if h.role == "web"}
-                },
-                "bastions": {"hosts": {bastion.name: {"ansible_host": bastion.address}}},
-                "private": {
-                    "hosts": {
-                        h.name: {
-                            "ansible_host": h.address,
-                            "deployer_ssh_jump": f"root@{bastion.address}",
-                        }
-                        for h in hosts
-                        if h.role == "private"
-                    }
-                },
-            },
+            "children": _groups(layout, hosts),
         }
     }
     if swarm:
@@ -196,14 +205,54 @@ def inventory_yaml(
         web = [h for h in hosts if h.role == "web"]
         children["swarm_managers"] = {"hosts": {web[0].name: {}}}
         children["swarm_workers"] = {"hosts": {h.name: {} for h in web[1:]}}
+    if not layout.light:  # `deployer build` / `deploy --build` build on this web host, over SSH
+        doc["all"]["vars"]["deployer_builder"] = BUILDER  # type: ignore[index]
     head = f"# Written by `deployer lab up` (lab {layout.name!r}); `deployer lab down` removes the lab.\n"
     return head + yaml.safe_dump(doc, sort_keys=False)
 
 
-def _save_state(layout: Layout, inventory: Path | None, pids: dict[str, int]) -> None:
+def _groups(layout: Layout, hosts: list[LabHost]) -> dict[str, object]:
+    if layout.light:  # lab_engine: the shared engine's leg on that host's bridge
+        return {
+            "web": {
+                "hosts": {
+                    h.name: {
+                        "ansible_host": h.address,
+                        "lab_engine": layout.engine_address(layout.bridge_of(i)),
+                    }
+                    for i, h in enumerate(hosts)
+                    if h.role == "web"
+                }
+            }
+        }
+    bastion = next(h for h in hosts if h.role == "bastion")
+    return {
+        "web": {"hosts": {h.name: {"ansible_host": h.address} for h in hosts if h.role == "web"}},
+        "bastions": {"hosts": {bastion.name: {"ansible_host": bastion.address}}},
+        "private": {
+            "hosts": {
+                h.name: {
+                    "ansible_host": h.address,
+                    "deployer_ssh_jump": f"root@{bastion.address}",
+                }
+                for h in hosts
+                if h.role == "private"
+            }
+        },
+    }
+
+
+def _save_state(
+    layout: Layout,
+    inventory: Path | None,
+    pids: dict[str, int],
+    extra: dict[str, object] | None = None,
+) -> None:
     state = {
         "name": layout.name,
         "hosts": layout.hosts_count,
+        "light": layout.light,
+        **(extra or {}),
         "dir": str(layout.dir),
         "inventory": str(inventory.resolve()) if inventory else None,
         "pids": pids,
@@ -281,13 +330,28 @@ def leftovers(layout: Layout) -> list[str]:
     return found
 
 
+def _light_summary(layout: Layout, saved: dict[str, object]) -> tuple[str, str, str]:
+    hosts = [h for h in layout.hosts() if h.name != ENGINE]
+    up_ = sum(1 for h in hosts if alive(_pid(saved.get(f"{h.name}/sshd"))))
+    where = f"{hosts[0].address}..{hosts[-1].address}"
+    return (f"{len(hosts)} light hosts", where, f"sshd up on {up_}, shared engine")
+
+
+def _pid(value: object) -> int | None:
+    return value if isinstance(value, int) else None
+
+
 def status(layout: Layout) -> list[tuple[str, str, str]]:
     """(what, address, state) rows."""
     state = load_state(layout)
     saved = state.get("pids") if isinstance(state.get("pids"), dict) else {}
     assert isinstance(saved, dict)
     rows = []
+    if layout.light:
+        rows.append(_light_summary(layout, saved))
     for host in layout.hosts():
+        if layout.light and host.name != ENGINE:
+            continue
         parts = []
         for svc in ("sshd", "dockerd"):
             key = f"{host.name}/{svc}"

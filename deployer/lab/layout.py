@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,5}$")
 MAX_HOSTS = 60
+# A light lab (`lab up --light`, deployer/lab/fleet.py): sshd-only hosts sharing one engine.
+MAX_LIGHT_HOSTS = 1000
+HOSTS_PER_BRIDGE = 240  # .10-.249 of a /24; a Linux bridge takes at most 1024 ports
+LIGHT_BRIDGES = 5  # /24s per light lab: up to 1200 hosts
+ENGINE = "engine"  # a light lab's one shared engine (own namespace, a leg on every bridge)
 PLAIN_PORT = 5000
 TLS_PORT = 5443
 HUB_PORT = 5001  # the lab's Docker Hub: every engine's registry mirror (anonymous pulls)
@@ -47,6 +52,8 @@ class LabHost:
     has_engine: bool
     run_dir: Path  # short paths: sockets, pidfiles, exec-root
     data_dir: Path  # docker data-root, host key, sshd config, logs
+    # a light host's sshd points DOCKER_HOST here: the light lab's one shared engine
+    shared_engine: str = ""
 
     @property
     def docker_sock(self) -> Path:
@@ -62,6 +69,13 @@ class Layout:
     name: str
     dir: Path  # persistent files of the lab
     hosts_count: int
+    light: bool = False  # sshd-only hosts on several bridges, one shared engine
+
+    @property
+    def light_base(self) -> int:
+        """A light lab's first third octet in 10.203.0.0/16 (never the 10.201/10.202 of the
+        full labs): LIGHT_BRIDGES consecutive /24s, stable per lab name."""
+        return zlib.crc32(self.name.encode()) % (250 // LIGHT_BRIDGES) * LIGHT_BRIDGES
 
     @property
     def third_octet(self) -> int:
@@ -78,7 +92,34 @@ class Layout:
 
     @property
     def subnet(self) -> str:
+        if self.light:
+            return self.light_subnet(0)
         return f"10.201.{self.third_octet}.0/24"
+
+    # ---------------------------------------------------------------- light labs
+    @property
+    def bridge_count(self) -> int:
+        return -(-self.hosts_count // HOSTS_PER_BRIDGE) if self.light else 1
+
+    def light_bridge(self, k: int) -> str:
+        return f"{self.prefix}b{k}"
+
+    def light_subnet(self, k: int) -> str:
+        return f"10.203.{self.light_base + k}.0/24"
+
+    def light_gateway(self, k: int) -> str:
+        return f"10.203.{self.light_base + k}.1"
+
+    def engine_address(self, k: int) -> str:
+        """The shared engine's leg on bridge k: light hosts reach containers through it."""
+        return f"10.203.{self.light_base + k}.2"
+
+    def engine_veth(self, k: int) -> str:
+        return f"{self.prefix}e{k}"
+
+    def bridge_of(self, index: int) -> int:
+        """Bridge of the index-th light host (0-based)."""
+        return index // HOSTS_PER_BRIDGE
 
     @property
     def private_subnet(self) -> str:
@@ -86,6 +127,8 @@ class Layout:
 
     @property
     def gateway(self) -> str:
+        if self.light:
+            return self.light_gateway(0)
         return f"10.201.{self.third_octet}.1"
 
     @property
@@ -162,10 +205,12 @@ class Layout:
         dlt) must not take lab "td"'s links (dltdbr, dltdv0) for its own."""
         return (
             ifname == self.bridge
-            or re.fullmatch(re.escape(self.prefix) + r"v[0-9]+", ifname) is not None
+            or re.fullmatch(re.escape(self.prefix) + r"[vbe][0-9]+", ifname) is not None
         )
 
     def hosts(self) -> list[LabHost]:
+        if self.light:
+            return self._light_hosts()
         o = self.third_octet
         out = [
             self._host(f"h{i}", "web", f"10.201.{o}.{10 + i}", True)
@@ -186,18 +231,30 @@ class Layout:
             data_dir=self.dir / "hosts" / name,
         )
 
+    def _light_hosts(self) -> list[LabHost]:
+        engine = self._host(ENGINE, "engine", self.engine_address(0), True)
+        out = []
+        for i in range(self.hosts_count):
+            k, slot = self.bridge_of(i), i % HOSTS_PER_BRIDGE
+            address = f"10.203.{self.light_base + k}.{10 + slot}"
+            host = self._host(f"h{i + 1}", "web", address, False)
+            out.append(replace(host, shared_engine=engine.docker_host))
+        return [*out, engine]
+
     @property
     def bastion_inner(self) -> str:
         return f"10.202.{self.third_octet}.1"
 
 
-def make_layout(name: str, dir: Path, hosts: int) -> Layout:
+def make_layout(name: str, dir: Path, hosts: int, light: bool = False) -> Layout:
     from deployer.errors import LabError
 
     if not NAME_RE.fullmatch(name):  # not .match: "$" also matches before a final "\n"
         raise LabError(
             f"lab name {name!r}: use 1-6 lowercase letters/digits, starting with a letter"
         )
-    if not 1 <= hosts <= MAX_HOSTS:
-        raise LabError(f"--hosts {hosts}: a lab has 1 to {MAX_HOSTS} hosts")
-    return Layout(name=name, dir=dir.resolve(), hosts_count=hosts)
+    most = MAX_LIGHT_HOSTS if light else MAX_HOSTS
+    if not 1 <= hosts <= most:
+        kind = "a light lab" if light else "a lab (more with --light)"
+        raise LabError(f"--hosts {hosts}: {kind} has 1 to {most} hosts")
+    return Layout(name=name, dir=dir.resolve(), hosts_count=hosts, light=light)

@@ -56,8 +56,8 @@ def sshd_config(layout: Layout, host: LabHost) -> str:
         "ClientAliveInterval 30",
         "Subsystem sftp internal-sftp",
     ]
-    if host.has_engine:
-        lines.append(f"SetEnv DOCKER_HOST={host.docker_host}")
+    if host.has_engine or host.shared_engine:
+        lines.append(f"SetEnv DOCKER_HOST={host.shared_engine or host.docker_host}")
     lines += [
         f"Match User {PASSWORD_USER}",
         "    PasswordAuthentication yes",
@@ -96,6 +96,10 @@ def mount_script(host: LabHost, auth_dir: Path) -> list[str]:
         return shlex.quote(str(base / path.relative_to(lab_dir)))
 
     steps += [f"mount --bind {src(auth_dir / name)} /etc/{name}" for name in FILES]
+    if host.shared_engine and (auth_dir / "bashrc").exists() and Path("/root/.bashrc").exists():
+        # a light host's root gets an empty ~/.bashrc: this machine's may run e.g.
+        # `pyenv init` (and its rehash lock) at every login, which a server would not
+        steps.append(f"mount --bind {src(auth_dir / 'bashrc')} /root/.bashrc")
     for target in PRIVATE_MOUNTS:
         own = host.data_dir / "fs" / target.strip("/").replace("/", "_")
         own.mkdir(parents=True, exist_ok=True)

@@ -65,3 +65,19 @@ def test_a_lab_under_a_private_folder_stays_visible_to_its_hosts(
 def test_a_lab_folder_that_is_a_private_folder_is_refused(folder: str, tmp_path: Path) -> None:
     with pytest.raises(LabError, match="the lab's hosts get their own"):
         up(make_layout("hy", Path(folder), 1), tmp_path / "lab.yml")
+
+
+def test_a_light_host_gets_an_empty_bashrc_a_full_lab_host_does_not(
+    _no_mkdir: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """This machine's root may run `pyenv init` (and its rehash lock) at every login:
+    a light lab's hosts, logged into 1,000 at a time, bind an empty ~/.bashrc over it."""
+    monkeypatch.setattr(Path, "exists", lambda self: True)
+    light = make_layout("hz", Path("/var/tmp/hz-lab"), 2, light=True)
+    h1 = light.hosts()[0]
+    assert (f"{light.dir}/auth/bashrc", "/root/.bashrc") in binds(
+        services.mount_script(h1, light.auth_dir)
+    )
+    full = make_layout("hy", Path("/var/tmp/hy-lab"), 1)
+    got = binds(services.mount_script(full.hosts()[0], full.auth_dir))
+    assert "/root/.bashrc" not in [target for _, target in got]

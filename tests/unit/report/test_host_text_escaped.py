@@ -167,7 +167,8 @@ HOSTS = [HostConn(name="h1", address="10.0.0.1"), HostConn(name="h2", address="1
 
 def _cli(monkeypatch: pytest.MonkeyPatch, result_h1: Any, *args: str) -> str:
     """Run a per-host command with h1 answering RESULT_H1 and h2 unreachable."""
-    from deployer.cli import deploy, main
+    from deployer.cli import locks as deploy
+    from deployer.cli import main
     from deployer.errors import RemoteError
 
     def each(hs: Any, fn: Any, *a: Any, **k: Any) -> list[tuple[HostConn, Any]]:

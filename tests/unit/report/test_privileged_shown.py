@@ -62,7 +62,8 @@ def test_the_audit_record_field_for_a_privileged_container() -> None:
 
 
 def audit(monkeypatch: pytest.MonkeyPatch, records: list[dict[str, Any]], color: bool) -> str:
-    from deployer.cli import deploy, main
+    from deployer.cli import locks as deploy
+    from deployer.cli import main
 
     class Result:
         stdout, stderr, ok = "\n".join(json.dumps(r) for r in records) + "\n", "", True
