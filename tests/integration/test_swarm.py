@@ -258,7 +258,7 @@ def test_a_node_engine_stopped_mid_update_is_named_in_the_report(swarm, senv) ->
         "-m",
         "deployer",
         "deploy",
-        str(Path(__file__).parent / "playbooks" / PLAYBOOK),
+        str(Path(__file__).parent / "playbooks" / "swarm-nodedown.yml"),
     ]
     argv += ["-i", str(lab.inventory), "-o", "json", "-e", f"image={new}"]
     proc = subprocess.Popen(
@@ -275,7 +275,8 @@ def test_a_node_engine_stopped_mid_update_is_named_in_the_report(swarm, senv) ->
         assert proc.poll() is None, "deploy ended before the update started"
         os.kill(pid, signal.SIGSTOP)
         stopped = True
-        stdout, stderr = proc.communicate(timeout=100)  # the swarm timeout (40s), twice, at most
+        # at most the swarm timeout (25s) twice: the update's, then the rollback's
+        stdout, stderr = proc.communicate(timeout=80)
         print(f"deploy with {down}'s engine stopped: exit {proc.returncode}\n{stdout}\n{stderr}")
     finally:
         if proc.poll() is None:
@@ -295,14 +296,16 @@ def test_a_node_engine_stopped_mid_update_is_named_in_the_report(swarm, senv) ->
     if proc.returncode == 0:  # completed: every task on the nodes that are up runs the new image
         assert outcome["status"] == "changed", outcome
         assert {i for imgs in outcome["nodes"].values() for i in imgs} == {new}, outcome
-    else:  # rolled back: the old image
+    else:  # rolled back (the old image), or held up by the node both ways: said so
         assert outcome["status"] == "failed", outcome
-        assert {i for imgs in outcome["nodes"].values() for i in imgs} == {old}, outcome
-    # once the engine is back, Swarm gives it its task again: 3 tasks, one image
+        images = {i for imgs in outcome["nodes"].values() for i in imgs}
+        assert images == {old} or "not done within" in outcome["reason"], outcome
+    # once the engine is back, Swarm finishes what it was held up in: 3 tasks, one image
     deadline = time.monotonic() + 60
     while len(running_tasks(lab)) != 3 or len(_images(lab)) != 1:
         assert time.monotonic() < deadline, running_tasks(lab)
         time.sleep(0.5)
+    print(f"once {down} was back: {running_tasks(lab)}")
 
 
 def service_image(lab) -> str | None:
