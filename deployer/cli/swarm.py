@@ -163,6 +163,8 @@ def _render(report: Any, diff: bool) -> None:
             click.echo(visible(f"    reason: {o.reason}", multiline=True))
         for node, images in sorted(o.nodes.items()):
             click.echo(visible(f"    {node or '(not placed)'}: {', '.join(images)}"))
+        for node in o.down_nodes:
+            click.echo(visible(f"    {node}: DOWN"))
         if diff:
             for d in o.diff:
                 click.echo(visible(f"    ~ {d}"))

@@ -20,6 +20,7 @@ class Node:
     availability: str  # active, pause, drain
     engine: str  # engine version
     leader: bool = False
+    message: str = ""  # Status.Message: why it is down ("heartbeat failure")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,18 @@ class Standing:
     started: str = ""  # UpdateStatus.StartedAt: which update the state is of
     tasks: tuple[TaskView, ...] = ()
     reasons: tuple[str, ...] = field(default=())  # failed tasks: "node: image: error"
+    down: tuple[Node, ...] = ()  # nodes that are not ready (their engine does not answer)
+
+    @property
+    def down_names(self) -> tuple[str, ...]:
+        return tuple(n.name for n in self.down)
+
+    def down_text(self) -> str:
+        """The nodes that are down, in words ("" when none is)."""
+        if not self.down:
+            return ""
+        nodes = ", ".join(f"{n.name} ({n.message or n.state})" for n in self.down)
+        return f"node down: {nodes}: its task is not running there until its engine is back"
 
     def summary(self) -> dict[str, Any]:
         """What reports show of it (health's JSON, `swarm status -o json`)."""
@@ -85,6 +98,7 @@ def nodes(raw: list[dict[str, Any]], names: dict[str, str]) -> list[Node]:
                 availability=str(spec.get("Availability") or ""),
                 engine=str((desc.get("Engine") or {}).get("EngineVersion") or ""),
                 leader=bool((n.get("ManagerStatus") or {}).get("Leader")),
+                message=str(status.get("Message") or ""),
             )
         )
     return sorted(out, key=lambda x: x.name)
@@ -115,10 +129,22 @@ def wanted_tasks(service: dict[str, Any], active_nodes: int) -> int:
     return int((mode.get("Replicated") or {}).get("Replicas") or 0)
 
 
-def standing(service: dict[str, Any], tasks: tuple[TaskView, ...], active_nodes: int) -> Standing:
+def standing(
+    service: dict[str, Any],
+    tasks: tuple[TaskView, ...],
+    active_nodes: int,
+    all_nodes: tuple[Node, ...] = (),
+) -> Standing:
     """Converged: no update in flight, and exactly the wanted number of tasks run the spec's
     image (Swarm counts a task with a health check as running only once it is healthy),
-    none an other image."""
+    none an other image.
+
+    A node that is down (its engine stopped answering the managers) holds an update up:
+    Swarm's updater waits for the task it cannot place (a host-mode port is free on no
+    other node) for as long as the node is away. When every task that runs is on the spec's
+    image, and the tasks missing are no more than the nodes down and none of them is on a
+    node that is up, the update is as done as it can be: converged (or rolled back, when it
+    is Swarm's rollback that is held up), with the nodes named in `down`."""
     image = str(
         (((service.get("Spec") or {}).get("TaskTemplate") or {}).get("ContainerSpec") or {}).get(
             "Image"
@@ -140,11 +166,15 @@ def standing(service: dict[str, Any], tasks: tuple[TaskView, ...], active_nodes:
         or ""
     )
     reasons = _reasons(tasks, previous if state.startswith("rollback") else "")
+    down = tuple(n for n in all_nodes if n.state != "ready")
+    held = _held_by_down_nodes(live, running, wanted, others, {n.name for n in down})
     phase: Phase
-    if state == "rollback_completed":
+    if state == "rollback_completed" or (held and state == "rollback_started"):
         phase = "rolled_back"
     elif state in ("paused", "rollback_paused"):
         phase = "paused"
+    elif held:
+        phase = "converged"
     elif state in ("updating", "rollback_started"):
         phase = "updating"
     elif running >= wanted and not others and len(live) == running:
@@ -152,7 +182,17 @@ def standing(service: dict[str, Any], tasks: tuple[TaskView, ...], active_nodes:
     else:
         phase = "updating"
     started = str(update.get("StartedAt") or "")
-    return Standing(phase, image, running, wanted, message, started, tasks, reasons)
+    return Standing(phase, image, running, wanted, message, started, tasks, reasons, down)
+
+
+def _held_by_down_nodes(
+    live: list[TaskView], running: int, wanted: int, others: list[TaskView], down: set[str]
+) -> bool:
+    """Only nodes that are down keep the update from converging (see `standing`)."""
+    if not down or others or running >= wanted or wanted - running > len(down):
+        return False
+    waiting = [t for t in live if t.state != "running"]
+    return all(not t.node or t.node in down for t in waiting)
 
 
 def _reasons(tasks: tuple[TaskView, ...], rolled_back: str) -> tuple[str, ...]:

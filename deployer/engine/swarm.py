@@ -41,6 +41,7 @@ class ServiceOutcome:
     diff: tuple[str, ...] = ()
     nodes: dict[str, list[str]] = field(default_factory=dict)  # node -> images of its tasks
     seconds: float = 0.0
+    down_nodes: tuple[str, ...] = ()  # nodes not ready when the wait ended
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -140,6 +141,9 @@ def _settle(
     if standing is not None and standing.phase == "converged":
         mgr.prune_secrets(name)
         out.status, out.nodes = "changed", standing.by_node
+        out.down_nodes = standing.down_names
+        if standing.down:  # done on every node that is up
+            out.reason = "completed on the nodes that are up; " + standing.down_text()
         return out
     out.status = "failed"
     if standing is None:  # not converged in time: Swarm's rollback, then report
@@ -155,7 +159,10 @@ def _settle(
         if ours and not state.startswith("rollback") and current and current.get("PreviousSpec"):
             mgr.rollback(current)
             out.reason += "; deployer asked Swarm to roll back"
-            standing = wait(mgr, name, timeout, last.started, opts, rollback=True) or last
+            standing = wait(mgr, name, timeout, last.started, opts, rollback=True)
+            if standing is None:  # where the rollback stands now, not before it
+                standing = mgr.standing(name)
+                out.reason += f" (not done within {timeout:g}s either)"
         else:
             if state.startswith("rollback"):
                 out.reason += f"; Swarm is rolling back ({state}): {last.message}"
@@ -169,7 +176,9 @@ def _settle(
         )
         if standing.phase == "rolled_back":
             out.image = standing.image
-    out.nodes = standing.by_node
+    if standing.down:
+        out.reason += "; " + standing.down_text()
+    out.nodes, out.down_nodes = standing.by_node, standing.down_names
     return out
 
 
@@ -208,6 +217,9 @@ def rollback_service(
         )
         return out
     out.image, out.nodes = standing.image, standing.by_node
+    out.down_nodes = standing.down_names
+    if standing.down:
+        out.reason = "rolled back on the nodes that are up; " + standing.down_text()
     return out
 
 

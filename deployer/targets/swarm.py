@@ -99,7 +99,7 @@ class SwarmManager:
         names = {n.id: n.name for n in nodes}
         tasks = swarm_state.task_views(self.api.tasks(filters={"service": service["ID"]}), names)
         active = sum(1 for n in nodes if n.state == "ready" and n.availability == "active")
-        return swarm_state.standing(service, tasks, active)
+        return swarm_state.standing(service, tasks, active, tuple(nodes))
 
     def image_config(self, image: str, auth: RegistryAuth | None) -> ImageConfig:
         """The image's entrypoint and command, pulled on the manager when missing."""

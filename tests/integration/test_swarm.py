@@ -219,3 +219,97 @@ def test_health_of_a_swarm_play_shows_nodes_and_services(swarm, senv) -> None:
     (h1,) = [h for h in doc["hosts"] if h["name"] == "h1"]
     assert not any("web" in str(f) and "missing" in str(f) for f in h1["findings"]), res
     assert res.code in (0, 3), res  # a host may be degraded by the machine's own disk
+
+
+def _images(lab) -> set[str]:
+    return {i for _, i in running_tasks(lab)}
+
+
+def _node_ready(lab, name: str) -> bool:
+    addr = lab.host(name).address
+    for nid in lab.docker("h1", "node", "ls", "-q").stdout.split():
+        got = lab.docker(
+            "h1", "node", "inspect", "-f", "{{.Status.Addr}} {{.Status.State}}", nid
+        ).stdout.split()
+        if got and got[0] == addr:
+            return got[1:] == ["ready"]
+    return False
+
+
+def test_a_node_engine_stopped_mid_update_is_named_in_the_report(swarm, senv) -> None:
+    """A worker's dockerd frozen (SIGSTOP: the manager stops hearing from it) as soon as the
+    update starts, and kept frozen until deploy has answered."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    lab = swarm
+    down = "h3"
+    if service_image(lab) is None:  # run alone: the service first, on v1
+        first = deploy(lab, senv, PLAYBOOK)
+        assert first.code == 0, first
+    old = service_image(lab)
+    new = image(lab, "v1") if old == image(lab, "v2") else image(lab, "v2")
+    before = (service(lab).get("UpdateStatus") or {}).get("StartedAt")
+    pid = int((lab.host(down).run_dir / "docker.pid").read_text().split()[0])
+    argv = [
+        sys.executable,
+        "-m",
+        "deployer",
+        "deploy",
+        str(Path(__file__).parent / "playbooks" / "swarm-nodedown.yml"),
+    ]
+    argv += ["-i", str(lab.inventory), "-o", "json", "-e", f"image={new}"]
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=senv
+    )
+    stopped = False
+    try:
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < deadline:
+            status = service(lab).get("UpdateStatus") or {}
+            if status.get("State") == "updating" and status.get("StartedAt") != before:
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, "deploy ended before the update started"
+        os.kill(pid, signal.SIGSTOP)
+        stopped = True
+        # at most the swarm timeout (25s) twice: the update's, then the rollback's
+        stdout, stderr = proc.communicate(timeout=80)
+        print(f"deploy with {down}'s engine stopped: exit {proc.returncode}\n{stdout}\n{stderr}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if stopped:
+            os.kill(pid, signal.SIGCONT)
+        deadline = time.monotonic() + 60
+        while not _node_ready(lab, down):
+            assert time.monotonic() < deadline, f"{down} not ready again"
+            time.sleep(0.5)
+    assert proc.returncode in (0, 3), (proc.returncode, stdout, stderr)
+    outcome = json.loads(stdout)["services"][0]
+    assert down in outcome["down_nodes"], outcome  # the report names the node...
+    assert down not in outcome["nodes"], outcome
+    assert f"{down}" in outcome["reason"], outcome  # ... and says why, in words
+    if proc.returncode == 0:  # completed: every task on the nodes that are up runs the new image
+        assert outcome["status"] == "changed", outcome
+        assert {i for imgs in outcome["nodes"].values() for i in imgs} == {new}, outcome
+    else:  # rolled back (the old image), or held up by the node both ways: said so
+        assert outcome["status"] == "failed", outcome
+        images = {i for imgs in outcome["nodes"].values() for i in imgs}
+        assert images == {old} or "not done within" in outcome["reason"], outcome
+    # once the engine is back, Swarm finishes what it was held up in: 3 tasks, one image
+    deadline = time.monotonic() + 60
+    while len(running_tasks(lab)) != 3 or len(_images(lab)) != 1:
+        assert time.monotonic() < deadline, running_tasks(lab)
+        time.sleep(0.5)
+    print(f"once {down} was back: {running_tasks(lab)}")
+
+
+def service_image(lab) -> str | None:
+    proc = lab.docker("h1", "service", "inspect", "web")
+    if proc.returncode != 0:
+        return None
+    return str(json.loads(proc.stdout)[0]["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"])

@@ -110,3 +110,54 @@ def test_tasks_of_the_image_swarm_rolled_back_from() -> None:
     ]
     s = stand(svc(V1, state="rollback_completed"), tasks)
     assert st.tasks_of(s, V2) == ("h3: reg/app:2: complete",)
+
+
+def node(nid: str, name: str, state: str = "ready", msg: str = "") -> st.Node:
+    return st.Node(nid, name, "", "worker", state, "active", "27", message=msg)
+
+
+UP = (node("n1", "h1"), node("n2", "h2"))
+H3_DOWN = (*UP, node("n3", "h3", "down", "heartbeat failure"))
+# h3's engine stopped mid-update: its old task still "running" as last reported, Swarm wants
+# it shut down; its slot's new task cannot be placed (host port taken on h1 and h2)
+STUCK = [
+    task("n3", V1, desired="shutdown"),
+    task("", V2, state="pending", err="no suitable node (host-mode port already in use)"),
+]
+
+
+def with_nodes(service: dict[str, Any], tasks: list[dict[str, Any]], nodes: Any) -> st.Standing:
+    return st.standing(service, st.task_views(tasks, NAMES), 2, nodes)
+
+
+def test_an_update_held_up_only_by_a_node_that_is_down_is_converged_naming_it() -> None:
+    tasks = [task("n1", V2), task("n2", V2), *STUCK]
+    s = with_nodes(svc(state="updating"), tasks, H3_DOWN)
+    assert s.phase == "converged" and s.running == 2 and s.wanted == 3
+    assert s.down_names == ("h3",) and "h3 (heartbeat failure)" in s.down_text()
+    assert s.by_node == {"h1": [V2], "h2": [V2]}
+    # the same while every node is still ready (not yet seen down): not done
+    assert with_nodes(svc(state="updating"), tasks, (*UP, node("n3", "h3"))).phase == "updating"
+    assert with_nodes(svc(state="updating"), tasks, (*UP, node("n3", "h3"))).down_text() == ""
+
+
+def test_a_node_down_excuses_no_old_task_and_no_more_tasks_than_nodes_down() -> None:
+    old_left = [task("n1", V2), task("n2", V1), *STUCK]
+    assert with_nodes(svc(state="updating"), old_left, H3_DOWN).phase == "updating"
+    two_missing = [task("n1", V2), *STUCK, task("", V2, state="pending")]
+    assert with_nodes(svc(state="updating"), two_missing, H3_DOWN).phase == "updating"
+    # a task still starting on a node that is up is waited for
+    starting = [task("n1", V2), task("n2", V2, state="starting"), *STUCK]
+    assert with_nodes(svc(state="updating"), starting, H3_DOWN).phase == "updating"
+    # a paused update stays paused
+    assert (
+        with_nodes(svc(state="paused"), [task("n1", V2), task("n2", V2), *STUCK], H3_DOWN).phase
+        == "paused"
+    )
+
+
+def test_a_rollback_held_up_only_by_a_node_that_is_down_is_rolled_back() -> None:
+    tasks = [task("n1", V1), task("n2", V1), task("", V1, state="pending")]
+    s = with_nodes(svc(V1, state="rollback_started"), tasks, H3_DOWN)
+    assert s.phase == "rolled_back" and s.down_names == ("h3",)
+    assert with_nodes(svc(V1, state="rollback_started"), tasks, UP).phase == "updating"
