@@ -39,6 +39,22 @@ HERE = Path(__file__).resolve().parent
 
 
 # ---------------------------------------------------------------- measuring one command
+def tree_rss(root: psutil.Process) -> int:
+    """The RSS of a process and all its descendants now, in bytes (those gone meanwhile
+    count nothing)."""
+    try:
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
 def measure(
     argv: list[str], env: dict[str, str] | None = None, timeout: float = 600
 ) -> dict[str, Any]:
@@ -66,17 +82,7 @@ def measure(
         root = None
     while waiter.is_alive():
         if root is not None:
-            total = 0
-            try:
-                procs = [root, *root.children(recursive=True)]
-            except psutil.Error:
-                procs = []
-            for p in procs:
-                try:
-                    total += p.memory_info().rss
-                except psutil.Error:
-                    pass
-            peak = max(peak, total)
+            peak = max(peak, tree_rss(root))
         waiter.join(0.05)
         if time.monotonic() - t0 > timeout:
             os.killpg(proc.pid, 9)

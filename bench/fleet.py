@@ -40,6 +40,8 @@ sys.path.insert(0, str(HERE))
 import contenders as C  # noqa: E402
 import fleet_report  # noqa: E402
 
+from bench import tree_rss  # noqa: E402
+
 WHO = ("deployer", "floor", "ansible", "pyinfra")
 
 
@@ -61,17 +63,7 @@ def measure(argv: list[str], env: dict[str, str], bound: float) -> dict[str, Any
     peak, killed = 0, False
     root = psutil.Process(proc.pid)
     while waiter.is_alive():
-        total = 0
-        try:
-            procs = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            procs = []
-        for p in procs:
-            try:
-                total += p.memory_info().rss
-            except psutil.Error:
-                pass
-        peak = max(peak, total)
+        peak = max(peak, tree_rss(root))
         waiter.join(0.25)
         if not killed and time.monotonic() - t0 > bound:
             os.killpg(proc.pid, 9)
