@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import fabric
 import paramiko
@@ -27,6 +26,7 @@ import paramiko
 from deployer.errors import HostKeyError, RemoteError, Unreachable
 from deployer.model import HostConn
 from deployer.remote import become as bec
+from deployer.remote import knownhosts
 from deployer.remote.sshconfig import ssh_config_jump
 
 # paramiko logs every refused probe channel at ERROR; our own messages say what matters.
@@ -134,40 +134,6 @@ class Result:
         return self.exited == 0
 
 
-class _Policy(paramiko.MissingHostKeyPolicy):
-    """Refuse unknown keys, or accept and record them (--accept-new-host-keys)."""
-
-    def __init__(self, accept_new: bool, record_to: Path | None, label: str):
-        self.accept_new = accept_new
-        self.record_to = record_to
-        self.label = label
-
-    def missing_host_key(
-        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
-    ) -> None:
-        fp = key.fingerprint if hasattr(key, "fingerprint") else key.get_name()
-        if not self.accept_new:
-            where = self.record_to or Path("~/.ssh/known_hosts").expanduser()
-            raise HostKeyError(
-                f"{self.label}: unknown host key for {hostname} ({key.get_name()} {fp}). "
-                f"Check it, then trust it with: ssh-keyscan -p PORT {hostname.strip('[]').split(']:')[0]} "
-                f">> {where}   (or rerun with --accept-new-host-keys)"
-            )
-        client.get_host_keys().add(hostname, key.get_name(), key)
-        target = self.record_to or Path("~/.ssh/known_hosts").expanduser()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open(target, "a") as f:
-            f.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
-
-
-def _known_hosts(conn: HostConn) -> tuple[list[Path], Path | None]:
-    files = [Path(p) for p in conn.known_hosts]
-    user = Path("~/.ssh/known_hosts").expanduser()
-    files.append(user)
-    record = files[0] if conn.known_hosts else None
-    return files, record
-
-
 def parse_jump(spec: str, label: str) -> tuple[str, str, int]:
     """`[user@]host[:port]`, host may be `[v6]` -> (user, host, port)."""
     user, _, rest = spec.rpartition("@")
@@ -227,18 +193,14 @@ class Session:
             connect_timeout=self.connect_timeout,
             connect_kwargs=kwargs,
         )
-        files, record = _known_hosts(self.conn)
+        files, record = knownhosts.files_for(self.conn)
         client = c.client
-        client.get_host_keys().clear()
-        for f in files:
-            if f.exists():
-                try:
-                    client.get_host_keys().load(str(f))
-                except (OSError, paramiko.SSHException, ValueError) as err:
-                    raise Unreachable(
-                        f"{self.conn.name}: cannot read known_hosts file {f}: {err}"
-                    ) from err
-        client.set_missing_host_key_policy(_Policy(self.accept_new, record, self.conn.name))
+        knownhosts.fill(
+            client.get_host_keys(), files, knownhosts.lookup_name(host, port), self.conn.name
+        )
+        client.set_missing_host_key_policy(
+            knownhosts.Policy(self.accept_new, record, self.conn.name)
+        )
         return c
 
     @property
