@@ -99,6 +99,7 @@ def _up(layout: Layout, inventory: Path, swarm: bool = False) -> None:
     net.create(layout)
     services.make_client_key(layout)
     users.make_users(layout)
+    services.empty_bashrc(layout)
     hosts = layout.hosts()
     pids: dict[str, int] = {}
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -141,7 +142,7 @@ def _up_light(layout: Layout, inventory: Path) -> None:
     started = time.monotonic()
     services.make_client_key(layout)
     users.make_users(layout)
-    (layout.auth_dir / "bashrc").write_text("")  # see services.mount_script
+    services.empty_bashrc(layout)
     pids, times = fleet.start(layout)
     _save_state(layout, inventory, pids)
     for kind, pid in services.start_registries(layout).items():

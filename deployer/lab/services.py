@@ -80,6 +80,14 @@ def hidden_by_private_mounts(path: Path) -> list[str]:
     return [t for t in PRIVATE_MOUNTS if path == Path(t) or Path(t) in path.parents]
 
 
+def empty_bashrc(layout: Layout) -> None:
+    """The lab hosts' root gets an empty ~/.bashrc, as a fresh server's does in effect
+    (Debian's is all comments): this machine's runs `pyenv init` (0.16 s, and a rehash
+    lock at 100 logins at once) for every command sshd starts through root's bash, which
+    a server would not, and which every tool measured in bench/ paid per command."""
+    (layout.auth_dir / "bashrc").write_text("")
+
+
 def mount_script(host: LabHost, auth_dir: Path) -> list[str]:
     """The mounts of a host's sshd, in its own mount namespace. The lab's folder is
     `auth_dir`'s parent; when a private folder would hide it (a lab under /tmp), a bind of
@@ -96,9 +104,8 @@ def mount_script(host: LabHost, auth_dir: Path) -> list[str]:
         return shlex.quote(str(base / path.relative_to(lab_dir)))
 
     steps += [f"mount --bind {src(auth_dir / name)} /etc/{name}" for name in FILES]
-    if host.shared_engine and (auth_dir / "bashrc").exists() and Path("/root/.bashrc").exists():
-        # a light host's root gets an empty ~/.bashrc: this machine's may run e.g.
-        # `pyenv init` (and its rehash lock) at every login, which a server would not
+    if (auth_dir / "bashrc").exists() and Path("/root/.bashrc").exists():
+        # a lab host's root gets an empty ~/.bashrc (see empty_bashrc)
         steps.append(f"mount --bind {src(auth_dir / 'bashrc')} /root/.bashrc")
     for target in PRIVATE_MOUNTS:
         own = host.data_dir / "fs" / target.strip("/").replace("/", "_")

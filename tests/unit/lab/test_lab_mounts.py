@@ -67,11 +67,12 @@ def test_a_lab_folder_that_is_a_private_folder_is_refused(folder: str, tmp_path:
         up(make_layout("hy", Path(folder), 1), tmp_path / "lab.yml")
 
 
-def test_a_light_host_gets_an_empty_bashrc_a_full_lab_host_does_not(
+def test_every_lab_host_light_or_full_gets_an_empty_bashrc(
     _no_mkdir: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """This machine's root may run `pyenv init` (and its rehash lock) at every login:
-    a light lab's hosts, logged into 1,000 at a time, bind an empty ~/.bashrc over it."""
+    """This machine's root may run `pyenv init` (and its rehash lock) at every login, which
+    a fresh server would not: every lab host binds an empty ~/.bashrc over it (a full lab's
+    hosts did not, and every command of every tool in bench/ paid 0.16 s for it)."""
     monkeypatch.setattr(Path, "exists", lambda self: True)
     light = make_layout("hz", Path("/var/tmp/hz-lab"), 2, light=True)
     h1 = light.hosts()[0]
@@ -80,4 +81,4 @@ def test_a_light_host_gets_an_empty_bashrc_a_full_lab_host_does_not(
     )
     full = make_layout("hy", Path("/var/tmp/hy-lab"), 1)
     got = binds(services.mount_script(full.hosts()[0], full.auth_dir))
-    assert "/root/.bashrc" not in [target for _, target in got]
+    assert (f"{full.dir}/auth/bashrc", "/root/.bashrc") in got
