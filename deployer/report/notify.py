@@ -39,14 +39,16 @@ class Notifier:
     """Sends each message to every URL at once, waiting at most `timeout` seconds."""
 
     def __init__(self, urls: Sequence[str], timeout: float = TIMEOUT_SECONDS):
+        self.urls = list(dict.fromkeys(u for u in urls if u))
+        self.timeout = timeout
+        if not self.urls:  # nothing to send: Apprise (0.15-0.25 s to import) is not loaded
+            return
         import logging
 
         import apprise
 
         # Apprise logs its failures with the target in them: our own line says it, without
         logging.getLogger("apprise").disabled = True
-        self.urls = list(dict.fromkeys(u for u in urls if u))
-        self.timeout = timeout
         self._apprise = apprise.Apprise()
         bad = [shown(u) for u in self.urls if not self._add(u)]
         if bad:
