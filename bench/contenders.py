@@ -95,7 +95,13 @@ def deployer_files(
     deployer-proxy-<version>.yml: `web` behind the host's proxy (public port 80), same gate."""
     out = {}
     for version in versions:
-        web: dict[str, Any] = {"name": CONTAINER, "image": "{{ lab_image_" + version + " }}"}
+        # pull: missing, as every anchor does (none of them asks the registry again for an
+        # image the host has); deployer's default, always, adds that check per host and image
+        web: dict[str, Any] = {
+            "name": CONTAINER,
+            "image": "{{ lab_image_" + version + " }}",
+            "pull": "missing",
+        }
         if proxy:
             web["proxy"] = {"port": 80}
         else:

@@ -290,7 +290,9 @@ def main() -> None:
         "`web` probe answered.",
         "",
         "- **deployer**: `deployer deploy PLAYBOOK --forks N --output json --no-summary`; `deployer health PLAYBOOK --output "
-        "json --forks N` (host facts + each declared container's probe).",
+        "json --forks N` (host facts + each declared container's probe). The playbook says `pull: missing`, as the "
+        "anchors behave (none asks the registry again for an image the host has); deployer's default, `always`, "
+        "adds one registry check per host and image, to catch a tag that moved.",
         "- **floor**: a bash script starting one plain `ssh` per host, all in parallel: `docker pull`, `stop`, "
         "`rm`, `run`, then `curl` the page every 0.25 s until it answers. No-op floor: one `ssh` per host "
         "running `docker inspect` and finding image + running state right (the least an idempotent tool must "
