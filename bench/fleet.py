@@ -90,7 +90,10 @@ class Fleet:
         self.names = sorted(web, key=lambda h: int(h[1:]))
         self.addr = {h: web[h]["ansible_host"] for h in self.names}
         self.probe = {h: web[h]["lab_engine"] for h in self.names}
-        self.image = self.vars["lab_image_v1"]
+        # The one container every light host sees serves every host's probe: nginx (the lab
+        # hub's, listen backlog 511), not the demo page's busybox httpd, whose backlog of 9
+        # drops the SYNs of a few hundred hosts probing at once (they timed out at 300).
+        self.image = self.vars.get("lab_hub_nginx", self.vars["lab_image_v1"])
         self.venv = Path(args.venv).resolve()
         self.lab = C.Lab.load(Path(args.inventory), args.lab_name)
         C.deployer_files(work, versions=("v1",))
@@ -99,6 +102,7 @@ class Fleet:
         path = self.work / f"inv-{n}.yml"
         if not path.exists():
             data = yaml.safe_load(Path(self.args.inventory).read_text())
+            data["all"]["vars"]["lab_image_v1"] = self.image  # deployer's playbook names it
             hosts = data["all"]["children"]["web"]["hosts"]
             keep = {h: hosts[h] for h in self.names[:n]}
             data["all"]["children"] = {"web": {"hosts": keep}}

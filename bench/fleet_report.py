@@ -55,9 +55,12 @@ def section(data: dict[str, Any]) -> list[str]:
         "shared: each host's sshd sets `DOCKER_HOST` to its unix socket. So this measures N SSH "
         "endpoints, N handshakes and N sets of per-host commands from one controller, against one "
         "engine that answers every host; it does **not** simulate N engines' work (every host sees "
-        "the same container). The container `web` is created once through h1 (untimed); then the "
+        "the same container). The container `web` (the lab hub's `nginx:1.22`: that one container "
+        "answers every host's probe, and the demo page's busybox httpd, with a listen backlog of 9, "
+        "dropped the connections of a few hundred hosts probing at once) is created once through "
+        "h1 (untimed); then the "
         "**no-op redeploy** and the **health report** go to the first N hosts. Hosts are spread "
-        "over bridges of 240 (a Linux bridge takes at most 1024 ports). A light host's root "
+        "over bridges of 240 (a Linux bridge takes at most 1024 ports). A lab host's root "
         "has an empty `~/.bashrc` (this machine's root runs `pyenv init` at every login; at 100 "
         "concurrent logins pyenv's rehash lock serialized them and a first run timed out).",
         "",
