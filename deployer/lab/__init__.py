@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from deployer.errors import LabError
-from deployer.lab import fleet, images, net, services, users
+from deployer.lab import fleet, images, neigh, net, services, users
 from deployer.lab import swarm as labswarm
 from deployer.lab.layout import (
     BUILDER,
@@ -283,6 +283,8 @@ def down(layout: Layout, inventory: Path | None) -> list[str]:
     kill_trees(pids)
     unmount_under([layout.dir, layout.run_dir])
     net.destroy(layout)
+    if not fleet.light_lab_left():  # the last light lab gone: the neighbour table as found
+        neigh.restore()
     shutil.rmtree(layout.certs_d, ignore_errors=True)
     _remove_empty_parents(layout.certs_d.parent, stop=Path("/etc/docker"))
     shutil.rmtree(layout.run_dir, ignore_errors=True)

@@ -23,7 +23,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from deployer.lab import services
+from deployer.lab import neigh, services
 from deployer.lab.layout import ENGINE, LabHost, Layout
 from deployer.lab.system import run, wait_for
 
@@ -119,6 +119,7 @@ def start(layout: Layout) -> tuple[dict[str, int], dict[str, float]]:
     """Network, sshds and the shared engine of a light lab, up and answering.
     Returns ({what: pid}, {phase: seconds})."""
     raise_open_files()
+    neigh.raise_for(len(light_hosts(layout)))  # every namespace's ARP entries: one table
     times: dict[str, float] = {}
     t0 = time.monotonic()
     create_network(layout)
@@ -187,3 +188,11 @@ def memory_mb(pids: dict[str, int]) -> float:
             if line.startswith("Pss:"):
                 total += int(line.split()[1])
     return total / 1024
+
+
+def light_lab_left() -> bool:
+    """Is a light lab's shared engine still up (its namespace `dl<name>-engine`)?"""
+    netns = Path("/var/run/netns")
+    return netns.exists() and any(
+        p.name.startswith("dl") and p.name.endswith(f"-{ENGINE}") for p in netns.iterdir()
+    )
