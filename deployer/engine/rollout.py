@@ -419,6 +419,11 @@ class Rollout:
         finally:
             if run.engine is not None and run.engine.connections:
                 self._finalize(run)
+                if run.outcome.status == "ok":
+                    # nothing changed or failed here: nothing more to ask of this host (the
+                    # summary reads changed and failed ones); its SSH transport's thread
+                    # wakes 10 times a second, and 1,000 of them starve the run
+                    run.engine.close()
 
     def _finalize(self, run: HostRun) -> None:
         if run.finalized or run.engine is None or not (run.locked or run.prune or run.audit):

@@ -86,6 +86,21 @@ def test_nothing_to_do_is_two_steps_and_no_change() -> None:
     assert all(h.audit == [] and h.lock is None for h in fleet.hosts.values())
 
 
+def test_a_host_with_nothing_left_to_do_is_let_go_at_once_a_changed_one_kept() -> None:
+    """A no-op host's connection is closed as soon as it is finalized (at 1,000 hosts the
+    open transports' threads starved the run); a changed one stays for the summary."""
+    fleet = Fleet(running="reg/web:v2")
+    fleet.hosts["h3"].boxes.clear()
+    fleet.hosts["h3"].run_as(spec("reg/web:v1"))
+    report = fleet.run(play())
+    assert statuses(report) == {"h1": "ok", "h2": "ok", "h3": "changed"}
+    assert {n: e.closed for n, e in fleet.engines.items()} == {
+        "h1": True,
+        "h2": True,
+        "h3": False,
+    }
+
+
 def test_first_deploy_creates() -> None:
     fleet = Fleet(running=None)
     report = fleet.run(play())
