@@ -158,7 +158,11 @@ def gather(
 
     def one(conn: HostConn) -> HostHealth:
         wanted = specs.get(conn.name, ()) if playbook is not None else None
-        return check_host(cache[conn.name], conn, wanted, limits[conn.name])
+        try:
+            return check_host(cache[conn.name], conn, wanted, limits[conn.name])
+        finally:
+            if engines is None:  # a one-off report: let the host go now, not at the end
+                cache[conn.name].close()  # (1,000 open transports' threads starve a run)
 
     try:
         done = parallel.each(targets, one, forks)
