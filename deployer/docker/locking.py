@@ -87,9 +87,14 @@ def wait_for_guards(state_dir: str) -> list[str]:
 
 
 def heartbeat_script(state_dir: str, token: str) -> str:
-    """Touch the heartbeat of our own lock (never another run's); exit 1 if it is not ours."""
+    """Touch the heartbeat of our own lock (never another run's); exit 1 if it is not ours.
+
+    `touch -c`: never create it. A release (`rm -rf`) running at the same moment may have
+    removed the file already; a heartbeat that made it again kept `rmdir` from removing the
+    lock, and left a lock without info or priority that no run could take (seen on 3 of
+    1,000 light-lab hosts)."""
     lock = shlex.quote(lock_path(state_dir))
-    return f"grep -qF {shlex.quote(token)} {lock}/info 2>/dev/null && touch {lock}/heartbeat\n"
+    return f"grep -qF {shlex.quote(token)} {lock}/info 2>/dev/null && touch -c {lock}/heartbeat\n"
 
 
 def read_script(state_dir: str) -> str:

@@ -122,6 +122,19 @@ def test_heartbeat_and_release_touch_only_our_own_lock(tmp_path):
     assert not (tmp_path / "lock").exists()
 
 
+def test_a_heartbeat_racing_a_release_never_makes_the_lock_again(tmp_path):
+    """The release's `rm -rf` removed the heartbeat file; the heartbeat, whose check of the
+    info came just before, must not create it again: rmdir would fail and leave a lock
+    with neither info nor priority, which no run can take (3 hosts of 1,000)."""
+    acquire(tmp_path, OLD, info='{"run": "ours"}')
+    (tmp_path / "lock" / "heartbeat").unlink()  # where rm -rf had got to
+    assert sh(locking.heartbeat_script(str(tmp_path), "ours")).returncode == 0
+    assert not (tmp_path / "lock" / "heartbeat").exists()
+    (tmp_path / "lock" / "info").unlink()
+    (tmp_path / "lock" / "prio").unlink()
+    (tmp_path / "lock").rmdir()  # and the release ends with nothing left
+
+
 # ---------------------------------------------------------------- the guard
 
 
