@@ -31,6 +31,13 @@ from deployer.remote.sshconfig import ssh_config_jump
 
 # paramiko logs every refused probe channel at ERROR; our own messages say what matters.
 logging.getLogger("paramiko").setLevel(logging.CRITICAL)
+# Each connection's transport thread wakes from its socket read this often to look at its
+# own state (closed? keepalive due?). paramiko's 0.1 s made 10,000 wake-ups a second at
+# 1,000 hosts, each fighting for the GIL; 1 s is fine for a 15 s keepalive and for
+# timeouts counted in seconds, and closing still returns at once (the socket is closed).
+TRANSPORT_WAKE_SECONDS = 1.0
+if hasattr(paramiko.Transport, "_active_check_timeout"):  # no public setting for it
+    setattr(paramiko.Transport, "_active_check_timeout", TRANSPORT_WAKE_SECONDS)  # noqa: B010
 
 Channel = (
     paramiko.Channel
