@@ -107,6 +107,14 @@ class FakeEngine:
     def connections(self) -> int:
         return 1 if self._commands else 0
 
+    @property
+    def channels(self) -> int:
+        return 0
+
+    @property
+    def engine_path(self) -> str:
+        return "api" if self._commands else ""
+
     def _step(self, name: str) -> None:
         if "unreachable" in self.host.fail:
             raise Unreachable(f"{self.conn.name}: cannot connect")
