@@ -98,6 +98,7 @@ class FakeEngine:
         self.host = host
         self._commands = 0
         self.closed = False
+        self.path = "api"  # how prepare reached the engine (engine_path), once it ran
 
     @property
     def commands(self) -> int:
@@ -113,7 +114,7 @@ class FakeEngine:
 
     @property
     def engine_path(self) -> str:
-        return "api" if self._commands else ""
+        return self.path if self._commands else ""
 
     def _step(self, name: str) -> None:
         if "unreachable" in self.host.fail:
