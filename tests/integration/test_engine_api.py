@@ -13,7 +13,7 @@ import pytest
 
 from deployer.inventory.conn import host_conn
 from deployer.inventory.load import load_inventory
-from deployer.model import ContainerSpec, Secret, secret_digest
+from deployer.model import ContainerSpec, RegistryAuth, RunOptions, Secret, secret_digest
 from deployer.targets.ssh import SshEngine
 from tests.integration.test_deploy import cli_env, deploy, image
 
@@ -28,11 +28,19 @@ def env(tmp_path):  # type: ignore[no-untyped-def]
     return cli_env(tmp_path / "home", {"DEPLOYER_TEST_SECRET": SECRET})
 
 
-def _prepare(lab, name: str, mode: str, specs: list[ContainerSpec], images: list[str]):  # type: ignore[no-untyped-def]
+def _prepare(  # type: ignore[no-untyped-def]
+    lab,
+    name: str,
+    mode: str,
+    specs: list[ContainerSpec],
+    images: list[str],
+    registry: RegistryAuth | None = None,
+    pull: bool = False,
+):
     conn = host_conn(load_inventory([str(lab.inventory)]), name)
     engine = SshEngine(replace(conn, engine_api=mode))
     try:
-        res = engine.prepare(images, None, lock=None, pull=False, specs=specs, nonce="n0nce")
+        res = engine.prepare(images, registry, lock=None, pull=pull, specs=specs, nonce="n0nce")
         return res, engine.engine_path, engine.commands, engine.channels
     finally:
         engine.close()
@@ -63,6 +71,35 @@ def test_the_api_and_the_cli_read_the_same_facts(clean_lab, env) -> None:
     assert facts.secrets == {"web": {"API_TOKEN": secret_digest("n0nce", SECRET)}}
     assert image(lab, "v1") in facts.images and image(lab, "v2") in facts.images
     assert (cmds_cli, chans_cli, cmds_api, chans_api) == (1, 0, 1, 1)
+
+
+def test_login_and_pull_failures_keep_their_status_on_both_paths(clean_lab) -> None:
+    lab = clean_lab
+    tls = lab.layout.image("v1", lab.layout.registry_tls)
+    password = (lab.dir / "registry-password").read_text().strip()
+    wrong = RegistryAuth(lab.layout.registry_tls, "deployer", Secret("t", "not-" + password))
+    right = RegistryAuth(lab.layout.registry_tls, "deployer", Secret("t", password))
+    missing = f"{lab.layout.registry}/demo/web:no-such-tag"
+    never = ContainerSpec(name="web", image=missing, options=RunOptions(pull="never"))
+    cases = [
+        ([tls], wrong, [], "login", "401 Unauthorized"),
+        ([tls, missing], right, [], "pull", missing),
+        ([missing], None, [never], "pull", f"{missing}: not on this host, and pull: never"),
+    ]
+    for images, registry, specs, status, said in cases:
+        got = {}
+        for mode in ("off", "auto"):
+            res, path, _, _ = _prepare(lab, "h1", mode, specs, images, registry, pull=True)
+            assert path == ("api" if mode == "auto" else "cli (deployer_engine_api: off)")
+            assert res.status == status and said in res.message, (mode, res)
+            assert password not in res.message
+            got[mode] = (res.status, res.message)
+        assert got["auto"] == got["off"]  # the CLI's words, over the API too
+    # the right credentials pull the private image over the API
+    lab.docker("h1", "rmi", "-f", tls)
+    res, path, _, _ = _prepare(lab, "h1", "auto", [], [tls], right, pull=True)
+    assert (res.status, path) == ("ok", "api") and res.facts is not None, res
+    assert tls in res.facts.images
 
 
 def test_a_deploy_and_a_noop_take_the_api_path(clean_lab, env) -> None:
