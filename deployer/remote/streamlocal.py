@@ -28,12 +28,14 @@ from deployer.errors import RemoteError
 
 KIND = "direct-streamlocal@openssh.com"
 
-# RFC 4254 5.1's reason codes. OpenSSH (9.x) answers 1 both when forwarding is not allowed
-# and when connecting to the socket failed; the caller checks the socket first (see
-# docker/engine_route.py), so that 1 here means the former in practice.
+# RFC 4254 5.1's reason codes. OpenSSH 9.2 answers 2 ("open failed") when
+# AllowStreamLocalForwarding is no, and when connecting to the socket failed: the caller
+# checked first that the socket is there and the login user may use it (see
+# docker/engine_route.py), so that 2 (like 1) means a refusal in practice.
+REFUSED = "stream-local forwarding refused by the server"
 _REASONS = {
-    1: "stream-local forwarding refused by the server",
-    2: "connect failed",
+    1: REFUSED,
+    2: REFUSED,
     3: "the server has no stream-local forwarding",
     4: "resource shortage on the server",
 }
