@@ -15,12 +15,10 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from docker.auth import INDEX_NAME, resolve_repository_name
-from docker.errors import InvalidRepository
-
 from deployer.docker.facts import FactsBuilder
 from deployer.model import ContainerSpec, Facts, RegistryAuth, secret_digest
 
+INDEX_NAME = "docker.io"  # Docker Hub, as the SDK and the CLI name its registry
 HUB_NAMES = ("docker.io", "index.docker.io", "registry-1.docker.io")
 
 
@@ -97,16 +95,23 @@ def registry_host(server: str | None) -> str:
     return INDEX_NAME if host in HUB_NAMES else host
 
 
+def image_registry(image: str) -> str:
+    """The registry an image reference pulls from (the SDK's resolve_repository_name, kept
+    here so that this module does not import the SDK): its first part when that names a
+    host (a dot, a port, localhost), else Docker Hub."""
+    first, slash, _ = image.split("@", 1)[0].partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return registry_host(first)
+    return INDEX_NAME
+
+
 def auth_for(image: str, registry: RegistryAuth | None) -> dict[str, str] | None:
     """The X-Registry-Auth of an image's pull: the play's credentials only for an image on
     the registry they log in to (what the CLI does after `docker login`), never for
     another registry's image."""
     if registry is None or not registry.username or registry.password is None:
         return None
-    try:
-        index, _ = resolve_repository_name(image.split("@", 1)[0])
-    except InvalidRepository:
-        return None
+    index = image_registry(image)
     if registry_host(index) != registry_host(registry.server):
         return None
     return {

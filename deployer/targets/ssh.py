@@ -20,7 +20,6 @@ from deployer.docker.health_script import script as health_script
 from deployer.docker.lifecycle import EXIT_AUDIT, EXIT_ROUTE, remove_script
 from deployer.errors import DeployerError
 from deployer.model import ContainerSpec, HostConn, NetworkSpec, Observed, RegistryAuth
-from deployer.remote.engine_api import socket_client
 from deployer.remote.ssh import Result, Session
 from deployer.remote.streamlocal import StreamLocalRefused
 from deployer.targets import (
@@ -34,7 +33,6 @@ from deployer.targets import (
     Started,
 )
 from deployer.targets import container as ct
-from deployer.targets.api_prepare import ApiPrepare
 from deployer.targets.proxied import Proxied, recorded_route
 
 PREPARE_TIMEOUT = 600.0  # login + pulls; a lock wait adds to it
@@ -142,6 +140,11 @@ class SshEngine:
     def _over_api(self, path: str, want: _Want) -> Prepared | None:
         """The prepare's docker work over the Engine API; None (self.route says why) when
         the server refused the first channel to the socket: nothing reached the engine."""
+        # here, not at the top: `import docker` costs ~0.3 s of CPU, paid only by a run that
+        # takes the API path (config/dockersdk.py keeps it out of every other command)
+        from deployer.remote.engine_api import socket_client  # noqa: PLC0415
+        from deployer.targets.api_prepare import ApiPrepare  # noqa: PLC0415
+
         api, adapter = socket_client(self.session, path, timeout=PREPARE_TIMEOUT)
         try:
             return ApiPrepare(api).run(

@@ -157,3 +157,24 @@ def test_a_pull_stream_error_is_found() -> None:
     assert api_facts.pull_error(ok) is None
     bad = ok + '{"errorDetail":{"message":"manifest unknown"},"error":"manifest unknown"}\n'
     assert api_facts.pull_error(bad) == "manifest unknown"
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "nginx",
+        "nginx:1.22",
+        "library/nginx@sha256:" + "a" * 64,
+        "10.0.0.1:5443/demo/web:v1",
+        "localhost/x",
+        "localhost:5000/x:1",
+        "ghcr.io/a/b:1",
+        "index.docker.io/library/nginx",
+        "docker.io/library/nginx",
+        "my-user/app:2",
+    ],
+)
+def test_the_image_registry_is_the_sdks(image: str) -> None:
+    from docker.auth import resolve_repository_name  # the SDK's own, for the comparison
+
+    assert api_facts.image_registry(image) == resolve_repository_name(image.split("@")[0])[0]
