@@ -230,6 +230,9 @@ class HostConn:
     proxy: ProxyHost = ProxyHost()
     vars: dict[str, object] = field(default_factory=dict, compare=False, hash=False, repr=False)
     become: Become | None = None  # None: every script runs as `user`
+    # deployer_engine_api: auto (the Engine API over the SSH connection when the host's
+    # engine is a unix socket it may use) or off (the docker CLI on the host)
+    engine_api: Literal["auto", "off"] = "auto"
 
 
 @dataclass(frozen=True)

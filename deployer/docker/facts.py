@@ -83,10 +83,7 @@ def parse_addr(stdout: str) -> str:
 def parse_facts(stdout: str) -> Facts:
     """Read the output of facts_lines()/prepare_script(): JSON lines after the markers."""
     section = None
-    containers: list[Observed] = []
-    images: dict[str, ImageInfo] = {}
-    by_id: dict[str, ImageInfo] = {}
-    secrets: dict[str, dict[str, str]] = {}
+    facts = FactsBuilder()
     for line in stdout.splitlines():
         line = line.strip()
         if line in (MARK_CONTAINERS, MARK_IMAGES, MARK_SECRETS):
@@ -95,19 +92,40 @@ def parse_facts(stdout: str) -> Facts:
         if section == MARK_SECRETS:
             parts = line.split(" ")
             if len(parts) == 3:
-                secrets.setdefault(parts[0], {})[parts[1]] = parts[2]
+                facts.secret(*parts)
             continue
         if not line.startswith("{"):
             continue
         data = json.loads(line)
         if section == MARK_CONTAINERS:
-            containers.append(_observed(data))
+            facts.container(data)
         elif section == MARK_IMAGES:
-            info = ImageInfo(id=data["id"], digests=tuple(data.get("digests") or ()))
-            by_id[info.id] = info
-            for tag in (*(data.get("tags") or ()), *(data.get("digests") or ())):
-                images.setdefault(tag, info)  # the spec's own images come first
-    return Facts(containers, images, by_id, secrets)
+            facts.image(data)
+    return facts.facts
+
+
+class FactsBuilder:
+    """Facts, one reported item at a time, in the order the host reported them: the facts
+    script's lines (parse_facts) and the Engine API's answers (docker/api_facts.py) both
+    come through here, so the two paths cannot differ in how they read the same data."""
+
+    def __init__(self) -> None:
+        self.facts = Facts([], {}, {}, {})
+
+    def container(self, data: dict[str, Any]) -> None:
+        """One INSPECT_FORMAT object."""
+        self.facts.containers.append(_observed(data))
+
+    def image(self, data: dict[str, Any]) -> None:
+        """One IMAGE_FORMAT object: the spec's own images come first, so a tag two images
+        claim is the first one's."""
+        info = ImageInfo(id=data["id"], digests=tuple(data.get("digests") or ()))
+        self.facts.by_id[info.id] = info
+        for tag in (*(data.get("tags") or ()), *(data.get("digests") or ())):
+            self.facts.images.setdefault(tag, info)
+
+    def secret(self, name: str, key: str, digest: str) -> None:
+        self.facts.secrets.setdefault(name, {})[key] = digest
 
 
 def _recorded_spec(labels: dict[str, str]) -> dict[str, Any]:

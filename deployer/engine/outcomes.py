@@ -46,8 +46,10 @@ class HostOutcome:
     containers: list[ContainerOutcome] = field(default_factory=list)
     upkeep: list[str] = field(default_factory=list)  # host-level work: networks, the proxy
     took: float = 0.0
-    commands: int = 0
-    connections: int = 0
+    commands: int = 0  # commands run on the host (SSH exec channels), lock heartbeats aside
+    connections: int = 0  # SSH connections opened (2 through a jump host)
+    channels: int = 0  # stream-local channels to the engine's socket: requests, not commands
+    engine: str = ""  # how the prepare step reached the engine: `api` or `cli (why)`
 
     def fail(self, reason: str) -> None:
         self.status = "failed"

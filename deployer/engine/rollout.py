@@ -135,6 +135,7 @@ class Rollout:
                 e = self.engines.get(outcome.name)
                 if e is not None:
                     outcome.commands, outcome.connections = e.commands, e.connections
+                    outcome.channels, outcome.engine = e.channels, e.engine_path
         return self.report
 
     def _heartbeats(self, stop: threading.Event) -> None:
@@ -286,6 +287,9 @@ class Rollout:
         finally:
             run.preparing = False
         run.outcome.took += time.monotonic() - t0
+        path = engine.engine_path
+        if path.startswith("cli") and run.conn.engine_api == "auto" and run.conn.become is None:
+            self.opts.on_event(run.conn.name, f"engine: {path}")  # a fallback: say why
         self._hold(run, run.locked and res.status != "locked")
         if res.status == "locked":
             run.lock_held, run.locked = True, False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from deployer.model import Become, HostConn, ProxyHost, Secret
 from deployer.source.problems import Mark, Problems
@@ -210,6 +210,19 @@ class _ConnBuilder:
             password = None
         return Become(user=user, method=method, password=password)
 
+    def engine_api(self) -> Literal["auto", "off"]:
+        """deployer_engine_api: auto (the default) or off; a boolean false is off too."""
+        value = self.get("deployer_engine_api")
+        if value is None:
+            return "auto"
+        text = str(value).strip().lower()
+        if value is False or text in FALSE:
+            return "off"
+        if text == "auto":
+            return "auto"
+        self.problem("deployer_engine_api", f"must be auto or off, got {value!r}")
+        return "auto"
+
     def build(self, become: bool = False) -> HostConn:
         address = self.text("ansible_host") or self.name
         state_dir = self.text("deployer_state_dir") or "/var/lib/deployer"
@@ -228,6 +241,7 @@ class _ConnBuilder:
             proxy=self.proxy(),
             vars=self.vars,
             become=self.become(become),
+            engine_api=self.engine_api(),
         )
 
 

@@ -1,21 +1,32 @@
 """A host's Docker Engine API through the run's own SSH connection, for the Docker SDK.
 
-Each HTTP connection of the SDK is one SSH channel running `docker system dial-stdio` on
-the host (what the SDK's own ssh:// transport does, and what `docker -H ssh://` does),
-but on the connection deployer opened: host keys checked, jump hosts, the same user and
-environment. Nothing is written on the host; the SDK never opens a connection of its own.
+Two ways, both on the connection deployer opened (host keys checked, jump hosts, the same
+user); nothing is written on the host; the SDK never opens a connection of its own:
+
+- `api_client` (`deployer build`): each HTTP connection one SSH channel running `docker
+  system dial-stdio` on the host (what the SDK's ssh:// transport does): a process per
+  connection, but the login's environment and CLI configuration choose the engine.
+- `socket_client` (the prepare step): each HTTP connection a stream-local channel to the
+  engine's unix socket (remote/streamlocal.py): no process on the host at all. Kept alive
+  and reused: a host's requests ride one channel (two at most). The channels are counted
+  in `channels`, apart from the session's commands.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import docker
 import paramiko
+import urllib3
+import urllib3.connection
+from docker.auth import AuthConfig
 from docker.transport.basehttpadapter import BaseHTTPAdapter
 from docker.transport.sshconn import SSHConnectionPool
 
 from deployer.remote.ssh import Session
+from deployer.remote.streamlocal import open_streamlocal
 
 API_VERSION = "1.41"  # Docker Engine 20.10 (Debian 12's docker.io); newer engines take it
 
@@ -66,3 +77,87 @@ def api_client(session: Session, timeout: float = 600.0) -> docker.APIClient:
 def local_client(timeout: float = 600.0) -> docker.APIClient:
     """The controller's own engine (DOCKER_HOST, else /var/run/docker.sock)."""
     return docker.APIClient(version=API_VERSION, timeout=timeout, **docker.utils.kwargs_from_env())
+
+
+# -- stream-local: the engine's socket ------------------------------------------------------
+class _ChannelConnection(urllib3.connection.HTTPConnection):
+    """An HTTP connection whose socket is an SSH channel from `opener`."""
+
+    def __init__(self, opener: Callable[[], paramiko.Channel], timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self._opener = opener
+        self._timeout = timeout
+
+    def connect(self) -> None:
+        chan = self._opener()
+        chan.settimeout(self._timeout)
+        self.sock = chan
+
+    @property
+    def is_connected(self) -> bool:
+        """Still usable for the next request: asked without select() on the channel (which
+        would give every channel a pipe of file descriptors)."""
+        chan = self.sock
+        return isinstance(chan, paramiko.Channel) and not chan.closed and not chan.eof_received
+
+
+class _ChannelPool(urllib3.connectionpool.HTTPConnectionPool):
+    def __init__(self, opener: Callable[[], paramiko.Channel], timeout: float, maxsize: int):
+        super().__init__("localhost", timeout=timeout, maxsize=maxsize)
+        self._opener = opener
+        self._channel_timeout = timeout
+
+    def _new_conn(self) -> _ChannelConnection:
+        self.num_connections += 1
+        return _ChannelConnection(self._opener, self._channel_timeout)
+
+
+class StreamLocalAdapter(BaseHTTPAdapter):
+    """requests adapter: every connection a stream-local channel to the engine's socket;
+    `channels` counts the channels opened."""
+
+    def __init__(self, session: Session, path: str, timeout: float, connect_timeout: float):
+        super().__init__()
+        self.channels = 0
+
+        def opener() -> paramiko.Channel:
+            chan = open_streamlocal(
+                session.transport, path, host=session.conn.name, timeout=connect_timeout
+            )
+            self.channels += 1
+            return chan
+
+        self.pool = _ChannelPool(opener, timeout, maxsize=2)
+
+    def get_connection(self, url: Any, proxies: Any = None) -> _ChannelPool:
+        return self.pool
+
+    def get_connection_with_tls_context(
+        self, request: Any, verify: Any, proxies: Any = None, cert: Any = None
+    ) -> _ChannelPool:
+        return self.pool
+
+    def close(self) -> None:
+        super().close()
+        self.pool.close()
+
+
+def socket_client(
+    session: Session, path: str, timeout: float = 600.0
+) -> tuple[docker.APIClient, StreamLocalAdapter]:
+    """The Docker SDK's low-level client for the engine at the unix socket `path` on the
+    session's host, and its adapter (for its channel count).
+
+    The client carries no credentials of the controller's own (~/.docker/config.json):
+    a pull sends only the X-Registry-Auth its caller gives, and no proxy settings of the
+    controller's environment apply.
+    """
+    session.open()
+    api = docker.APIClient(base_url="tcp://127.0.0.1:9", version=API_VERSION, timeout=timeout)
+    api._auth_configs = AuthConfig({})  # noqa: SLF001 - see above
+    api.trust_env = False
+    adapter = StreamLocalAdapter(session, path, timeout, session.connect_timeout)
+    api.mount("http+docker://engine", adapter)
+    api._custom_adapter = adapter  # noqa: SLF001 - the SDK closes it with the client
+    api.base_url = "http+docker://engine"
+    return api, adapter

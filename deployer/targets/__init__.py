@@ -118,6 +118,16 @@ class Engine(Protocol):
     @property
     def connections(self) -> int: ...
 
+    @property
+    def channels(self) -> int:
+        """Channels to the engine's socket (the Engine API): not commands, nothing ran."""
+        ...
+
+    @property
+    def engine_path(self) -> str:
+        """How prepare reached the engine: `api`, `cli (why)`, or "" (not yet, or n/a)."""
+        ...
+
     def prepare(
         self,
         images: Sequence[str],

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from deployer.docker import access, locking
 from deployer.docker import commands as cmd
+from deployer.docker import engine_route as er
 from deployer.docker import networks as nets
 from deployer.docker import proxy as px
 from deployer.docker import proxy_container as pxc
@@ -18,7 +20,8 @@ from deployer.docker.health_script import script as health_script
 from deployer.docker.lifecycle import EXIT_AUDIT, EXIT_ROUTE, remove_script
 from deployer.errors import DeployerError
 from deployer.model import ContainerSpec, HostConn, NetworkSpec, Observed, RegistryAuth
-from deployer.remote.ssh import Session
+from deployer.remote.ssh import Result, Session
+from deployer.remote.streamlocal import StreamLocalRefused
 from deployer.targets import (
     Attempt,
     GateResult,
@@ -33,6 +36,19 @@ from deployer.targets import container as ct
 from deployer.targets.proxied import Proxied, recorded_route
 
 PREPARE_TIMEOUT = 600.0  # login + pulls; a lock wait adds to it
+FIRST_TIMEOUT = 60.0  # the API path's first command: the lock (its wait adds) and the shell lines
+
+
+@dataclass(frozen=True)
+class _Want:
+    """What a prepare step asks of the host's engine, whichever way it goes."""
+
+    images: Sequence[str]
+    registry: RegistryAuth | None
+    pull: bool
+    specs: Sequence[ContainerSpec]
+    nonce: str
+    pull_missing: Sequence[str]
 
 
 class SshEngine:
@@ -47,6 +63,8 @@ class SshEngine:
         self.leaving: set[str] = set()  # attempts of containers leaving proxy mode
         self.networks: list[NetworkSpec] = []  # the play's networks the host lacks
         self.proxy_upkeep: tuple[str, ...] = ()  # what the proxy needs
+        self.route: er.Route | None = None  # how the prepare step reached the engine
+        self.api_channels = 0
 
     @property
     def commands(self) -> int:
@@ -55,6 +73,16 @@ class SshEngine:
     @property
     def connections(self) -> int:
         return self.session.connections
+
+    @property
+    def engine_path(self) -> str:
+        """How the prepare step reached the engine: `api`, or `cli (why)` ("" before it)."""
+        return self.route.shown if self.route is not None else ""
+
+    @property
+    def channels(self) -> int:
+        """Stream-local channels to the engine's socket (not commands: nothing ran)."""
+        return self.api_channels
 
     def prepare(
         self,
@@ -67,29 +95,99 @@ class SshEngine:
         nonce: str,
         networks: Sequence[NetworkSpec] = (),
     ) -> Prepared:
+        proxied = any(s.proxy for s in specs)
+        # the proxy's image, pulled when the host does not have it yet
+        pull_missing = [self.conn.proxy.image] if proxied else []
+        shell = ""  # what stays shell: the proxy's state, the play's networks on the host
+        if proxied:  # an upgrade or a new certificate is work too
+            shell += "\n".join(pxc.state_lines(self.conn.state_dir)) + "\n"
+        if networks:
+            shell += "\n".join(nets.list_lines(networks)) + "\n"
+        wait = (lock.wait + locking.YIELD_SECONDS) if lock else 0
+        want = _Want(images, registry, pull, specs, nonce, pull_missing)
+        self.route = er.before_connecting(self.conn)
+        if self.route is not None:  # the CLI by choice: today's one command
+            res = self._cli(want, lock, shell, wait)
+            return self._prepared(res, networks, proxied)
+        first = self.session.run(
+            er.first_script(
+                self.conn.state_dir,
+                lock.info if lock else None,
+                lock.prio if lock else "",
+                lock.wait if lock else 0,
+            )
+            + shell,
+            timeout=FIRST_TIMEOUT + wait,
+        )
+        failed = self._failed(first)
+        if failed is not None:
+            return failed
+        self.route = er.decide(er.parse_probe(first.stdout), self.conn.user)
+        if self.route.api:
+            done = self._over_api(self.route.socket, want)
+            if done is not None:
+                if done.status != "ok":
+                    return done
+                return self._prepared(first, networks, proxied, done)
+        # the CLI after all: the lock is ours already, the shell lines printed
+        res = self._cli(want, None, "", 0)
+        failed = self._failed(res)
+        if failed is not None:
+            return failed
+        combined = Result(res.host, res.command, 0, first.stdout + res.stdout, res.stderr, res.took)
+        return self._prepared(combined, networks, proxied)
+
+    def _over_api(self, path: str, want: _Want) -> Prepared | None:
+        """The prepare's docker work over the Engine API; None (self.route says why) when
+        the server refused the first channel to the socket: nothing reached the engine."""
+        # here, not at the top: `import docker` costs ~0.3 s of CPU, paid only by a run that
+        # takes the API path (config/dockersdk.py keeps it out of every other command)
+        from deployer.remote.engine_api import socket_client  # noqa: PLC0415
+        from deployer.targets.api_prepare import ApiPrepare  # noqa: PLC0415
+
+        api, adapter = socket_client(self.session, path, timeout=PREPARE_TIMEOUT)
+        try:
+            return ApiPrepare(api).run(
+                want.images,
+                want.registry,
+                pull=want.pull,
+                specs=want.specs,
+                nonce=want.nonce,
+                pull_missing=want.pull_missing,
+            )
+        except StreamLocalRefused as refused:
+            if adapter.channels:  # refused later, after requests went through: an error
+                return Prepared("error", message=str(refused))
+            self.route = er.Route(False, reason=refused.reason)
+            return None
+        finally:
+            self.api_channels += adapter.channels
+            api.close()
+
+    def _cli(self, want: _Want, lock: LockRequest | None, shell: str, wait: float) -> Result:
+        """The CLI's prepare script (docker/commands.py), and `shell` after it: one command."""
+        registry = want.registry
         stdin = (
-            registry.password.reveal() + "\n" if (registry and registry.password and pull) else ""
+            registry.password.reveal() + "\n"
+            if (registry and registry.password and want.pull)
+            else ""
         )
         script = cmd.prepare_script(
-            images,
+            want.images,
             registry,
             state_dir=self.conn.state_dir,
             lock_info=lock.info if lock else None,
             lock_prio=lock.prio if lock else "",
             lock_wait=lock.wait if lock else 0,
-            pull=pull,
-            secrets_of=specs,
-            nonce=nonce,
-            # the proxy's image, pulled when the host does not have it yet
-            pull_missing=[self.conn.proxy.image] if any(s.proxy for s in specs) else [],
+            pull=want.pull,
+            secrets_of=want.specs,
+            nonce=want.nonce,
+            pull_missing=want.pull_missing,
         )
-        proxied = any(s.proxy for s in specs)
-        if proxied:  # and the proxy's state: an upgrade or a new certificate is work too
-            script += "\n".join(pxc.state_lines(self.conn.state_dir)) + "\n"
-        if networks:  # and which of the play's networks the host has
-            script += "\n".join(nets.list_lines(networks)) + "\n"
-        wait = (lock.wait + locking.YIELD_SECONDS) if lock else 0
-        res = self.session.run(script, stdin=stdin, timeout=PREPARE_TIMEOUT + wait)
+        return self.session.run(script + shell, stdin=stdin, timeout=PREPARE_TIMEOUT + wait)
+
+    def _failed(self, res: Result) -> Prepared | None:
+        """What a prepare command's exit status means, None when it succeeded."""
         if res.exited == cmd.EXIT_LOCKED:
             return Prepared("locked", message=res.stdout.strip())
         if res.exited == cmd.EXIT_LOGIN:
@@ -103,13 +201,28 @@ class SshEngine:
             if denied is not None:  # the login user may not: what to set, in a sentence
                 return Prepared("denied", message=denied)
             return Prepared("error", message=res.stderr.strip()[-400:])
+        return None
+
+    def _prepared(
+        self,
+        res: Result,
+        networks: Sequence[NetworkSpec],
+        proxied: bool,
+        over_api: Prepared | None = None,
+    ) -> Prepared:
+        """Prepared from the shell's output (its facts, unless the API read them), the
+        play's networks and the proxy's state."""
+        failed = self._failed(res)
+        if failed is not None:
+            return failed
         present = nets.parse_present(res.stdout)
         if clash := nets.clashes(networks, present):
             return Prepared("conflict", message="; ".join(clash))
         self.networks = nets.missing(networks, present)
         self.proxy_upkeep = self.proxied.upkeep(res.stdout) if proxied else ()
         upkeep = nets.upkeep(self.networks) + self.proxy_upkeep
-        return Prepared("ok", parse_facts(res.stdout), upkeep=upkeep)
+        facts = over_api.facts if over_api is not None else parse_facts(res.stdout)
+        return Prepared("ok", facts, upkeep=upkeep)
 
     def upkeep(self) -> str | None:
         """Create the missing networks, bring the proxy up to date (Prepared.upkeep said

@@ -98,6 +98,7 @@ class FakeEngine:
         self.host = host
         self._commands = 0
         self.closed = False
+        self.path = "api"  # how prepare reached the engine (engine_path), once it ran
 
     @property
     def commands(self) -> int:
@@ -106,6 +107,14 @@ class FakeEngine:
     @property
     def connections(self) -> int:
         return 1 if self._commands else 0
+
+    @property
+    def channels(self) -> int:
+        return 0
+
+    @property
+    def engine_path(self) -> str:
+        return self.path if self._commands else ""
 
     def _step(self, name: str) -> None:
         if "unreachable" in self.host.fail:

@@ -6,6 +6,7 @@ restored, only our own locks are released, a refused run changes nothing), in mi
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -432,3 +433,29 @@ def test_progress_events_reach_the_printer_set_after_the_rollout_is_made() -> No
     said = [m for h, m in events if h == "h1"]
     assert any("waiting for health" in m for m in said), said
     assert any(m.startswith("web: healthy") for m in said), said
+
+
+def test_the_engine_path_is_in_each_outcome_and_a_fallback_is_said() -> None:
+    """hosts[].engine in the report; a progress line only when the API path was wanted
+    (auto, no become) and the host fell back to the CLI."""
+    fleet = Fleet()
+    paths = {
+        "h2": "cli (stream-local forwarding refused by the server)",
+        "h3": "cli (deployer_engine_api: off)",
+    }
+
+    def connect(conn: HostConn) -> FakeEngine:
+        engine = fleet.connect(conn)
+        engine.path = paths.get(conn.name, "api")
+        return engine
+
+    p = play()
+    conns = tuple(replace(c, engine_api="off") if c.name == "h3" else c for c in p.hosts)
+    events: list[tuple[str, str]] = []
+    rollout = Rollout(Playbook("site.yml", (replace(p, hosts=conns),)), Options(), connect)
+    rollout.opts.on_event = lambda host, msg: events.append((host, msg))
+    report = rollout.run()
+    assert {h.name: h.engine for h in report.hosts} == {"h1": "api", **paths}
+    said = [(h, m) for h, m in events if m.startswith("engine:")]
+    assert said == [("h2", "engine: cli (stream-local forwarding refused by the server)")]
+    assert report.to_json()["hosts"][1]["engine"] == paths["h2"]

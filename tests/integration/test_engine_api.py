@@ -1,0 +1,166 @@
+"""The prepare step over the Engine API (a stream-local channel to the engine's socket on
+the run's SSH connection) against the real lab: the same Facts as the CLI path for the
+same containers; deploys and no-ops take the API path and say so; a host whose sshd
+refuses stream-local forwarding, or with deployer_engine_api: off, takes the CLI path and
+the report says why (issue 14)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, replace
+
+import pytest
+
+from deployer.inventory.conn import host_conn
+from deployer.inventory.load import load_inventory
+from deployer.model import ContainerSpec, RegistryAuth, RunOptions, Secret, secret_digest
+from deployer.targets.ssh import SshEngine
+from tests.integration.test_deploy import cli_env, deploy, image
+
+pytestmark = pytest.mark.lab
+
+SECRET = "s3cr=t value"
+REFUSED = "cli (stream-local forwarding refused by the server)"
+
+
+@pytest.fixture
+def env(tmp_path):  # type: ignore[no-untyped-def]
+    return cli_env(tmp_path / "home", {"DEPLOYER_TEST_SECRET": SECRET})
+
+
+def _prepare(  # type: ignore[no-untyped-def]
+    lab,
+    name: str,
+    mode: str,
+    specs: list[ContainerSpec],
+    images: list[str],
+    registry: RegistryAuth | None = None,
+    pull: bool = False,
+):
+    conn = host_conn(load_inventory([str(lab.inventory)]), name)
+    engine = SshEngine(replace(conn, engine_api=mode))
+    try:
+        res = engine.prepare(images, registry, lock=None, pull=pull, specs=specs, nonce="n0nce")
+        return res, engine.engine_path, engine.commands, engine.channels
+    finally:
+        engine.close()
+
+
+def test_the_api_and_the_cli_read_the_same_facts(clean_lab, env) -> None:
+    lab = clean_lab
+    for version in ("v1", "v2"):  # a live container and a retained one, with a secret
+        res = deploy(
+            lab, env, "secrets.yml", "--limit", "h1", "-e", f"lab_image_v1={image(lab, version)}"
+        )
+        assert res.code == 0, res
+    lab.docker("h1", "create", "--name", "bystander", image(lab, "v1"))  # not deployer's
+    specs = [
+        ContainerSpec(
+            name="web", image=image(lab, "v2"), secret_env=(("API_TOKEN", Secret("t", "x")),)
+        )
+    ]
+    images = [image(lab, "v2"), image(lab, "v1"), "not.there:5000/none:1"]
+    over_cli, path_cli, cmds_cli, chans_cli = _prepare(lab, "h1", "off", specs, images)
+    over_api, path_api, cmds_api, chans_api = _prepare(lab, "h1", "auto", specs, images)
+    assert (path_cli, path_api) == ("cli (deployer_engine_api: off)", "api")
+    assert over_cli.status == over_api.status == "ok", (over_cli, over_api)
+    assert over_api.facts is not None and over_cli.facts is not None
+    assert asdict(over_api.facts) == asdict(over_cli.facts)
+    facts = over_api.facts
+    assert sorted(c.name.split("_")[0] for c in facts.containers) == ["web", "web"]
+    assert facts.secrets == {"web": {"API_TOKEN": secret_digest("n0nce", SECRET)}}
+    assert image(lab, "v1") in facts.images and image(lab, "v2") in facts.images
+    assert (cmds_cli, chans_cli, cmds_api, chans_api) == (1, 0, 1, 1)
+
+
+def test_login_and_pull_failures_keep_their_status_on_both_paths(clean_lab) -> None:
+    lab = clean_lab
+    tls = lab.layout.image("v1", lab.layout.registry_tls)
+    password = (lab.dir / "registry-password").read_text().strip()
+    wrong = RegistryAuth(lab.layout.registry_tls, "deployer", Secret("t", "not-" + password))
+    right = RegistryAuth(lab.layout.registry_tls, "deployer", Secret("t", password))
+    missing = f"{lab.layout.registry}/demo/web:no-such-tag"
+    never = ContainerSpec(name="web", image=missing, options=RunOptions(pull="never"))
+    cases = [
+        ([tls], wrong, [], "login", "401 Unauthorized"),
+        ([tls, missing], right, [], "pull", missing),
+        ([missing], None, [never], "pull", f"{missing}: not on this host, and pull: never"),
+    ]
+    for images, registry, specs, status, said in cases:
+        got = {}
+        for mode in ("off", "auto"):
+            res, path, _, _ = _prepare(lab, "h1", mode, specs, images, registry, pull=True)
+            assert path == ("api" if mode == "auto" else "cli (deployer_engine_api: off)")
+            assert res.status == status and said in res.message, (mode, res)
+            assert password not in res.message
+            got[mode] = (res.status, res.message)
+        assert got["auto"] == got["off"]  # the CLI's words, over the API too
+    # the right credentials pull the private image over the API
+    lab.docker("h1", "rmi", "-f", tls)
+    res, path, _, _ = _prepare(lab, "h1", "auto", [], [tls], right, pull=True)
+    assert (res.status, path) == ("ok", "api") and res.facts is not None, res
+    assert tls in res.facts.images
+
+
+def test_a_deploy_and_a_noop_take_the_api_path(clean_lab, env) -> None:
+    lab = clean_lab
+    first = deploy(lab, env, "web.yml", "-o", "json")
+    assert first.code == 0, first
+    again = deploy(lab, env, "web.yml", "-o", "json")
+    assert again.code == 0, again
+    for runs in (first.hosts(), again.hosts()):
+        assert {h: v["engine"] for h, v in runs.items()} == dict.fromkeys(lab.web_hosts(), "api")
+    for v in again.hosts().values():
+        assert v["status"] == "ok" and v["containers"][0]["action"] == "noop"
+        # the lock + the engine's address, then the release: the requests ride one channel
+        assert (v["commands"], v["channels"]) == (2, 1), v
+    assert "engine: cli" not in again.stderr
+
+
+def test_off_takes_the_cli_path_and_says_so(clean_lab, env) -> None:
+    lab = clean_lab
+    assert deploy(lab, env, "web.yml", "--limit", "h1").code == 0
+    res = deploy(
+        lab, env, "web.yml", "--limit", "h1", "-e", "deployer_engine_api=off", "-o", "json"
+    )
+    assert res.code == 0, res
+    h1 = res.hosts()["h1"]
+    assert (h1["engine"], h1["commands"], h1["channels"]) == (
+        "cli (deployer_engine_api: off)",
+        2,
+        0,
+    )
+    assert "engine: cli" not in res.stderr  # chosen, not a fallback: no progress line
+
+
+@pytest.fixture
+def refusing_h2(lab) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """h2's sshd with AllowStreamLocalForwarding no (first in its config: sshd takes the
+    first value), restored afterwards."""
+    cfg = lab.host("h2").data_dir / "sshd_config"
+    before = cfg.read_text()
+    lab.stop_sshd("h2")
+    cfg.write_text("AllowStreamLocalForwarding no\n" + before)
+    lab.start_sshd("h2")
+    try:
+        yield "h2"
+    finally:
+        lab.stop_sshd("h2")
+        cfg.write_text(before)
+        lab.start_sshd("h2")
+
+
+def test_a_host_that_refuses_the_channel_falls_back_to_the_cli(clean_lab, env, refusing_h2) -> None:
+    lab = clean_lab
+    res = deploy(lab, env, "web.yml", "-o", "json")
+    assert res.code == 0, res
+    engines = {h: v["engine"] for h, v in res.hosts().items()}
+    assert engines == {"h1": "api", "h2": REFUSED, "h3": "api"}
+    assert f"h2 engine: {REFUSED}" in res.stderr  # the plain progress line
+    assert "h1 engine:" not in res.stderr
+    again = deploy(lab, env, "web.yml", "-o", "json")
+    assert again.code == 0, again
+    h2 = again.hosts()["h2"]
+    assert h2["status"] == "ok" and h2["engine"] == REFUSED
+    # the first command, the CLI's prepare script once the channel was refused, the release
+    assert (h2["commands"], h2["channels"]) == (3, 0), h2
