@@ -13,6 +13,8 @@ server's key must match; hashed names (`|1|salt|hash`) are matched by their HMAC
 
 from __future__ import annotations
 
+import base64
+import binascii
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +28,23 @@ from deployer.model import HostConn
 
 @dataclass
 class _Parsed:
-    """One known_hosts file: entries by plain host name, and the hashed ones, in order."""
+    """One known_hosts file: entries by plain host name, the hashed ones, in order, and the
+    keys of its `@revoked` lines."""
 
     plain: dict[str, list[tuple[int, paramiko.PKey]]] = field(default_factory=dict)
     hashed: list[tuple[int, str, paramiko.PKey]] = field(default_factory=list)
+    revoked: set[tuple[str, str]] = field(default_factory=set)  # (key type, base64)
+
+
+def _salt_ok(name: str) -> bool:
+    """`|1|salt|hash` with a salt of 20 bytes, as OpenSSH writes them (others are skipped)."""
+    parts = name.split("|")
+    if len(parts) != 4 or parts[0] or parts[1] != "1":
+        return False
+    try:
+        return len(base64.b64decode(parts[2], validate=True)) == 20
+    except (binascii.Error, ValueError):
+        return False
 
 
 _cache: dict[tuple[str, int, int, int, int], _Parsed] = {}
@@ -43,6 +58,13 @@ def _parse(path: Path) -> _Parsed:
             line = raw.strip()
             if not line or line.startswith("#"):
                 continue
+            if line.startswith("@revoked"):  # never accepted, for any host (fail closed)
+                fields = line.split()
+                if len(fields) >= 4:
+                    out.revoked.add((fields[2], fields[3]))
+                continue
+            if line.startswith("@"):  # @cert-authority: paramiko has no host certificates
+                continue
             try:
                 entry = HostKeyEntry.from_line(line, lineno)
             except (paramiko.SSHException, InvalidHostKey):
@@ -50,8 +72,9 @@ def _parse(path: Path) -> _Parsed:
             if entry is None or entry.key is None:
                 continue
             for name in entry.hostnames:
-                if name.startswith("|1|"):
-                    out.hashed.append((lineno, name, entry.key))
+                if name.startswith("|"):
+                    if _salt_ok(name):
+                        out.hashed.append((lineno, name, entry.key))
                 else:
                     out.plain.setdefault(name, []).append((lineno, entry.key))
     return out
@@ -75,28 +98,37 @@ def lookup_name(host: str, port: int) -> str:
     return host if port == 22 else f"[{host}]:{port}"
 
 
-def fill(table: paramiko.HostKeys, files: list[Path], name: str, label: str) -> None:
+def fill(
+    table: paramiko.HostKeys, files: list[Path], name: str, label: str
+) -> set[tuple[str, str]]:
     """Put into `table` the entries of `name` from `files` (in order; missing files are
-    skipped): per key type, the first one found, as paramiko's merged table answers."""
+    skipped): per key type, the first one found, as paramiko's merged table answers; a key
+    any file lists as `@revoked` is left out. Returns the revoked keys (for the policy)."""
     table.clear()
-    seen: set[str] = set()
+    every: list[_Parsed] = []
     for f in files:
         if not f.exists():
             continue
         try:
-            entries = parsed(f)
+            every.append(parsed(f))
         except (OSError, paramiko.SSHException, ValueError) as err:
             raise Unreachable(f"{label}: cannot read known_hosts file {f}: {err}") from err
-        found = [(n, k) for n, k in entries.plain.get(name, [])]
+    revoked = {k for entries in every for k in entries.revoked}
+    seen: set[str] = set()
+    for entries in every:
+        found = list(entries.plain.get(name, []))
         found += [
             (n, k)
             for n, h, k in entries.hashed
             if paramiko.HostKeys.hash_host(name, h) == h  # noqa: S324 - OpenSSH's format
         ]
         for _, key in sorted(found, key=lambda item: item[0]):
+            if (key.get_name(), key.get_base64()) in revoked:
+                continue  # left out: the policy refuses it as revoked
             if key.get_name() not in seen:
                 seen.add(key.get_name())
                 table.add(name, key.get_name(), key)
+    return revoked
 
 
 def files_for(conn: HostConn) -> tuple[list[Path], Path | None]:
@@ -111,15 +143,27 @@ def files_for(conn: HostConn) -> tuple[list[Path], Path | None]:
 class Policy(paramiko.MissingHostKeyPolicy):
     """Refuse unknown keys, or accept and record them (--accept-new-host-keys)."""
 
-    def __init__(self, accept_new: bool, record_to: Path | None, label: str):
+    def __init__(
+        self,
+        accept_new: bool,
+        record_to: Path | None,
+        label: str,
+        revoked: set[tuple[str, str]] | None = None,
+    ):
         self.accept_new = accept_new
         self.record_to = record_to
         self.label = label
+        self.revoked = revoked or set()
 
     def missing_host_key(
         self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
     ) -> None:
         fp = key.fingerprint if hasattr(key, "fingerprint") else key.get_name()
+        if (key.get_name(), key.get_base64()) in self.revoked:  # before any authentication
+            raise HostKeyError(
+                f"{self.label}: the host key of {hostname} ({key.get_name()} {fp}) is marked "
+                "@revoked in known_hosts: refused"
+            )
         if not self.accept_new:
             where = self.record_to or Path("~/.ssh/known_hosts").expanduser()
             raise HostKeyError(

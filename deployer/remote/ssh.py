@@ -202,11 +202,13 @@ class Session:
         )
         files, record = knownhosts.files_for(self.conn)
         client = c.client
-        knownhosts.fill(
-            client.get_host_keys(), files, knownhosts.lookup_name(host, port), self.conn.name
+        # the name paramiko looks the key up by: fabric's host, which ~/.ssh/config's
+        # HostName may have replaced (an alias), and its port
+        revoked = knownhosts.fill(
+            client.get_host_keys(), files, knownhosts.lookup_name(c.host, c.port), self.conn.name
         )
         client.set_missing_host_key_policy(
-            knownhosts.Policy(self.accept_new, record, self.conn.name)
+            knownhosts.Policy(self.accept_new, record, self.conn.name, revoked)
         )
         return c
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import resource
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +31,7 @@ class _Exec(paramiko.ServerInterface):
 
     def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
         def answer() -> None:
+            time.sleep(0.2)  # after the server's reply to the exec request
             channel.sendall(b"out:" + command)
             channel.sendall_stderr(b"err")
             channel.send_exit_status(3)
