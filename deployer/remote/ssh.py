@@ -350,13 +350,24 @@ class Session:
 
     # -- commands --------------------------------------------------------------------------
     def run(
-        self, script: str, *, stdin: str = "", timeout: float = 300.0, counted: bool = True
+        self,
+        script: str,
+        *,
+        stdin: str = "",
+        timeout: float = 300.0,
+        counted: bool = True,
+        reopen: bool = True,
     ) -> Result:
         """Run a script with the login shell; stdin carries secrets; bounded by timeout.
 
         counted=False: housekeeping (lock heartbeats) left out of the command counts.
+        reopen=False: on a closed session, fail (RemoteError) instead of connecting again.
         """
         started = time.monotonic()
+        if not reopen:
+            c = self._fabric
+            if c is None or c.client.get_transport() is None:
+                raise RemoteError(f"{self.conn.name}: the connection was closed")
         chan = self.start(script, stdin=stdin, counted=counted)
         out, err, code = self.collect(chan, timeout, started)
         return Result(self.conn.name, script, code, out, err, time.monotonic() - started)

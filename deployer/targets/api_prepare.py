@@ -67,6 +67,8 @@ class ApiPrepare:
             raise
         except docker.errors.APIError as err:
             return Prepared("error", message=_daemon(err)[-400:])
+        except docker.errors.DockerException as err:  # the SDK's own refusals (a bad name)
+            return Prepared("error", message=f"the Docker SDK refused: {err}"[-400:])
         except (requests.RequestException, RemoteError, OSError) as err:
             return Prepared("error", message=f"the Engine API over SSH failed: {err}"[-400:])
         return Prepared("ok", facts)

@@ -36,7 +36,10 @@ from deployer.targets import container as ct
 from deployer.targets.proxied import Proxied, recorded_route
 
 PREPARE_TIMEOUT = 600.0  # login + pulls; a lock wait adds to it
-FIRST_TIMEOUT = 60.0  # the API path's first command: the lock (its wait adds) and the shell lines
+# the API path's first command: the lock (its wait adds), which also waits out a pending
+# host guard (up to its deadline + 30 s, beyond a minute), and the shell lines: the CLI
+# script's bound, which it replaces
+FIRST_TIMEOUT = PREPARE_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -332,8 +335,13 @@ class SshEngine:
         return Removed(False, why, res.exited not in (EXIT_ROUTE, EXIT_AUDIT))
 
     def heartbeat(self, token: str) -> None:
+        """Never connects: a host whose connection the rollout closed is done and unlocked
+        (a queued beat reconnected it, an adversarial review found)."""
         self.session.run(
-            locking.heartbeat_script(self.conn.state_dir, token), timeout=10, counted=False
+            locking.heartbeat_script(self.conn.state_dir, token),
+            timeout=10,
+            counted=False,
+            reopen=False,
         )
 
     # -- what a health report needs --------------------------------------------------------
