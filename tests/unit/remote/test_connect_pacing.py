@@ -8,7 +8,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -141,14 +141,6 @@ def serve_ssh(
             t.close()
 
     return serve
-
-
-@pytest.fixture
-def front() -> Iterator[list[Front]]:
-    made: list[Front] = []
-    yield made
-    for f in made:
-        f.close()
 
 
 def test_a_connection_dropped_twice_before_the_banner_gets_through_on_the_third_try(

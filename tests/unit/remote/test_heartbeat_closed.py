@@ -6,18 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import paramiko
-import pytest
 
 from deployer.targets.ssh import SshEngine
 from tests.unit.remote.test_connect_pacing import Front, conn_to, serve_ssh
-
-
-@pytest.fixture
-def front():
-    made: list[Front] = []
-    yield made
-    for f in made:
-        f.close()
 
 
 def test_a_heartbeat_on_a_closed_engine_does_not_connect_again(

@@ -149,11 +149,3 @@ def test_a_real_connection_is_verified_by_the_shared_table(
     Path(conn.known_hosts[0]).write_text("")
     with pytest.raises(HostKeyError, match="unknown host key"):
         ssh.Session(conn, connect_timeout=5).open()
-
-
-@pytest.fixture
-def front() -> list[Front]:
-    made: list[Front] = []
-    yield made  # type: ignore[misc]
-    for f in made:
-        f.close()

@@ -16,14 +16,6 @@ from deployer.remote import ssh
 from tests.unit.remote.test_connect_pacing import Front, conn_to, serve_ssh
 
 
-@pytest.fixture
-def front():
-    made: list[Front] = []
-    yield made
-    for f in made:
-        f.close()
-
-
 def _alias_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)

@@ -15,14 +15,6 @@ from deployer.remote import ssh
 from tests.unit.remote.test_connect_pacing import Front, conn_to, serve_ssh
 
 
-@pytest.fixture
-def front():
-    made: list[Front] = []
-    yield made
-    for f in made:
-        f.close()
-
-
 def test_a_revoked_key_is_never_accepted(tmp_path: Path, front: list[Front]) -> None:
     key = paramiko.RSAKey.generate(2048)
     f = Front(lambda index, sock: serve_ssh(key)(sock))
