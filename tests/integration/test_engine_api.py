@@ -6,6 +6,7 @@ the report says why (issue 14)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, replace
 
@@ -54,6 +55,16 @@ def test_the_api_and_the_cli_read_the_same_facts(clean_lab, env) -> None:
         )
         assert res.code == 0, res
     lab.docker("h1", "create", "--name", "bystander", image(lab, "v1"))  # not deployer's
+    # the image's own HEALTHCHECK turns "starting" into "healthy" on its own clock: let it
+    # settle first, or the two reads below see two moments (it did once in CI)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        states = lab.docker(
+            "h1", "ps", "-a", "--filter", "label=deployer.managed=true", "--format", "{{.Status}}"
+        ).stdout
+        if "health: starting" not in states:
+            break
+        time.sleep(0.5)
     specs = [
         ContainerSpec(
             name="web", image=image(lab, "v2"), secret_env=(("API_TOKEN", Secret("t", "x")),)
