@@ -41,7 +41,25 @@ class _Client:
         return self._transport
 
 
-class DialStdioAdapter(BaseHTTPAdapter):
+class _OnePool(BaseHTTPAdapter):
+    """requests adapter whose every request goes to its one pool (set by the subclass)."""
+
+    pool: Any
+
+    def get_connection(self, url: Any, proxies: Any = None) -> Any:
+        return self.pool
+
+    def get_connection_with_tls_context(
+        self, request: Any, verify: Any, proxies: Any = None, cert: Any = None
+    ) -> Any:
+        return self.pool
+
+    def close(self) -> None:
+        super().close()
+        self.pool.close()
+
+
+class DialStdioAdapter(_OnePool):
     """requests adapter: every connection a `docker system dial-stdio` channel."""
 
     def __init__(self, transport: paramiko.Transport, timeout: float, max_pool_size: int = 4):
@@ -49,18 +67,6 @@ class DialStdioAdapter(BaseHTTPAdapter):
         self.pool = SSHConnectionPool(
             ssh_client=_Client(transport), timeout=timeout, maxsize=max_pool_size
         )
-
-    def get_connection(self, url: Any, proxies: Any = None) -> SSHConnectionPool:
-        return self.pool
-
-    def get_connection_with_tls_context(
-        self, request: Any, verify: Any, proxies: Any = None, cert: Any = None
-    ) -> SSHConnectionPool:
-        return self.pool
-
-    def close(self) -> None:
-        super().close()
-        self.pool.close()
 
 
 def api_client(session: Session, timeout: float = 600.0) -> docker.APIClient:
@@ -112,7 +118,7 @@ class _ChannelPool(urllib3.connectionpool.HTTPConnectionPool):
         return _ChannelConnection(self._opener, self._channel_timeout)
 
 
-class StreamLocalAdapter(BaseHTTPAdapter):
+class StreamLocalAdapter(_OnePool):
     """requests adapter: every connection a stream-local channel to the engine's socket;
     `channels` counts the channels opened."""
 
@@ -128,18 +134,6 @@ class StreamLocalAdapter(BaseHTTPAdapter):
             return chan
 
         self.pool = _ChannelPool(opener, timeout, maxsize=2)
-
-    def get_connection(self, url: Any, proxies: Any = None) -> _ChannelPool:
-        return self.pool
-
-    def get_connection_with_tls_context(
-        self, request: Any, verify: Any, proxies: Any = None, cert: Any = None
-    ) -> _ChannelPool:
-        return self.pool
-
-    def close(self) -> None:
-        super().close()
-        self.pool.close()
 
 
 def socket_client(
