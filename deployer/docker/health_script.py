@@ -10,6 +10,7 @@ import shlex
 from deployer.docker.facts import IMAGE_FORMAT, INSPECT_FORMAT, MARK_CONTAINERS
 from deployer.docker.labels import LABEL_MANAGED
 from deployer.docker.proxy import PROXY_NAME, routes_script
+from deployer.docker.shell import sh
 
 MARK = "--deployer-health:{}--"
 RESTART_WINDOW_MIN = 10  # restarts are counted over this many minutes (docker events)
@@ -35,8 +36,30 @@ def _section(name: str, body: str) -> str:
     return f"echo {shlex.quote(MARK.format(name))}\n{body}\n"
 
 
-def script(state_dir: str = "/var/lib/deployer") -> str:
-    """The one remote command: prints every section, never fails as a whole."""
+def _timeout_line() -> str:
+    return "T=; command -v timeout >/dev/null 2>&1 && T='timeout " + str(DOCKER_TIMEOUT) + "'"
+
+
+def host_sections(state_dir: str = "/var/lib/deployer") -> list[str]:
+    """The sections no docker process prints: the host's own files and clock, the proxy's
+    route files."""
+    return [
+        _section("clock", "date +%s.%N"),
+        _section("meminfo", "grep -E '^(MemTotal|MemAvailable):' /proc/meminfo"),
+        _section("loadavg", "cat /proc/loadavg"),
+        _section("nproc", "nproc 2>/dev/null || grep -c ^processor /proc/cpuinfo"),
+        _section("uptime", "cat /proc/uptime"),
+        _section(
+            "listen", "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4 == \"0A\" {print $2}'"
+        ),
+        # where each of the proxy's routes points (proxy mode)
+        _section("routes", routes_script(state_dir).strip()),
+    ]
+
+
+def docker_sections() -> list[str]:
+    """The sections the docker CLI prints (the Engine API path reads the same from
+    targets/api_health.py), `df` among them: it asks where the engine keeps its data."""
     q = shlex.quote
     d = "$T docker"
     engine = (
@@ -73,29 +96,53 @@ def script(state_dir: str = "/var/lib/deployer") -> str:
         f"{d} inspect --format '{{{{.State.Running}}}} {{{{.Config.Image}}}}' {PROXY_NAME} "
         "2>/dev/null || echo none;; *) echo none;; esac"
     )
-    parts = [
-        "T=; command -v timeout >/dev/null 2>&1 && T='timeout " + str(DOCKER_TIMEOUT) + "'",
-        _section("clock", "date +%s.%N"),
+    return [
         _section("engine", engine),
         _section(
             "df",
             'root=$(echo "$out" | sed -n "s/^[^|]*|//p" | head -n 1)\n'
             'df -Pk / ${root:+"$root"} 2>&1',
         ),
-        _section("meminfo", "grep -E '^(MemTotal|MemAvailable):' /proc/meminfo"),
-        _section("loadavg", "cat /proc/loadavg"),
-        _section("nproc", "nproc 2>/dev/null || grep -c ^processor /proc/cpuinfo"),
-        _section("uptime", "cat /proc/uptime"),
-        _section(
-            "listen", "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4 == \"0A\" {print $2}'"
-        ),
         _section("events", events),
         _section("ps", ps),
         _section("managed", managed),
         _section("images", images),
-        # the proxy (proxy mode): running, image; then where each route points
+        # the proxy (proxy mode): running, image
         _section("proxy", proxy),
-        _section("routes", routes_script(state_dir).strip()),
-        "exit 0",
     ]
+
+
+def script(state_dir: str = "/var/lib/deployer") -> str:
+    """The one remote command: prints every section, never fails as a whole."""
+    parts = [_timeout_line(), *host_sections(state_dir), *docker_sections(), "exit 0"]
     return "\n".join(parts) + "\n"
+
+
+def host_script(state_dir: str, probe: list[str]) -> str:
+    """The Engine API path's one shell command: the host's own sections, then the lines
+    that print where the engine listens (docker/engine_route.py `probe_lines`)."""
+    address = _section("address", "\n".join(probe))  # a section of its own: not routes'
+    return "\n".join([*host_sections(state_dir), address, "exit 0"]) + "\n"
+
+
+def docker_script() -> str:
+    """The docker CLI's sections alone (after host_script, when the API cannot be used)."""
+    return "\n".join([_timeout_line(), *docker_sections(), "exit 0"]) + "\n"
+
+
+def df_script(data_root: str | None) -> str:
+    """The `df` section for the Engine API path, which learnt the data root from the API."""
+    return _section("df", "df -Pk / " + (sh([data_root]) if data_root else "") + " 2>&1")
+
+
+def clock_of(output: str) -> float | None:
+    """The host's clock as the clock section printed it."""
+    lines = output.splitlines()
+    mark = MARK.format("clock")
+    for i, line in enumerate(lines[:-1]):
+        if line.strip() == mark:
+            try:
+                return float(lines[i + 1])
+            except ValueError:
+                return None
+    return None

@@ -4,6 +4,7 @@ script built in docker/. The only target that knows shells; paramiko stays in re
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,12 +12,12 @@ from dataclasses import dataclass
 from deployer.docker import access, locking
 from deployer.docker import commands as cmd
 from deployer.docker import engine_route as er
+from deployer.docker import health_script as hs
 from deployer.docker import networks as nets
 from deployer.docker import proxy as px
 from deployer.docker import proxy_container as pxc
 from deployer.docker.daytwo import operate_script
 from deployer.docker.facts import parse_facts
-from deployer.docker.health_script import script as health_script
 from deployer.docker.lifecycle import EXIT_AUDIT, EXIT_ROUTE, remove_script
 from deployer.errors import DeployerError
 from deployer.model import ContainerSpec, HostConn, NetworkSpec, Observed, RegistryAuth
@@ -40,6 +41,27 @@ PREPARE_TIMEOUT = 600.0  # login + pulls; a lock wait adds to it
 # host guard (up to its deadline + 30 s, beyond a minute), and the shell lines: the CLI
 # script's bound, which it replaces
 FIRST_TIMEOUT = PREPARE_TIMEOUT
+
+
+_warming = threading.Lock()
+_warmed = False
+
+
+def _warm_api() -> None:
+    """Import the Docker SDK (~0.3 s of CPU) in the background, once per process, while
+    the hosts' handshakes run: the first host on the API path finds it imported, or waits
+    on the import lock for the rest of it, not for all of it."""
+    global _warmed  # noqa: PLW0603 - once per process
+    with _warming:
+        if _warmed:
+            return
+        _warmed = True
+
+    def load() -> None:
+        import deployer.targets.api_health  # noqa: F401, PLC0415
+        import deployer.targets.api_prepare  # noqa: F401, PLC0415
+
+    threading.Thread(target=load, name="warm-docker-sdk", daemon=True).start()
 
 
 @dataclass(frozen=True)
@@ -68,6 +90,8 @@ class SshEngine:
         self.proxy_upkeep: tuple[str, ...] = ()  # what the proxy needs
         self.route: er.Route | None = None  # how the prepare step reached the engine
         self.api_channels = 0
+        if er.before_connecting(conn) is None:  # the API path is likely: its SDK, now
+            _warm_api()
 
     @property
     def commands(self) -> int:
@@ -346,15 +370,62 @@ class SshEngine:
 
     # -- what a health report needs --------------------------------------------------------
     def health_facts(self, timeout: float) -> HealthRaw:
-        """One round trip to measure latency, then the one health command."""
+        """One round trip to measure latency, then the health command: all of it in one
+        (the CLI's script) when the inventory or the login chooses the CLI; else the host's
+        own sections and the engine's address, then the docker sections over the Engine
+        API (the CLI's after all when the host says it cannot be used)."""
         self.session.open()
         t0 = time.monotonic()
         self.session.transport.global_request("keepalive@openssh.com", wait=True)
         latency = time.monotonic() - t0
+        started = time.monotonic()
         before = time.time()
-        chan = self.session.start(health_script(self.conn.state_dir))
-        out, err, _code = self.session.collect(chan, timeout, time.monotonic())
-        return HealthRaw(out, err, latency, before, time.time())
+        self.route = er.before_connecting(self.conn)
+        if self.route is not None:
+            chan = self.session.start(hs.script(self.conn.state_dir))
+            out, err, _code = self.session.collect(chan, timeout, started)
+            return HealthRaw(out, err, latency, before, time.time())
+        chan = self.session.start(hs.host_script(self.conn.state_dir, er.probe_lines()))
+        out, err, _code = self.session.collect(chan, timeout, started)
+        after = time.time()
+        self.route = er.decide(er.parse_probe(out), self.conn.user)
+        docker_out = None
+        if self.route.api:
+            # the restart events up to the host's clock when the script started (a moment
+            # ahead of the engine's clock would hold the answer open until then)
+            clock = hs.clock_of(out)
+            now = clock if clock is not None else before
+            docker_out = self._health_over_api(self.route.socket, now, timeout, started)
+        if docker_out is None:  # the CLI's sections, a second command
+            chan = self.session.start(hs.docker_script())
+            docker_out, more, _code = self.session.collect(chan, timeout, started)
+            err += more
+        return HealthRaw(out + docker_out, err, latency, before, after)
+
+    def _health_over_api(
+        self, path: str, clock: float, timeout: float, started: float
+    ) -> str | None:
+        """The docker sections over the Engine API, df by a shell command started as soon
+        as the API said where the engine keeps its data; None (self.route says why) when
+        the server refused the first channel to the socket."""
+        from deployer.remote.engine_api import socket_client  # noqa: PLC0415
+        from deployer.targets.api_health import ApiHealth  # noqa: PLC0415
+
+        api, adapter = socket_client(self.session, path, timeout=hs.DOCKER_TIMEOUT)
+        try:
+            reader = ApiHealth(api)
+            try:
+                info = reader.info()
+            except StreamLocalRefused as refused:
+                self.route = er.Route(False, reason=refused.reason)
+                return None
+            df = self.session.start(hs.df_script(reader.data_root))
+            text = reader.sections(info, clock)
+            df_out, _err, _code = self.session.collect(df, timeout, started)
+            return text + df_out
+        finally:
+            self.api_channels += adapter.channels
+            api.close()
 
     def probe_tcp(self, address: str, port: int, timeout: float = 3.0) -> float:
         return self.session.probe_tcp(address, port, timeout)

@@ -6,17 +6,19 @@ the report says why (issue 14)."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, replace
 
 import pytest
 
+from deployer.health.facts import HostFacts, parse
 from deployer.inventory.conn import host_conn
 from deployer.inventory.load import load_inventory
 from deployer.model import ContainerSpec, RegistryAuth, RunOptions, Secret, secret_digest
 from deployer.targets.ssh import SshEngine
-from tests.integration.test_deploy import cli_env, deploy, image
+from tests.integration.test_deploy import PLAYBOOKS, cli_env, deploy, deployer, image
 
 pytestmark = pytest.mark.lab
 
@@ -82,6 +84,62 @@ def test_the_api_and_the_cli_read_the_same_facts(clean_lab, env) -> None:
     assert facts.secrets == {"web": {"API_TOKEN": secret_digest("n0nce", SECRET)}}
     assert image(lab, "v1") in facts.images and image(lab, "v2") in facts.images
     assert (cmds_cli, chans_cli, cmds_api, chans_api) == (1, 0, 1, 1)
+
+
+def _health(lab, name: str, mode: str) -> tuple[HostFacts, str, int, int]:  # type: ignore[no-untyped-def]
+    conn = host_conn(load_inventory([str(lab.inventory)]), name)
+    engine = SshEngine(replace(conn, engine_api=mode))
+    try:
+        raw = engine.health_facts(30)
+        return parse(raw.out), engine.engine_path, engine.commands, engine.channels
+    finally:
+        engine.close()
+
+
+def _lasting(facts: HostFacts) -> dict[str, object]:
+    """The facts two reads a moment apart share (not the clock, load, memory, disk use)."""
+    d = asdict(facts)
+    for key in ("clock", "mem_available_kb", "load", "uptime_s", "listening"):
+        d.pop(key)
+    d["disks"] = [(x["path"], x["mount"], x["size_kb"]) for x in d["disks"]]
+    return d
+
+
+def test_health_reads_the_same_facts_over_the_api_and_the_cli(clean_lab, env) -> None:
+    lab = clean_lab
+    assert deploy(lab, env, "web.yml", "--limit", "h1").code == 0
+    # not deployer's: published on other numbers, a port exposed only, a range
+    lab.docker(
+        "h1",
+        "run",
+        "-d",
+        "--name",
+        "bystander",
+        "-p",
+        "9099:80",
+        "-p",
+        "9100-9101:81-82",
+        "--expose",
+        "7000",
+        image(lab, "v1"),
+    )
+    lab.docker("h1", "kill", "bystander")  # a stopped one, and a die in the events window
+    lab.docker("h1", "start", "bystander")
+    deadline = time.monotonic() + 60  # the image's HEALTHCHECK settles first (as above)
+    while "health: starting" in lab.docker("h1", "ps", "-a", "--format", "{{.Status}}").stdout:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    over_cli, path_cli, cmds_cli, chans_cli = _health(lab, "h1", "off")
+    over_api, path_api, cmds_api, chans_api = _health(lab, "h1", "auto")
+    assert (path_cli, path_api) == ("cli (deployer_engine_api: off)", "api")
+    assert not over_api.errors and not over_cli.errors, (over_api.errors, over_cli.errors)
+    assert _lasting(over_api) == _lasting(over_cli)
+    by = {o.name: o for o in over_api.others}
+    assert by["bystander"].host_ports == {9099, 9100, 9101}
+    assert over_api.live("web") is not None and over_api.engine_version
+    assert len(over_api.disks) == 2  # / and the engine's data root, as the CLI's df
+    # the host's own sections + the engine's address, then df: the rest over one channel
+    assert (cmds_cli, chans_cli, cmds_api, chans_api) == (1, 0, 2, 1)
 
 
 def test_login_and_pull_failures_keep_their_status_on_both_paths(clean_lab) -> None:
@@ -175,3 +233,13 @@ def test_a_host_that_refuses_the_channel_falls_back_to_the_cli(clean_lab, env, r
     assert h2["status"] == "ok" and h2["engine"] == REFUSED
     # the first command, the CLI's prepare script once the channel was refused, the release
     assert (h2["commands"], h2["channels"]) == (3, 0), h2
+    # health too: the host's sections, then the CLI's docker sections (a second command)
+    facts, path, cmds, chans = _health(lab, "h2", "auto")
+    assert (path, cmds, chans) == (REFUSED, 2, 0)
+    assert facts.live("web") is not None and facts.engine_version and not facts.errors
+    report = deployer(
+        env, "health", str(PLAYBOOKS / "web.yml"), "-i", str(lab.inventory), "-o", "json"
+    )
+    assert report.code in (0, 3), report
+    h2_health = next(h for h in json.loads(report.stdout)["hosts"] if h["name"] == "h2")
+    assert h2_health["reachable"] and h2_health["containers"][0]["state"] == "running"

@@ -135,3 +135,34 @@ def test_a_failing_ps_is_said_and_nothing_is_inspected(tmp_path: Path) -> None:
     assert "!error: docker ps failed" in out.split("--deployer-health:managed--")[1]
     assert facts.containers == [] and facts.proxy is None
     assert [c.split()[0] for c in calls] == ["info", "events", "ps"]
+
+
+def test_the_api_paths_host_script_keeps_the_routes_and_the_engine_address_apart(
+    tmp_path: Path,
+) -> None:
+    """The Engine API path's shell command (host sections + where the engine listens) on a
+    real sh, with one proxy route on file: the route is read, the address line is not
+    taken for a route (it once was: `routes` unreadable on every proxied host)."""
+    from deployer.docker import engine_route as er
+    from deployer.docker import proxy as px
+    from deployer.docker.health_script import clock_of, host_script
+    from deployer.model import ProxySpec
+
+    routes = tmp_path / "state" / "proxy" / "routes"
+    routes.mkdir(parents=True)
+    route = px.route_json("site", ProxySpec(port=8080, host="a.example"), "ab" * 32)
+    (routes / "09996=site.json").write_text(route)
+    sock = tmp_path / "docker.sock"
+    env = {**os.environ, "DOCKER_HOST": f"unix://{sock}", "HOME": str(tmp_path)}
+    out = subprocess.run(
+        ["sh", "-c", host_script(str(tmp_path / "state"), er.probe_lines())],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    facts = parse(out)
+    assert not facts.errors, facts.errors
+    assert [(r.name, r.host, r.port) for r in facts.routes] == [("site", "a.example", 8080)]
+    assert facts.clock == clock_of(out) and facts.clock and facts.mem_total_kb and facts.cpus
+    assert er.parse_probe(out) == er.EngineAddress(f"unix://{sock}", "missing", "-")

@@ -1,0 +1,131 @@
+"""The Engine API's answers written as the health script's docker sections
+(docker/api_health.py): the parser (health/facts.py) reads from them what it reads from
+the CLI's lines. The recorded answers are a real engine's (api_facts_recorded.json); the
+ports' text is what `docker ps` (CLI 28) printed for the same containers on the lab."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from deployer.docker import api_health as ah
+from deployer.docker.facts import MARK_CONTAINERS
+from deployer.docker.health_script import MARK
+from deployer.health.facts import parse
+
+RECORDED = json.loads((Path(__file__).parent / "api_facts_recorded.json").read_text())
+
+
+def _p(private: int, kind: str = "tcp", ip: str = "", public: int = 0) -> dict[str, object]:
+    d: dict[str, object] = {"PrivatePort": private, "Type": kind}
+    if ip:
+        d |= {"IP": ip, "PublicPort": public}
+    return d
+
+
+@pytest.mark.parametrize(
+    ("ports", "shown"),
+    [
+        ([], ""),
+        ([_p(80)], "80/tcp"),
+        (  # the lab's proxy, as `docker ps` printed it: 443 before 80 (its group came first)
+            [_p(443), _p(80, ip="0.0.0.0", public=80), _p(80, ip="::", public=80), _p(2019)],
+            "443/tcp, 0.0.0.0:80->80/tcp, [::]:80->80/tcp, 2019/tcp",
+        ),
+        (  # a bystander published on other numbers, and one port exposed only
+            [
+                _p(7000),
+                _p(80, ip="0.0.0.0", public=9099),
+                _p(80, ip="::", public=9099),
+                _p(81, ip="0.0.0.0", public=9100),
+                _p(90, "udp", ip="127.0.0.1", public=9200),
+            ],
+            "7000/tcp, 0.0.0.0:9099->80/tcp, [::]:9099->80/tcp, 0.0.0.0:9100->81/tcp, "
+            "127.0.0.1:9200->90/udp",
+        ),
+        ([_p(8001), _p(8000), _p(8002), _p(8004)], "8000-8002/tcp, 8004/tcp"),
+        (
+            [_p(p, ip="0.0.0.0", public=p) for p in (5000, 5001)],
+            "0.0.0.0:5000-5001->5000-5001/tcp",
+        ),
+    ],
+)
+def test_ports_read_as_docker_ps_shows_them(ports: list[dict[str, object]], shown: str) -> None:
+    assert ah.ports_text(ports) == shown
+
+
+def _listed(cid: str, name: str, managed: str | None, ports: list[dict[str, object]]):  # type: ignore[no-untyped-def]
+    labels = {"deployer.managed": managed} if managed else {"other": "x"}
+    return {
+        "Id": cid,
+        "Names": [f"/{name}"],
+        "Image": "reg/web:v1",
+        "State": "running",
+        "Ports": ports,
+        "Labels": labels,
+    }
+
+
+def test_the_sections_parse_to_the_facts_the_cli_lines_give() -> None:
+    containers = [c["api"] for c in RECORDED["containers"]]
+    images = [i["api"] for i in RECORDED["images"]]
+    listed = [_listed(c["Id"], c["Name"].lstrip("/"), "true", []) for c in containers]
+    listed.append(_listed("f" * 64, "bystander", None, [_p(80, ip="0.0.0.0", public=9099)]))
+    text = ah.docker_text(
+        info={"ServerVersion": "20.10.24", "DockerRootDir": "/var/lib/docker"},
+        events=[{"Actor": {"ID": containers[0]["Id"]}}, {"Actor": {"ID": containers[0]["Id"]}}],
+        listed=listed,
+        inspects=containers,
+        images=images,
+        proxy=None,
+    )
+    cli = "".join(
+        [
+            MARK.format("engine") + "\n20.10.24|/var/lib/docker\n",
+            MARK.format("events") + "\n" + f"{containers[0]['Id']}\n" * 2,
+            MARK.format("ps") + "\n",
+            *(ah.ps_line(c) + "\n" for c in listed),
+            MARK.format("managed") + f"\n{MARK_CONTAINERS}\n",
+            *(c["cli"] + "\n" for c in RECORDED["containers"]),
+            MARK.format("images") + "\n",
+            *(i["cli"] + "\n" for i in RECORDED["images"]),
+            MARK.format("proxy") + "\nnone\n",
+        ]
+    )
+    over_api, over_cli = parse(text), parse(cli)
+    assert asdict(over_api) == asdict(over_cli)
+    assert over_api.engine_version == "20.10.24" and over_api.data_root == "/var/lib/docker"
+    assert over_api.recent_dies == {containers[0]["Id"]: 2} and over_api.events_ok
+    assert len(over_api.containers) == len(containers) and over_api.images
+    by = {o.name: o for o in over_api.others}
+    assert by["bystander"].host_ports == {9099} and not by["bystander"].managed
+    assert by[containers[0]["Name"].lstrip("/")].managed
+    assert over_api.proxy is None
+
+
+def test_a_failed_request_is_its_sections_error() -> None:
+    text = ah.docker_text(
+        info="Error response from daemon: \n  engine is shutting down",
+        events="boom",
+        listed="connection reset",
+        inspects=[],
+        images=[],
+        proxy=None,
+    )
+    facts = parse(text)
+    assert facts.engine_error == "Error response from daemon: engine is shutting down"
+    assert facts.errors["events"] == "docker events failed" and not facts.events_ok
+    assert facts.errors["ps"] == "docker ps failed"
+    assert facts.containers == [] and facts.others == [] and facts.proxy is None
+
+
+def test_the_proxy_line() -> None:
+    listed = [_listed("c" * 64, "deployer-proxy", None, [])]
+    assert ah.has_proxy(listed) and not ah.has_proxy([_listed("d" * 64, "web", "true", [])])
+    running = {"State": {"Running": True}, "Config": {"Image": "caddy:2.6"}}
+    assert ah.proxy_line(running) == "true caddy:2.6"
+    assert ah.proxy_line({"State": {"Running": False}, "Config": {"Image": "c"}}) == "false c"
+    assert parse(ah.section("proxy", [ah.proxy_line(running)])).proxy == (True, "caddy:2.6")
