@@ -105,7 +105,9 @@ def managed_ids(listed: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def has_proxy(listed: Sequence[dict[str, Any]]) -> bool:
-    return any(f"/{PROXY_NAME}" in (c.get("Names") or ()) for c in listed)
+    """A container whose names are exactly the proxy's (the CLI's script matches the
+    whole names field)."""
+    return any(list(c.get("Names") or ()) == [f"/{PROXY_NAME}"] for c in listed)
 
 
 def proxy_line(inspect: dict[str, Any] | None) -> str:

@@ -136,6 +136,35 @@ class StreamLocalAdapter(_OnePool):
         self.pool = _ChannelPool(opener, timeout, maxsize=2)
 
 
+def _version(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split("."))
+    except ValueError:
+        return (0,)
+
+
+def choose_version(server_max: str, server_min: str) -> str:
+    """The API version to speak to an engine that takes [server_min, server_max]: ours
+    (API_VERSION) when it can; an older engine's own newest; a newer engine's oldest
+    (Docker 29 refuses anything below 1.44)."""
+    if _version(server_max) < _version(API_VERSION):
+        return server_max
+    if _version(server_min) > _version(API_VERSION):
+        return server_min
+    return API_VERSION
+
+
+def negotiate(api: docker.APIClient) -> None:
+    """Ask the engine which API versions it takes (GET /version, unversioned: every engine
+    answers it) and speak one of them: one request, the first on the channel."""
+    res = api.get(f"{api.base_url}/version", timeout=api.timeout)
+    api._raise_for_status(res)  # noqa: SLF001
+    got = res.json()
+    api._version = choose_version(  # noqa: SLF001 - the SDK's own field for it
+        str(got.get("ApiVersion") or API_VERSION), str(got.get("MinAPIVersion") or "1.12")
+    )
+
+
 def socket_client(
     session: Session, path: str, timeout: float = 600.0
 ) -> tuple[docker.APIClient, StreamLocalAdapter]:

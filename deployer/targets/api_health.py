@@ -10,6 +10,7 @@ request that fails is its section's `!error:` line, as the script's `|| echo` ma
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
@@ -17,12 +18,14 @@ from typing import Any, TypeVar
 import docker
 import docker.errors
 import requests
+from paramiko import SSHException
 
 from deployer.docker import api_health as ah
 from deployer.docker.health_script import RESTART_WINDOW_MIN
 from deployer.docker.labels import LABEL_MANAGED
 from deployer.docker.proxy import PROXY_NAME
-from deployer.errors import RemoteError
+from deployer.errors import RemoteError, Unreachable
+from deployer.remote.engine_api import negotiate
 from deployer.remote.streamlocal import StreamLocalRefused
 
 T = TypeVar("T")
@@ -33,6 +36,7 @@ FAILED = (
     OSError,
     ValueError,  # an answer that is not JSON
 )
+LOST = (EOFError, SSHException)  # the connection itself: the host is unreachable
 
 
 def _why(err: Exception) -> str:
@@ -46,24 +50,37 @@ class ApiHealth:
     StreamLocalRefused propagates from the first request (the caller falls back to the
     CLI: nothing reached the engine); later ones are that section's error."""
 
-    def __init__(self, api: docker.APIClient):
+    def __init__(self, api: docker.APIClient, host: str, deadline: float):
         self.api = api
+        self.host = host
+        self.deadline = deadline  # time.monotonic(): no request starts after it
         self.data_root: str | None = None
         self.asked = 0
 
     def _ask(self, call: Callable[[], T]) -> T | str:
         first = self.asked == 0
         self.asked += 1
+        if time.monotonic() > self.deadline:
+            return "timed out: the host's health facts took too long"
         try:
             return call()
         except StreamLocalRefused:
             if first:
                 raise
             return "the Engine API over SSH was refused"
+        except LOST as err:
+            raise Unreachable(
+                f"{self.host}: connection lost during the health facts: {err}"
+            ) from err
         except FAILED as err:
             return _why(err)
 
     def info(self) -> dict[str, Any] | str:
+        """The engine's info, after agreeing on an API version (the first request: a
+        refused channel propagates from it)."""
+        agreed = self._ask(lambda: negotiate(self.api))
+        if isinstance(agreed, str):
+            return agreed
         got = self._ask(self.api.info)
         if isinstance(got, dict):
             self.data_root = str(got.get("DockerRootDir") or "") or None

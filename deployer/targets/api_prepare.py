@@ -15,12 +15,14 @@ from typing import Any
 import docker
 import docker.errors
 import requests
+from paramiko import SSHException
 
 from deployer.docker import api_facts
 from deployer.docker.labels import LABEL_MANAGED
 from deployer.docker.options import pull_policies
 from deployer.errors import RemoteError
 from deployer.model import ContainerSpec, PullPolicy, RegistryAuth
+from deployer.remote.engine_api import negotiate
 from deployer.remote.streamlocal import StreamLocalRefused
 from deployer.targets import Prepared
 
@@ -59,6 +61,7 @@ class ApiPrepare:
         """Prepared; StreamLocalRefused propagates (the caller falls back to the CLI: no
         request reached the engine when the first channel is refused)."""
         try:
+            negotiate(self.api)
             self._pulls(images, registry, pull, specs, pull_missing)
             facts = self._facts(images, specs, nonce)
         except _Failed as failed:
@@ -69,7 +72,7 @@ class ApiPrepare:
             return Prepared("error", message=_daemon(err)[-400:])
         except docker.errors.DockerException as err:  # the SDK's own refusals (a bad name)
             return Prepared("error", message=f"the Docker SDK refused: {err}"[-400:])
-        except (requests.RequestException, RemoteError, OSError) as err:
+        except (requests.RequestException, RemoteError, OSError, EOFError, SSHException) as err:
             return Prepared("error", message=f"the Engine API over SSH failed: {err}"[-400:])
         return Prepared("ok", facts)
 

@@ -90,8 +90,6 @@ class SshEngine:
         self.proxy_upkeep: tuple[str, ...] = ()  # what the proxy needs
         self.route: er.Route | None = None  # how the prepare step reached the engine
         self.api_channels = 0
-        if er.before_connecting(conn) is None:  # the API path is likely: its SDK, now
-            _warm_api()
 
     @property
     def commands(self) -> int:
@@ -133,6 +131,8 @@ class SshEngine:
         wait = (lock.wait + locking.YIELD_SECONDS) if lock else 0
         want = _Want(images, registry, pull, specs, nonce, pull_missing)
         self.route = er.before_connecting(self.conn)
+        if self.route is None:  # the API path is likely: its SDK, while the host connects
+            _warm_api()
         if self.route is not None:  # the CLI by choice: today's one command
             res = self._cli(want, lock, shell, wait)
             return self._prepared(res, networks, proxied)
@@ -374,13 +374,15 @@ class SshEngine:
         (the CLI's script) when the inventory or the login chooses the CLI; else the host's
         own sections and the engine's address, then the docker sections over the Engine
         API (the CLI's after all when the host says it cannot be used)."""
+        self.route = er.before_connecting(self.conn)
+        if self.route is None:  # the API path is likely: its SDK, while the host connects
+            _warm_api()
         self.session.open()
         t0 = time.monotonic()
         self.session.transport.global_request("keepalive@openssh.com", wait=True)
         latency = time.monotonic() - t0
         started = time.monotonic()
         before = time.time()
-        self.route = er.before_connecting(self.conn)
         if self.route is not None:
             chan = self.session.start(hs.script(self.conn.state_dir))
             out, err, _code = self.session.collect(chan, timeout, started)
@@ -413,15 +415,17 @@ class SshEngine:
 
         api, adapter = socket_client(self.session, path, timeout=hs.DOCKER_TIMEOUT)
         try:
-            reader = ApiHealth(api)
+            reader = ApiHealth(api, self.conn.name, started + timeout)
             try:
                 info = reader.info()
             except StreamLocalRefused as refused:
                 self.route = er.Route(False, reason=refused.reason)
                 return None
             df = self.session.start(hs.df_script(reader.data_root))
-            text = reader.sections(info, clock)
-            df_out, _err, _code = self.session.collect(df, timeout, started)
+            try:
+                text = reader.sections(info, clock)
+            finally:  # the connection lost meanwhile: Unreachable, and the channel let go
+                df_out, _err, _code = self.session.collect(df, timeout, started)
             return text + df_out
         finally:
             self.api_channels += adapter.channels

@@ -129,3 +129,84 @@ def test_the_proxy_line() -> None:
     assert ah.proxy_line(running) == "true caddy:2.6"
     assert ah.proxy_line({"State": {"Running": False}, "Config": {"Image": "c"}}) == "false c"
     assert parse(ah.section("proxy", [ah.proxy_line(running)])).proxy == (True, "caddy:2.6")
+
+
+@pytest.mark.parametrize(
+    ("server_max", "server_min", "spoken"),
+    [
+        ("1.41", "1.12", "1.41"),  # Docker 20.10 (the lab's)
+        ("1.47", "1.24", "1.41"),  # Docker 27: takes ours
+        ("1.52", "1.44", "1.44"),  # Docker 29 refuses anything below 1.44
+        ("1.40", "1.12", "1.40"),  # Docker 19.03: its own newest
+    ],
+)
+def test_the_api_version_is_one_the_engine_takes(
+    server_max: str, server_min: str, spoken: str
+) -> None:
+    from deployer.remote.engine_api import choose_version
+
+    assert choose_version(server_max, server_min) == spoken
+
+
+class _Api:
+    """A stand-in for the SDK's APIClient: each method raises what it is given."""
+
+    base_url = "http+docker://engine"
+    timeout = 10
+
+    def __init__(self, error: Exception | None = None):
+        self.error = error
+        self._version = "1.41"
+
+    def get(self, url: str, **kw: object):  # type: ignore[no-untyped-def]
+        if self.error is not None:
+            raise self.error
+
+        class _Res:
+            status_code = 200
+
+            @staticmethod
+            def json() -> dict[str, str]:
+                return {"ApiVersion": "1.52", "MinAPIVersion": "1.44"}
+
+            @staticmethod
+            def raise_for_status() -> None:
+                return None
+
+        return _Res()
+
+    def _raise_for_status(self, res: object) -> None:
+        return None
+
+    def info(self) -> dict[str, str]:
+        return {"ServerVersion": "29.0.0", "DockerRootDir": "/var/lib/docker"}
+
+
+def test_a_connection_lost_mid_request_is_unreachable_not_a_traceback() -> None:
+    from paramiko import SSHException
+
+    from deployer.errors import Unreachable
+    from deployer.targets.api_health import ApiHealth
+
+    for error in (EOFError(), SSHException("key exchange timed out")):
+        reader = ApiHealth(_Api(error), "h1", deadline=float("inf"))  # type: ignore[arg-type]
+        with pytest.raises(Unreachable, match="h1: connection lost"):
+            reader.info()
+
+
+def test_the_version_is_agreed_first_and_no_request_starts_after_the_deadline() -> None:
+    from deployer.targets.api_health import ApiHealth
+
+    api = _Api()
+    reader = ApiHealth(api, "h1", deadline=float("inf"))  # type: ignore[arg-type]
+    assert reader.info() == {"ServerVersion": "29.0.0", "DockerRootDir": "/var/lib/docker"}
+    assert api._version == "1.44" and reader.data_root == "/var/lib/docker"
+    late = ApiHealth(_Api(), "h1", deadline=0.0)  # type: ignore[arg-type]
+    facts = parse(late.sections(late.info(), 1.0))
+    assert "timed out" in facts.engine_error and facts.errors["ps"] == "docker ps failed"
+
+
+def test_only_a_container_named_exactly_so_is_the_proxy() -> None:
+    linked = _listed("c" * 64, "deployer-proxy", None, [])
+    linked["Names"] = ["/deployer-proxy", "/web/proxy"]  # a --link alias: the CLI's `case`
+    assert not ah.has_proxy([linked])  # does not match it either
