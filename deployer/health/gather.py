@@ -75,6 +75,7 @@ def check_host(
             )
         )
         health.verdict = "unhealthy"
+    health.engine = host.engine_path
     health.took_s = time.monotonic() - started
     return health
 

@@ -61,6 +61,7 @@ class HostHealth:
     reachable: bool = True
     ssh_latency_ms: float | None = None
     engine_version: str | None = None
+    engine: str = ""  # how the facts were read: "api", "cli (why)"; "" when not reached
     disks: list[dict[str, Any]] = field(default_factory=list)  # path, mount, used_pct, ...
     mem_available_pct: float | None = None
     mem_total_kb: int | None = None

@@ -84,6 +84,7 @@ HOST: dict[str, Any] = {
         "reachable": {"type": "boolean"},
         "ssh_latency_ms": _NUM,
         "engine_version": _STR,
+        "engine": {"type": "string"},
         "disks": {
             "type": "array",
             "items": {

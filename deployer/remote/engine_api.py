@@ -28,6 +28,9 @@ from docker.transport.sshconn import SSHConnectionPool
 from deployer.remote.ssh import Session
 from deployer.remote.streamlocal import open_streamlocal
 
+# what paramiko raises when the connection itself breaks under a request (a send on a dead
+# socket, a key exchange that timed out): neither urllib3 nor requests wraps these
+CONNECTION_LOST: tuple[type[Exception], ...] = (EOFError, paramiko.SSHException)
 API_VERSION = "1.41"  # Docker Engine 20.10 (Debian 12's docker.io); newer engines take it
 
 

@@ -104,6 +104,11 @@ class Observer(Prober, Protocol):
 
     def health_facts(self, timeout: float) -> HealthRaw: ...
 
+    @property
+    def engine_path(self) -> str:
+        """How the last facts reached the engine: `api`, `cli (why)`, "" (not yet)."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -18,14 +18,13 @@ from typing import Any, TypeVar
 import docker
 import docker.errors
 import requests
-from paramiko import SSHException
 
 from deployer.docker import api_health as ah
 from deployer.docker.health_script import RESTART_WINDOW_MIN
 from deployer.docker.labels import LABEL_MANAGED
 from deployer.docker.proxy import PROXY_NAME
 from deployer.errors import RemoteError, Unreachable
-from deployer.remote.engine_api import negotiate
+from deployer.remote.engine_api import CONNECTION_LOST, negotiate
 from deployer.remote.streamlocal import StreamLocalRefused
 
 T = TypeVar("T")
@@ -36,7 +35,7 @@ FAILED = (
     OSError,
     ValueError,  # an answer that is not JSON
 )
-LOST = (EOFError, SSHException)  # the connection itself: the host is unreachable
+LOST = CONNECTION_LOST  # the connection itself: the host is unreachable
 
 
 def _why(err: Exception) -> str:

@@ -15,16 +15,24 @@ from typing import Any
 import docker
 import docker.errors
 import requests
-from paramiko import SSHException
 
 from deployer.docker import api_facts
 from deployer.docker.labels import LABEL_MANAGED
 from deployer.docker.options import pull_policies
 from deployer.errors import RemoteError
 from deployer.model import ContainerSpec, PullPolicy, RegistryAuth
-from deployer.remote.engine_api import negotiate
+from deployer.remote.engine_api import CONNECTION_LOST, negotiate
 from deployer.remote.streamlocal import StreamLocalRefused
 from deployer.targets import Prepared
+
+
+# the request or the connection under it failed: the host's error, in words
+_BROKEN: tuple[type[Exception], ...] = (
+    requests.RequestException,
+    RemoteError,
+    OSError,
+    *CONNECTION_LOST,
+)
 
 
 class _Failed(Exception):
@@ -72,7 +80,7 @@ class ApiPrepare:
             return Prepared("error", message=_daemon(err)[-400:])
         except docker.errors.DockerException as err:  # the SDK's own refusals (a bad name)
             return Prepared("error", message=f"the Docker SDK refused: {err}"[-400:])
-        except (requests.RequestException, RemoteError, OSError, EOFError, SSHException) as err:
+        except _BROKEN as err:
             return Prepared("error", message=f"the Engine API over SSH failed: {err}"[-400:])
         return Prepared("ok", facts)
 

@@ -243,3 +243,5 @@ def test_a_host_that_refuses_the_channel_falls_back_to_the_cli(clean_lab, env, r
     assert report.code in (0, 3), report
     h2_health = next(h for h in json.loads(report.stdout)["hosts"] if h["name"] == "h2")
     assert h2_health["reachable"] and h2_health["containers"][0]["state"] == "running"
+    engines = {h["name"]: h["engine"] for h in json.loads(report.stdout)["hosts"]}
+    assert engines == {"h1": "api", "h2": REFUSED, "h3": "api"}  # the report says which

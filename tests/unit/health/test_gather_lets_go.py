@@ -35,6 +35,10 @@ class Quiet:
     def close(self) -> None:
         self.log.append(f"close {self.conn.name}")
 
+    @property
+    def engine_path(self) -> str:
+        return "api"
+
 
 def test_each_host_is_let_go_as_soon_as_it_is_judged() -> None:
     log: list[str] = []
