@@ -25,7 +25,6 @@ from deployer.remote.engine_api import CONNECTION_LOST, negotiate
 from deployer.remote.streamlocal import StreamLocalRefused
 from deployer.targets import Prepared
 
-
 # the request or the connection under it failed: the host's error, in words
 _BROKEN: tuple[type[Exception], ...] = (
     requests.RequestException,
