@@ -34,6 +34,7 @@ class _Parsed:
     plain: dict[str, list[tuple[int, paramiko.PKey]]] = field(default_factory=dict)
     hashed: list[tuple[int, str, paramiko.PKey]] = field(default_factory=list)
     revoked: set[tuple[str, str]] = field(default_factory=set)  # (key type, base64)
+    lines: int = 0  # the file's line count (a recorded key is the next line)
 
 
 def _salt_ok(name: str) -> bool:
@@ -53,6 +54,7 @@ _lock = threading.Lock()
 
 def _parse(path: Path) -> _Parsed:
     out = _Parsed()
+    lineno = 0
     with open(path) as f:
         for lineno, raw in enumerate(f, 1):
             line = raw.strip()
@@ -77,13 +79,18 @@ def _parse(path: Path) -> _Parsed:
                         out.hashed.append((lineno, name, entry.key))
                 else:
                     out.plain.setdefault(name, []).append((lineno, entry.key))
+    out.lines = lineno
     return out
+
+
+def _version(path: Path) -> tuple[str, int, int, int, int]:
+    st = path.stat()
+    return (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def parsed(path: Path) -> _Parsed:
     """The file's entries, parsed at most once per version of the file in this process."""
-    st = path.stat()
-    key = (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    key = _version(path)
     with _lock:  # the first host parses; the others of the run wait for it, then share it
         hit = _cache.get(key)
         if hit is None:
@@ -172,7 +179,28 @@ class Policy(paramiko.MissingHostKeyPolicy):
                 f">> {where}   (or rerun with --accept-new-host-keys)"
             )
         client.get_host_keys().add(hostname, key.get_name(), key)
-        target = self.record_to or Path("~/.ssh/known_hosts").expanduser()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with _lock, open(target, "a") as f:
-            f.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+        record(self.record_to or Path("~/.ssh/known_hosts").expanduser(), hostname, key)
+
+
+def record(path: Path, hostname: str, key: paramiko.PKey) -> None:
+    """Append an accepted key as its own line (after a newline the file may lack), and let
+    the parsed copy of the file follow: the next host's lookup finds it without parsing
+    the file again (1,000 first contacts would parse it 1,000 times)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _lock:
+        before = _version(path) if path.exists() else None
+        with open(path, "a+b") as f:
+            f.seek(0, 2)
+            lead = b""
+            if f.tell():
+                f.seek(-1, 2)
+                lead = b"" if f.read(1) == b"\n" else b"\n"
+            line = lead + f"{hostname} {key.get_name()} {key.get_base64()}\n".encode()
+            f.write(line)
+        if before is None:
+            return
+        hit, after = _cache.pop(before, None), _version(path)
+        if hit is not None and not lead and after[3] - before[3] == len(line):
+            hit.lines += 1  # only our line was added: the parsed copy follows it
+            hit.plain.setdefault(hostname, []).append((hit.lines, key))
+            _cache[after] = hit
