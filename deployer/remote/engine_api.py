@@ -128,15 +128,24 @@ class StreamLocalAdapter(_OnePool):
     def __init__(self, session: Session, path: str, timeout: float, connect_timeout: float):
         super().__init__()
         self.channels = 0
+        self.opened: list[paramiko.Channel] = []
 
         def opener() -> paramiko.Channel:
             chan = open_streamlocal(
                 session.transport, path, host=session.conn.name, timeout=connect_timeout
             )
             self.channels += 1
+            self.opened.append(chan)
             return chan
 
         self.pool = _ChannelPool(opener, timeout, maxsize=2)
+
+    def close(self) -> None:
+        """Close the pool and every channel it opened, one still in use too (a stream of
+        events being read: its reader sees the end)."""
+        super().close()
+        for chan in self.opened:
+            chan.close()
 
 
 def _version(text: str) -> tuple[int, ...]:

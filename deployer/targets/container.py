@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from deployer.docker import commands as cmd
 from deployer.docker import guard as hostguard
@@ -54,12 +55,26 @@ def probe_once(session: Session, health: HealthSpec, address: str, port: int) ->
         return False, f"{'HTTP' if health.kind == 'http' else 'TCP'} {err}"
 
 
+class Watch(Protocol):
+    """The gate's watch over the container, other than the shell watcher (targets/api_gate.py)."""
+
+    def stopped(self) -> str | None: ...
+
+    def confirm(self, decide: str) -> list[str]: ...
+
+    def close(self) -> None: ...
+
+
+Watcher = Callable[[str], Watch | None]  # container id -> its watch (None: the shell's)
+
+
 def gate(
     session: Session,
     spec: ContainerSpec,
     container_id: str,
     decide: str,
     ip: str,
+    watcher: Watcher | None = None,
 ) -> GateResult:
     """Wait until the container is healthy, or say why it is not.
 
@@ -94,7 +109,7 @@ def gate(
                 "TIMEOUT": f"not healthy after {health.timeout:.0f}s",
             }.get(last, last.lower().replace("exited ", "container exited: ")),
         )
-    return _probe_gate(session, spec, container_id, decide, ip)
+    return _probe_gate(session, spec, container_id, decide, ip, watcher)
 
 
 def _confirm(watcher: Channel, session: Session, detail: str) -> GateResult:
@@ -102,7 +117,11 @@ def _confirm(watcher: Channel, session: Session, detail: str) -> GateResult:
     watcher.sendall(b"ok\n")
     watcher.shutdown_write()
     out, _, _ = session.collect(watcher, 30, time.monotonic())
-    words = out.split()
+    return _confirmed(out.split(), detail)
+
+
+def _confirmed(words: list[str], detail: str) -> GateResult:
+    """What the watcher's words say of a passed gate."""
     stopped = [w for w in words if w.isdigit()]  # docker wait's exit code: it stopped meanwhile
     if "CONFIRMED" in words and not stopped:
         return GateResult(True, detail)
@@ -118,19 +137,30 @@ def _confirm(watcher: Channel, session: Session, detail: str) -> GateResult:
 
 
 def _probe_gate(
-    session: Session, spec: ContainerSpec, container_id: str, decide: str, ip: str
+    session: Session,
+    spec: ContainerSpec,
+    container_id: str,
+    decide: str,
+    ip: str,
+    watcher: Watcher | None = None,
 ) -> GateResult:
+    watch = watcher(container_id) if watcher is not None else None
+    if watch is not None:
+        try:
+            return _watched_gate(session, spec, watch, decide, ip)
+        finally:
+            watch.close()
     health = spec.health
     address, port = probe_target(spec, None, ip)
-    watcher = session.start(cmd.watch_script(container_id, decide), keep_stdin_open=True)
+    watcher_chan = session.start(cmd.watch_script(container_id, decide), keep_stdin_open=True)
     deadline = time.monotonic() + health.timeout
     detail = "no probe ran"
     try:
         while True:
-            if watcher.recv_ready() or watcher.exit_status_ready():
+            if watcher_chan.recv_ready() or watcher_chan.exit_status_ready():
                 code = (
-                    watcher.recv(1024).decode(errors="replace").strip()
-                    if watcher.recv_ready()
+                    watcher_chan.recv(1024).decode(errors="replace").strip()
+                    if watcher_chan.recv_ready()
                     else "?"
                 )
                 return GateResult(
@@ -138,16 +168,38 @@ def _probe_gate(
                 )
             ok, detail = probe_once(session, health, address, port)
             if ok:
-                return _confirm(watcher, session, detail) if decide else GateResult(True, detail)
+                return (
+                    _confirm(watcher_chan, session, detail) if decide else GateResult(True, detail)
+                )
             if time.monotonic() + health.interval > deadline:
                 return GateResult(False, f"not healthy after {health.timeout:.0f}s: {detail}")
             time.sleep(health.interval)
     finally:
         try:
-            watcher.shutdown_write()
-            watcher.close()
+            watcher_chan.shutdown_write()
+            watcher_chan.close()
         except Exception:  # noqa: BLE001 - best effort, the remote side ends on EOF
             pass
+
+
+def _watched_gate(
+    session: Session, spec: ContainerSpec, watch: Watch, decide: str, ip: str
+) -> GateResult:
+    """The probe gate with a watch that is not a shell command (its events over the
+    Engine API): the same probes, waits and words as the shell watcher's."""
+    health = spec.health
+    address, port = probe_target(spec, None, ip)
+    deadline = time.monotonic() + health.timeout
+    while True:
+        code = watch.stopped()
+        if code is not None:
+            return GateResult(False, f"container exited (code {code}) before turning healthy")
+        ok, detail = probe_once(session, health, address, port)
+        if ok:
+            return _confirmed(watch.confirm(decide), detail) if decide else GateResult(True, detail)
+        if time.monotonic() + health.interval > deadline:
+            return GateResult(False, f"not healthy after {health.timeout:.0f}s: {detail}")
+        time.sleep(health.interval)
 
 
 def restore(

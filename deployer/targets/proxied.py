@@ -112,9 +112,17 @@ class Proxied:
         self.retiring[attempt.id] = current
         return ct.started(self.session, res)
 
-    def gate(self, spec: ContainerSpec, started: Started, attempt: Attempt) -> GateResult:
+    def gate(
+        self,
+        spec: ContainerSpec,
+        started: Started,
+        attempt: Attempt,
+        watcher: ct.Watcher | None = None,
+    ) -> GateResult:
         assert started.id is not None
-        result = ct.gate(self.session, spec, started.id, ct.decide(attempt), started.address)
+        result = ct.gate(
+            self.session, spec, started.id, ct.decide(attempt), started.address, watcher
+        )
         if not result.ok:
             return result
         return self.switch(spec, started.id, self.retiring.get(attempt.id), result.detail)

@@ -191,6 +191,19 @@ class SshEngine:
             self.api_channels += adapter.channels
             api.close()
 
+    def _watcher(self) -> ct.Watcher | None:
+        """The health gate's watch over the Engine API where the prepare step took it: the
+        container's events, no `docker wait` process (None: the shell watcher)."""
+        route = self.route
+        if route is None or not route.api:
+            return None
+        from deployer.targets.api_gate import watch  # noqa: PLC0415 - the SDK, see prepare
+
+        def counted(channels: int) -> None:
+            self.api_channels += channels
+
+        return lambda container_id: watch(self.session, route.socket, container_id, counted)
+
     def _cli(self, want: _Want, lock: LockRequest | None, shell: str, wait: float) -> Result:
         """The CLI's prepare script (docker/commands.py), and `shell` after it: one command."""
         registry = want.registry
@@ -283,8 +296,10 @@ class SshEngine:
     def gate(self, spec: ContainerSpec, started: Started, attempt: Attempt) -> GateResult:
         assert started.id is not None
         if spec.proxy is not None:
-            return self.proxied.gate(spec, started, attempt)
-        result = ct.gate(self.session, spec, started.id, ct.decide(attempt), started.address)
+            return self.proxied.gate(spec, started, attempt, self._watcher())
+        result = ct.gate(
+            self.session, spec, started.id, ct.decide(attempt), started.address, self._watcher()
+        )
         if result.ok and attempt.id in self.leaving:
             dropped = self.session.run(
                 px.drop_route_script(spec.name, tls=self.proxied.tls, state_dir=self.conn.state_dir)

@@ -186,6 +186,38 @@ def test_a_deploy_and_a_noop_take_the_api_path(clean_lab, env) -> None:
     assert "engine: cli" not in again.stderr
 
 
+def test_the_gate_watches_over_the_api_and_says_what_the_shell_watcher_says(clean_lab, env) -> None:
+    """The health gate's watch: the container's die events over the Engine API (no
+    `docker wait` on the host) where the prepare step took the API; the same words as the
+    shell watcher's for a version that crashes before it answers."""
+    lab = clean_lab
+    first = deploy(lab, env, "web.yml", "--limit", "h1,h2", "-o", "json")
+    assert first.code == 0, first
+    for v in first.hosts().values():  # lock + address, replace, confirm, finalize
+        assert (v["engine"], v["commands"], v["channels"]) == ("api", 4, 3), v
+    said = {}
+    for host, mode in (("h1", "auto"), ("h2", "off")):
+        crash = deploy(
+            lab,
+            env,
+            "web.yml",
+            "--limit",
+            host,
+            "-e",
+            f"image={image(lab, 'crash')}",
+            "-e",
+            f"deployer_engine_api={mode}",
+            "-o",
+            "json",
+        )
+        assert crash.code == 3, crash
+        h = crash.hosts()[host]
+        assert h["status"] == "failed" and "rolled back" in h["reason"], h
+        said[mode] = h["containers"][0]
+    for c in said.values():
+        assert "container exited (code 1) before turning healthy" in json.dumps(c), c
+
+
 def test_off_takes_the_cli_path_and_says_so(clean_lab, env) -> None:
     lab = clean_lab
     assert deploy(lab, env, "web.yml", "--limit", "h1").code == 0
