@@ -135,7 +135,7 @@ class StreamLocalAdapter(_OnePool):
                 session.transport, path, host=session.conn.name, timeout=connect_timeout
             )
             self.channels += 1
-            self.opened.append(chan)
+            self.opened = [c for c in self.opened if not c.closed] + [chan]
             return chan
 
         self.pool = _ChannelPool(opener, timeout, maxsize=2)
@@ -143,9 +143,14 @@ class StreamLocalAdapter(_OnePool):
     def close(self) -> None:
         """Close the pool and every channel it opened, one still in use too (a stream of
         events being read: its reader sees the end)."""
-        super().close()
-        for chan in self.opened:
-            chan.close()
+        try:
+            super().close()
+        finally:
+            for chan in self.opened:
+                try:
+                    chan.close()
+                except Exception:  # noqa: BLE001, S110 - a broken transport: nothing to close
+                    pass
 
 
 def _version(text: str) -> tuple[int, ...]:

@@ -1,16 +1,21 @@
 """The health gate's watch over the Engine API: the container's `die` events on a stream
-(GET /events, filtered to the container, read by a thread) instead of a `docker wait`
-process on the host, and its state by an inspect request. The decision is still taken from
-the host's guard by its one shell test (docker/guard.py `decide_line`), in one command.
+(GET /events, filtered to the container, from the moment it was created: a die before
+the stream began is replayed) instead of a `docker wait` process on the host, and its state by
+inspect. The decision is still taken from the host's guard by its one shell test
+(docker/guard.py `decide_line`), in one command.
 
-A watch that cannot be set up (the channel refused, the engine not answering) is None: the
-gate takes the shell watcher as before.
+Fail safe: a stream that ends or breaks before the gate closes it counts as a stop (code
+?), as the shell watcher's end does; a restart count that moved counts as a stop. A watch
+that cannot be set up in time (the channel refused, the engine not answering, an error
+status) is None: the gate takes the shell watcher as before.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import docker
@@ -21,7 +26,8 @@ from deployer.errors import RemoteError
 from deployer.remote.engine_api import CONNECTION_LOST, negotiate, socket_client
 from deployer.remote.ssh import Session
 
-TIMEOUT = 30.0  # each request (not the stream of events: it lasts as long as the gate)
+TIMEOUT = 30.0  # each request, and the stream's answer (not its events: they last the gate)
+UNKNOWN = "?"  # the exit code of a stop seen otherwise than by its event
 _FAILED: tuple[type[Exception], ...] = (
     docker.errors.DockerException,
     requests.RequestException,
@@ -32,8 +38,15 @@ _FAILED: tuple[type[Exception], ...] = (
 )
 
 
+def since(created: str) -> str:
+    """docker's `Created` (RFC 3339, nanoseconds) as the events' `since` (epoch seconds), a
+    second early: the engine keeps recent events and replays them."""
+    when = datetime.fromisoformat(created.replace("Z", "+00:00"))
+    return f"{when.timestamp() - 1:.6f}"
+
+
 class ApiWatch:
-    """Whether the container stopped since the watch began, and the confirmation."""
+    """Whether the container stopped since it started, and the confirmation."""
 
     def __init__(
         self, session: Session, path: str, container_id: str, count: Callable[[int], None]
@@ -42,56 +55,100 @@ class ApiWatch:
         self.container = container_id
         self.count = count  # told the channels opened, when closed
         self.code: str | None = None  # its exit code, once it stopped
+        self.closing = False
         self.api, self.adapter = socket_client(session, path, timeout=TIMEOUT)
         try:
             negotiate(self.api)
-            filters = {"container": [container_id], "event": ["die"]}
-            self._events = self.api.events(filters=filters, decode=True)
-            self._reader = threading.Thread(target=self._read, daemon=True, name="gate-events")
-            self._reader.start()
-            # stopped before the stream began (the events cover only what follows)
             state = self._state()
-            if state is not None and not state.get("Running"):
-                self.code = self.code or str(state.get("ExitCode", "?"))
+            self.restarts = state.get("RestartCount", 0)
+            if not state.get("Running"):  # stopped already: its code, as docker wait's
+                self.code = str(state.get("ExitCode", UNKNOWN))
+                return
+            # every die since it was created is replayed: one before the stream began too
+            self._subscribe(since(str(state["Created"])))
         except BaseException:
             self.close()
             raise
 
-    def _read(self) -> None:
-        try:
-            for event in self._events:
-                attributes = (event.get("Actor") or {}).get("Attributes") or {}
-                code = str(attributes.get("exitCode", ""))
-                self.code = code if code.isdigit() else "0"  # docker always sends one
-                return
-        except _FAILED:  # the stream ended (closed by the gate, or the connection lost)
-            return
-
-    def _state(self) -> dict[str, Any] | None:
+    def _state(self) -> dict[str, Any]:
         data: dict[str, Any] = self.api.inspect_container(self.container)
-        return data.get("State") or {}
+        return dict(
+            data.get("State") or {},
+            RestartCount=data.get("RestartCount", 0),
+            Created=data.get("Created", ""),
+        )
+
+    def _subscribe(self, start: str) -> None:
+        """The stream's answer within TIMEOUT with a 200, else the watch is not set up; its
+        events are then read by a thread until the gate closes the watch."""
+        answered = threading.Event()
+        outcome: list[Any] = []
+        params = {
+            "since": start,
+            "filters": json.dumps({"container": [self.container], "event": ["die"]}),
+        }
+
+        def read() -> None:
+            try:
+                res = self.api._get(
+                    self.api._url("/events"), params=params, stream=True, timeout=None
+                )  # noqa: SLF001
+                self.api._raise_for_status(res)  # noqa: SLF001
+            except _FAILED as err:
+                outcome.append(err)
+                answered.set()
+                return
+            outcome.append(res)
+            answered.set()
+            try:
+                for event in self.api._stream_helper(res, decode=True):  # noqa: SLF001
+                    attributes = (event.get("Actor") or {}).get("Attributes") or {}
+                    code = str(attributes.get("exitCode", ""))
+                    self.code = code if code.isdigit() else UNKNOWN
+                    return
+            except _FAILED:
+                pass
+            if not self.closing:  # ended before the gate closed it: fail safe
+                self.code = self.code or UNKNOWN
+
+        threading.Thread(target=read, daemon=True, name="gate-events").start()
+        if not answered.wait(TIMEOUT):
+            raise RemoteError(f"the engine did not answer the events request in {TIMEOUT:g}s")
+        if isinstance(outcome[0], Exception):
+            raise outcome[0]
 
     def stopped(self) -> str | None:
-        """The exit code if the container stopped since the watch began, else None."""
+        """The exit code (or ?) if the container stopped since it started, else None."""
         return self.code
 
     def confirm(self, decide: str) -> list[str]:
         """The shell watcher's words for the end of a passed gate: STOPPED (it does not run
         any more), or CONFIRMED (the decision is ours) or LATE (the guard took it), with its
-        exit code when it stopped meanwhile."""
+        exit code when it stopped meanwhile; none when the answer was not one of these."""
         try:
             state = self._state()
         except _FAILED:
-            state = None
-        if state is None or not state.get("Running"):
             return ["STOPPED"]
-        res = self.session.run(f"if {decide}; then echo CONFIRMED; else echo LATE; fi\n")
-        words = res.stdout.split() or ["LATE"]
+        if not state.get("Running"):
+            return ["STOPPED"]
+        res = self.session.run(
+            f"if {decide}; then echo CONFIRMED; else echo LATE; fi\n", timeout=30
+        )
+        words = res.stdout.split()
+        if not res.ok or words not in (["CONFIRMED"], ["LATE"]):
+            return []
+        if state.get("RestartCount", 0) != self.restarts:
+            self.code = self.code or UNKNOWN
         return words + ([self.code] if self.code is not None else [])
 
     def close(self) -> None:
-        self.api.close()  # the adapter closes every channel: the reader sees the end
-        self.count(self.adapter.channels)
+        self.closing = True
+        try:
+            self.api.close()  # the adapter closes every channel: the reader sees the end
+        except Exception:  # noqa: BLE001 - a broken transport: nothing more to close
+            pass
+        finally:
+            self.count(self.adapter.channels)
 
 
 def watch(

@@ -122,7 +122,9 @@ def _confirm(watcher: Channel, session: Session, detail: str) -> GateResult:
 
 def _confirmed(words: list[str], detail: str) -> GateResult:
     """What the watcher's words say of a passed gate."""
-    stopped = [w for w in words if w.isdigit()]  # docker wait's exit code: it stopped meanwhile
+    # docker wait's exit code (or the API watch's ?: a stop seen otherwise than by its
+    # event): it stopped meanwhile
+    stopped = [w for w in words if w.isdigit() or w == "?"]
     if "CONFIRMED" in words and not stopped:
         return GateResult(True, detail)
     if "CONFIRMED" in words:  # it stopped and started again: the probe may have hit another one

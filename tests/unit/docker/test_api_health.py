@@ -210,3 +210,29 @@ def test_only_a_container_named_exactly_so_is_the_proxy() -> None:
     linked = _listed("c" * 64, "deployer-proxy", None, [])
     linked["Names"] = ["/deployer-proxy", "/web/proxy"]  # a --link alias: the CLI's `case`
     assert not ah.has_proxy([linked])  # does not match it either
+
+
+def test_the_gate_watch_replays_from_a_second_before_the_container_was_created() -> None:
+    from deployer.targets.api_gate import since
+
+    assert since("2026-11-29T06:46:02.685652947Z") == "1795934761.685652"
+    assert since("2026-11-29T06:46:02Z") == "1795934761.000000"
+
+
+@pytest.mark.parametrize(
+    ("words", "ok", "said"),
+    [
+        (["CONFIRMED"], True, "HTTP 200"),
+        (["CONFIRMED", "1"], False, "container stopped (code 1) during the health gate"),
+        # the API watch's ?: its stream ended, or the restart count moved
+        (["CONFIRMED", "?"], False, "container stopped (code ?) during the health gate"),
+        (["LATE"], False, "the host's guard"),
+        (["STOPPED"], False, "container stopped during the health gate"),
+        ([], False, "container exited (code ?) before turning healthy"),
+    ],
+)
+def test_what_the_watch_says_of_a_passed_gate(words: list[str], ok: bool, said: str) -> None:
+    from deployer.targets.container import _confirmed
+
+    got = _confirmed(words, "HTTP 200 on / in 3 ms")
+    assert got.ok is ok and said in got.detail, got
