@@ -221,10 +221,6 @@ def test_health_of_a_swarm_play_shows_nodes_and_services(swarm, senv) -> None:
     assert res.code in (0, 3), res  # a host may be degraded by the machine's own disk
 
 
-def _images(lab) -> set[str]:
-    return {i for _, i in running_tasks(lab)}
-
-
 def _node_ready(lab, name: str) -> bool:
     addr = lab.host(name).address
     for nid in lab.docker("h1", "node", "ls", "-q").stdout.split():
@@ -300,15 +296,14 @@ def test_a_node_engine_stopped_mid_update_is_named_in_the_report(swarm, senv) ->
         assert outcome["status"] == "failed", outcome
         images = {i for imgs in outcome["nodes"].values() for i in imgs}
         assert images == {old} or "not done within" in outcome["reason"], outcome
-    # once the engine is back, Swarm finishes what it was held up in: 3 tasks, one image.
-    # A stop-first replacement whose predecessor sat on the frozen node is promoted only when
-    # that task is seen stopped, or after swarmkit's restart supervisor gives up waiting for
-    # it (defaultOldTaskTimeout, one minute) plus the restart delay (5 s): seen here at ~60 s
-    deadline = time.monotonic() + 100
-    while len(running_tasks(lab)) != 3 or len(_images(lab)) != 1:
-        assert time.monotonic() < deadline, running_tasks(lab)
-        time.sleep(0.5)
-    print(f"once {down} was back: {running_tasks(lab)}")
+    # What Swarm does once the engine is back is Swarm's, not deployer's, and not asserted:
+    # a stop-first replacement whose predecessor sat on the frozen node waits for that task
+    # to be seen stopped, or for swarmkit's restart supervisor to give up on it (one minute
+    # and the 5 s restart delay); a rollback that paused waits for an operator. CI saw both:
+    # 3 tasks again after ~60 s, and 2 of 3 still after 100 s. The module's teardown leaves
+    # the swarm whichever it is.
+    status = (service(lab).get("UpdateStatus") or {}).get("State")
+    print(f"once {down} was back: {running_tasks(lab)}; update {status}")
 
 
 def service_image(lab) -> str | None:
