@@ -56,7 +56,8 @@ def probe_once(session: Session, health: HealthSpec, address: str, port: int) ->
 
 
 class Watch(Protocol):
-    """The gate's watch over the container, other than the shell watcher (targets/api_gate.py)."""
+    """The gate's watch over the container: the shell watcher (_ShellWatch below), or its
+    events over the Engine API (targets/api_gate.py)."""
 
     def stopped(self) -> str | None: ...
 
@@ -112,12 +113,39 @@ def gate(
     return _probe_gate(session, spec, container_id, decide, ip, watcher)
 
 
-def _confirm(watcher: Channel, session: Session, detail: str) -> GateResult:
-    """Tell the watcher the gate passed; it takes the decision from the host's guard."""
-    watcher.sendall(b"ok\n")
-    watcher.shutdown_write()
-    out, _, _ = session.collect(watcher, 30, time.monotonic())
-    return _confirmed(out.split(), detail)
+class _ShellWatch:
+    """The shell watcher (docker/commands.py `watch_script`): `docker wait` on the host,
+    which prints the exit code if the container stops; told `ok`, it takes the decision
+    from the host's guard itself."""
+
+    def __init__(self, session: Session, container_id: str, decide: str):
+        self.session = session
+        self.chan: Channel = session.start(
+            cmd.watch_script(container_id, decide), keep_stdin_open=True
+        )
+
+    def stopped(self) -> str | None:
+        if not (self.chan.recv_ready() or self.chan.exit_status_ready()):
+            return None
+        code = (
+            self.chan.recv(1024).decode(errors="replace").strip() if self.chan.recv_ready() else ""
+        )
+        return code or "?"
+
+    def confirm(self, decide: str) -> list[str]:
+        """Tell the watcher the gate passed; it takes the decision (its script holds the
+        `decide` test already)."""
+        self.chan.sendall(b"ok\n")
+        self.chan.shutdown_write()
+        out, _, _ = self.session.collect(self.chan, 30, time.monotonic())
+        return out.split()
+
+    def close(self) -> None:
+        try:
+            self.chan.shutdown_write()
+            self.chan.close()
+        except Exception:  # noqa: BLE001 - best effort, the remote side ends on EOF
+            pass
 
 
 def _confirmed(words: list[str], detail: str) -> GateResult:
@@ -146,62 +174,29 @@ def _probe_gate(
     ip: str,
     watcher: Watcher | None = None,
 ) -> GateResult:
-    watch = watcher(container_id) if watcher is not None else None
-    if watch is not None:
-        try:
-            return _watched_gate(session, spec, watch, decide, ip)
-        finally:
-            watch.close()
+    """Probe until healthy, watching the container meanwhile: over the Engine API where
+    `watcher` gives a watch (targets/api_gate.py), else by the shell watcher."""
     health = spec.health
     address, port = probe_target(spec, None, ip)
-    watcher_chan = session.start(cmd.watch_script(container_id, decide), keep_stdin_open=True)
+    watch = watcher(container_id) if watcher is not None else None
+    if watch is None:
+        watch = _ShellWatch(session, container_id, decide)
     deadline = time.monotonic() + health.timeout
-    detail = "no probe ran"
     try:
         while True:
-            if watcher_chan.recv_ready() or watcher_chan.exit_status_ready():
-                code = (
-                    watcher_chan.recv(1024).decode(errors="replace").strip()
-                    if watcher_chan.recv_ready()
-                    else "?"
-                )
-                return GateResult(
-                    False, f"container exited (code {code or '?'}) before turning healthy"
-                )
+            code = watch.stopped()
+            if code is not None:
+                return GateResult(False, f"container exited (code {code}) before turning healthy")
             ok, detail = probe_once(session, health, address, port)
             if ok:
-                return (
-                    _confirm(watcher_chan, session, detail) if decide else GateResult(True, detail)
-                )
+                if not decide:
+                    return GateResult(True, detail)
+                return _confirmed(watch.confirm(decide), detail)
             if time.monotonic() + health.interval > deadline:
                 return GateResult(False, f"not healthy after {health.timeout:.0f}s: {detail}")
             time.sleep(health.interval)
     finally:
-        try:
-            watcher_chan.shutdown_write()
-            watcher_chan.close()
-        except Exception:  # noqa: BLE001 - best effort, the remote side ends on EOF
-            pass
-
-
-def _watched_gate(
-    session: Session, spec: ContainerSpec, watch: Watch, decide: str, ip: str
-) -> GateResult:
-    """The probe gate with a watch that is not a shell command (its events over the
-    Engine API): the same probes, waits and words as the shell watcher's."""
-    health = spec.health
-    address, port = probe_target(spec, None, ip)
-    deadline = time.monotonic() + health.timeout
-    while True:
-        code = watch.stopped()
-        if code is not None:
-            return GateResult(False, f"container exited (code {code}) before turning healthy")
-        ok, detail = probe_once(session, health, address, port)
-        if ok:
-            return _confirmed(watch.confirm(decide), detail) if decide else GateResult(True, detail)
-        if time.monotonic() + health.interval > deadline:
-            return GateResult(False, f"not healthy after {health.timeout:.0f}s: {detail}")
-        time.sleep(health.interval)
+        watch.close()
 
 
 def restore(
