@@ -5,6 +5,7 @@ section that failed prints `!error: TEXT` instead of data. Pure: builds text onl
 
 from __future__ import annotations
 
+import re
 import shlex
 
 from deployer.docker.facts import IMAGE_FORMAT, INSPECT_FORMAT, MARK_CONTAINERS
@@ -135,14 +136,23 @@ def df_script(data_root: str | None) -> str:
     return _section("df", "df -Pk / " + (sh([data_root]) if data_root else "") + " 2>&1")
 
 
+def split_sections(output: str) -> dict[str, list[str]]:
+    """The script's output by section: each marker's non-empty lines, right-stripped."""
+    out: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in output.splitlines():
+        m = re.fullmatch(r"--deployer-health:([a-z]+)--", line.strip())
+        if m:
+            current = out.setdefault(m.group(1), [])
+        elif current is not None and line.strip():
+            current.append(line.rstrip())
+    return out
+
+
 def clock_of(output: str) -> float | None:
     """The host's clock as the clock section printed it."""
-    lines = output.splitlines()
-    mark = MARK.format("clock")
-    for i, line in enumerate(lines[:-1]):
-        if line.strip() == mark:
-            try:
-                return float(lines[i + 1])
-            except ValueError:
-                return None
-    return None
+    lines = split_sections(output).get("clock") or [""]
+    try:
+        return float(lines[0])
+    except ValueError:
+        return None

@@ -17,6 +17,7 @@ from deployer.docker.health_script import (  # noqa: F401 - re-exported for call
     MARK,
     RESTART_WINDOW_MIN,
     script,
+    split_sections,
 )
 from deployer.docker.proxy import (  # noqa: F401 - PROXY_NAME for callers
     MARK_ROUTE,
@@ -98,18 +99,6 @@ class HostFacts:
         return next((c for c in self.others if c.name == name), None)
 
 
-def _sections(output: str) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in output.splitlines():
-        m = re.fullmatch(r"--deployer-health:([a-z]+)--", line.strip())
-        if m:
-            current = out.setdefault(m.group(1), [])
-        elif current is not None and line.strip():
-            current.append(line.rstrip())
-    return out
-
-
 def _num(text: str) -> float | None:
     try:
         return float(text)
@@ -120,7 +109,7 @@ def _num(text: str) -> float | None:
 def parse(output: str) -> HostFacts:
     """Read the script's output; sections missing or unreadable are left empty, with an error."""
     facts = HostFacts()
-    sections = _sections(output)
+    sections = split_sections(output)
     for name, lines in sections.items():
         if lines and lines[0].startswith("!error:"):
             facts.errors[name] = lines[0][len("!error:") :].strip()
