@@ -18,19 +18,31 @@ from collections.abc import Callable
 from typing import Any
 
 import docker
+import docker.errors
 import paramiko
+import requests
 import urllib3
 import urllib3.connection
 from docker.auth import AuthConfig
 from docker.transport.basehttpadapter import BaseHTTPAdapter
 from docker.transport.sshconn import SSHConnectionPool
 
+from deployer.errors import RemoteError
 from deployer.remote.ssh import Session
 from deployer.remote.streamlocal import open_streamlocal
 
 # what paramiko raises when the connection itself breaks under a request (a send on a dead
 # socket, a key exchange that timed out): neither urllib3 nor requests wraps these
 CONNECTION_LOST: tuple[type[Exception], ...] = (EOFError, paramiko.SSHException)
+# a request that failed, the connection under it still up: an error answer, the SDK's own
+# refusals, the transport's or the channel's errors, an answer that is not JSON
+REQUEST_FAILED: tuple[type[Exception], ...] = (
+    docker.errors.DockerException,
+    requests.RequestException,
+    RemoteError,
+    OSError,
+    ValueError,
+)
 API_VERSION = "1.41"  # Docker Engine 20.10 (Debian 12's docker.io); newer engines take it
 
 

@@ -18,24 +18,18 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import docker
-import docker.errors
-import requests
-
 from deployer.errors import RemoteError
-from deployer.remote.engine_api import CONNECTION_LOST, negotiate, socket_client
+from deployer.remote.engine_api import (
+    CONNECTION_LOST,
+    REQUEST_FAILED,
+    negotiate,
+    socket_client,
+)
 from deployer.remote.ssh import Session
 
 TIMEOUT = 30.0  # each request, and the stream's answer (not its events: they last the gate)
 UNKNOWN = "?"  # the exit code of a stop seen otherwise than by its event
-_FAILED: tuple[type[Exception], ...] = (
-    docker.errors.DockerException,
-    requests.RequestException,
-    RemoteError,
-    OSError,
-    ValueError,
-    *CONNECTION_LOST,
-)
+_FAILED = (*REQUEST_FAILED, *CONNECTION_LOST)  # either: the watch is not set up, or ends
 
 
 def since(created: str) -> str:

@@ -17,24 +17,17 @@ from typing import Any, TypeVar
 
 import docker
 import docker.errors
-import requests
 
 from deployer.docker import api_health as ah
 from deployer.docker.health_script import RESTART_WINDOW_MIN
 from deployer.docker.labels import LABEL_MANAGED
 from deployer.docker.proxy import PROXY_NAME
-from deployer.errors import RemoteError, Unreachable
-from deployer.remote.engine_api import CONNECTION_LOST, negotiate
+from deployer.errors import Unreachable
+from deployer.remote.engine_api import CONNECTION_LOST, REQUEST_FAILED, negotiate
 from deployer.remote.streamlocal import StreamLocalRefused
 
 T = TypeVar("T")
-FAILED = (
-    docker.errors.DockerException,
-    requests.RequestException,
-    RemoteError,
-    OSError,
-    ValueError,  # an answer that is not JSON
-)
+FAILED = REQUEST_FAILED
 LOST = CONNECTION_LOST  # the connection itself: the host is unreachable
 
 
