@@ -4,6 +4,7 @@ script built in docker/. The only target that knows shells; paramiko stays in re
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Sequence
@@ -43,19 +44,12 @@ PREPARE_TIMEOUT = 600.0  # login + pulls; a lock wait adds to it
 FIRST_TIMEOUT = PREPARE_TIMEOUT
 
 
-_warming = threading.Lock()
-_warmed = False
-
-
+@functools.cache
 def _warm_api() -> None:
     """Import the Docker SDK (~0.3 s of CPU) in the background, once per process, while
     the hosts' handshakes run: the first host on the API path finds it imported, or waits
-    on the import lock for the rest of it, not for all of it."""
-    global _warmed  # noqa: PLW0603 - once per process
-    with _warming:
-        if _warmed:
-            return
-        _warmed = True
+    on the import lock for the rest of it, not for all of it. (Two first calls at once may
+    start two threads: the import lock makes the second a no-op.)"""
 
     def load() -> None:
         import deployer.targets.api_health  # noqa: F401, PLC0415
@@ -130,9 +124,7 @@ class SshEngine:
             shell += "\n".join(nets.list_lines(networks)) + "\n"
         wait = (lock.wait + locking.YIELD_SECONDS) if lock else 0
         want = _Want(images, registry, pull, specs, nonce, pull_missing)
-        self.route = er.before_connecting(self.conn)
-        if self.route is None:  # the API path is likely: its SDK, while the host connects
-            _warm_api()
+        self.route = self._route_before_connecting()
         if self.route is not None:  # the CLI by choice: today's one command
             res = self._cli(want, lock, shell, wait)
             return self._prepared(res, networks, proxied)
@@ -163,6 +155,14 @@ class SshEngine:
             return failed
         combined = Result(res.host, res.command, 0, first.stdout + res.stdout, res.stderr, res.took)
         return self._prepared(combined, networks, proxied)
+
+    def _route_before_connecting(self) -> er.Route | None:
+        """The CLI when the inventory or the login decides it; None: the host is asked, and
+        the API path is likely, so its SDK is imported while the host connects."""
+        route = er.before_connecting(self.conn)
+        if route is None:
+            _warm_api()
+        return route
 
     def _over_api(self, path: str, want: _Want) -> Prepared | None:
         """The prepare's docker work over the Engine API; None (self.route says why) when
@@ -389,9 +389,7 @@ class SshEngine:
         (the CLI's script) when the inventory or the login chooses the CLI; else the host's
         own sections and the engine's address, then the docker sections over the Engine
         API (the CLI's after all when the host says it cannot be used)."""
-        self.route = er.before_connecting(self.conn)
-        if self.route is None:  # the API path is likely: its SDK, while the host connects
-            _warm_api()
+        self.route = self._route_before_connecting()
         self.session.open()
         t0 = time.monotonic()
         self.session.transport.global_request("keepalive@openssh.com", wait=True)
