@@ -3,20 +3,20 @@ new SSH connection to the host (it did: Session.run -> transport -> open())."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import paramiko
 
 from deployer.targets.ssh import SshEngine
-from tests.unit.remote.test_connect_pacing import Front, conn_to, serve_ssh
+from tests.unit.remote.test_connect_pacing import Front, conn_to
 
 
 def test_a_heartbeat_on_a_closed_engine_does_not_connect_again(
-    tmp_path: Path, front: list[Front]
+    tmp_path: Path, ssh_server: Callable[[paramiko.PKey], Front]
 ) -> None:
     key = paramiko.RSAKey.generate(2048)
-    f = Front(lambda index, sock: serve_ssh(key)(sock))
-    front.append(f)
+    f = ssh_server(key)
     engine = SshEngine(conn_to(f.port, tmp_path, key), session=None)
     engine.session.connect_timeout = 5
     engine.session.open()

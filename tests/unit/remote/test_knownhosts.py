@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import paramiko
@@ -15,7 +16,7 @@ import pytest
 
 from deployer.errors import HostKeyError
 from deployer.remote import knownhosts, ssh
-from tests.unit.remote.test_connect_pacing import Front, conn_to, serve_ssh
+from tests.unit.remote.test_connect_pacing import Front, conn_to
 
 
 @pytest.fixture(scope="module")
@@ -124,11 +125,10 @@ def test_the_table_answers_as_paramikos_merged_one(
 
 
 def test_a_real_connection_is_verified_by_the_shared_table(
-    tmp_path: Path, front: list[Front]
+    tmp_path: Path, ssh_server: Callable[[paramiko.PKey], Front]
 ) -> None:
     key = paramiko.RSAKey.generate(2048)
-    f = Front(lambda index, sock: serve_ssh(key)(sock))
-    front.append(f)
+    f = ssh_server(key)
     conn = conn_to(f.port, tmp_path, key)
     known = Path(conn.known_hosts[0])  # a line OpenSSH skips (paramiko's loader raised on it)
     known.write_text("10.1.1.3 ssh-ed25519 not-base64!!\n" + known.read_text())

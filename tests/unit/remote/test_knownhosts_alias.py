@@ -5,6 +5,7 @@ with --accept-new-host-keys a CHANGED key was accepted and recorded."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 from deployer.errors import HostKeyError
 from deployer.remote import ssh
-from tests.unit.remote.test_connect_pacing import Front, conn_to, serve_ssh
+from tests.unit.remote.test_connect_pacing import Front, conn_to
 
 
 def _alias_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -24,12 +25,11 @@ def _alias_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_changed_key_of_aliased_host_is_refused_even_with_accept_new(
-    tmp_path: Path, front: list[Front], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, ssh_server: Callable[[paramiko.PKey], Front], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _alias_home(tmp_path, monkeypatch)
     real = paramiko.RSAKey.generate(2048)
-    f = Front(lambda index, sock: serve_ssh(real)(sock))
-    front.append(f)
+    f = ssh_server(real)
     recorded = paramiko.RSAKey.generate(2048)  # what known_hosts trusts for this server
     conn = replace(conn_to(f.port, tmp_path, recorded), address="webalias")
     known = Path(conn.known_hosts[0])
@@ -44,12 +44,11 @@ def test_changed_key_of_aliased_host_is_refused_even_with_accept_new(
 
 
 def test_known_key_of_aliased_host_is_accepted(
-    tmp_path: Path, front: list[Front], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, ssh_server: Callable[[paramiko.PKey], Front], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _alias_home(tmp_path, monkeypatch)
     key = paramiko.RSAKey.generate(2048)
-    f = Front(lambda index, sock: serve_ssh(key)(sock))
-    front.append(f)
+    f = ssh_server(key)
     conn = replace(conn_to(f.port, tmp_path, key), address="webalias")
     s = ssh.Session(conn, connect_timeout=5)
     try:

@@ -5,6 +5,7 @@ decode are skipped, not an internal error for every host."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import paramiko
@@ -12,13 +13,14 @@ import pytest
 
 from deployer.errors import HostKeyError
 from deployer.remote import ssh
-from tests.unit.remote.test_connect_pacing import Front, conn_to, serve_ssh
+from tests.unit.remote.test_connect_pacing import Front, conn_to
 
 
-def test_a_revoked_key_is_never_accepted(tmp_path: Path, front: list[Front]) -> None:
+def test_a_revoked_key_is_never_accepted(
+    tmp_path: Path, ssh_server: Callable[[paramiko.PKey], Front]
+) -> None:
     key = paramiko.RSAKey.generate(2048)
-    f = Front(lambda index, sock: serve_ssh(key)(sock))
-    front.append(f)
+    f = ssh_server(key)
     conn = conn_to(f.port, tmp_path, key)
     known = Path(conn.known_hosts[0])
     known.write_text(f"@revoked * {key.get_name()} {key.get_base64()}\n" + known.read_text())
