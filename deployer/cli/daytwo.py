@@ -331,15 +331,17 @@ def _read_logs(
     """One host's one container: its lines into `out`; (host, why, None) if it dropped."""
     e = engine(conn, accept_new)
     try:
+        from deployer.remote.ssh import OutputEnd
+
         chan = e.session.start(script, keep_stdin_open=follow)
-        buf = b""
+        buf, end = b"", OutputEnd()
         while not stop.is_set():
             if chan.recv_ready():
                 buf += chan.recv(65536)
                 *done, buf = buf.split(b"\n")
                 for raw in done:
                     out.put((conn.name, name, raw.decode(errors="replace")))
-            elif chan.exit_status_ready():
+            elif end.reached(chan):
                 break
             else:
                 time.sleep(0.05)

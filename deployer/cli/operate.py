@@ -132,6 +132,7 @@ def _interactive(
     import tty as ttymod
 
     from deployer.docker.daytwo import exec_tty_argv
+    from deployer.remote.ssh import OutputEnd
 
     if not sys.stdin.isatty():
         raise ConfigError("exec -it needs a terminal")
@@ -141,7 +142,7 @@ def _interactive(
         chan = e.session.transport.open_session()
         chan.get_pty(term=os.environ.get("TERM", "xterm"), width=cols, height=rows)
         chan.exec_command(exec_tty_argv(container, command))
-        saved = termios.tcgetattr(sys.stdin)
+        saved, end = termios.tcgetattr(sys.stdin), OutputEnd()
         try:
             ttymod.setraw(sys.stdin.fileno())
             while True:
@@ -156,7 +157,7 @@ def _interactive(
                     if not data:
                         break
                     chan.sendall(data)
-                if chan.exit_status_ready() and not chan.recv_ready():
+                if end.reached(chan):
                     break
         finally:
             termios.tcsetattr(sys.stdin, termios.TCSADRAIN, saved)

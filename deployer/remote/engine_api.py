@@ -137,14 +137,14 @@ class StreamLocalAdapter(_OnePool):
     """requests adapter: every connection a stream-local channel to the engine's socket;
     `channels` counts the channels opened."""
 
-    def __init__(self, session: Session, path: str, timeout: float, connect_timeout: float):
+    def __init__(self, session: Session, path: str, timeout: float, open_timeout: float):
         super().__init__()
         self.channels = 0
         self.opened: list[paramiko.Channel] = []
 
         def opener() -> paramiko.Channel:
             chan = open_streamlocal(
-                session.transport, path, host=session.conn.name, timeout=connect_timeout
+                session.transport, path, host=session.conn.name, timeout=open_timeout
             )
             self.channels += 1
             self.opened = [c for c in self.opened if not c.closed] + [chan]
@@ -208,7 +208,7 @@ def socket_client(
     api = docker.APIClient(base_url="tcp://127.0.0.1:9", version=API_VERSION, timeout=timeout)
     api._auth_configs = AuthConfig({})  # noqa: SLF001 - see above
     api.trust_env = False
-    adapter = StreamLocalAdapter(session, path, timeout, session.connect_timeout)
+    adapter = StreamLocalAdapter(session, path, timeout, session.channel_timeout)
     api.mount("http+docker://engine", adapter)
     api._custom_adapter = adapter  # noqa: SLF001 - the SDK closes it with the client
     api.base_url = "http+docker://engine"

@@ -43,6 +43,10 @@ Channel = (
     paramiko.Channel
 )  # what `Session.start` returns, for the rooms that must not import paramiko
 CONNECT_TIMEOUT = 10.0
+# a channel (a command, a socket) opened on a connection that is up: a loaded host's sshd
+# can take longer to answer than a connection's handshake is given (CI saw over 10 s)
+CHANNEL_TIMEOUT = 30.0
+EOF_GRACE = 2.0  # seconds a command's output is awaited after its exit status (collect)
 KEEPALIVE = 15
 # Pacing: at most this many SSH handshakes at once in one run, however many forks (Kamal
 # caps concurrent SSH starts at 30 too): a handshake costs the controller a key exchange.
@@ -158,6 +162,24 @@ def parse_jump(spec: str, label: str) -> tuple[str, str, int]:
     return user, host, int(port or 22)
 
 
+class OutputEnd:
+    """Whether a command's output has all arrived. sshd sends the exit status when the
+    command ends, which can be before the last of its output: that is awaited until the end
+    of the output (EOF), or for EOF_GRACE seconds when something the command left running
+    holds it open."""
+
+    def __init__(self) -> None:
+        self.exited = 0.0
+
+    def reached(self, chan: paramiko.Channel) -> bool:
+        if not chan.exit_status_ready() or chan.recv_ready() or chan.recv_stderr_ready():
+            return False
+        if chan.eof_received or chan.closed:
+            return True
+        self.exited = self.exited or time.monotonic()
+        return time.monotonic() > self.exited + EOF_GRACE
+
+
 class Session:
     """A live SSH connection to one host, with counters for benchmarks."""
 
@@ -171,6 +193,7 @@ class Session:
         self.conn = conn
         self.accept_new = accept_new_host_keys
         self.connect_timeout = connect_timeout
+        self.channel_timeout = max(connect_timeout, CHANNEL_TIMEOUT)
         self.commands = 0
         self.connections = 0
         self.retries = 0  # connection attempts dropped before one got through
@@ -379,7 +402,7 @@ class Session:
         if become is not None:  # the same one command, run through sudo (remote/become.py)
             script, stdin = bec.wrap(script, become), bec.stdin_prefix(become) + stdin
         try:
-            chan = self.transport.open_session(timeout=self.connect_timeout)
+            chan = self.transport.open_session(timeout=self.channel_timeout)
             chan.exec_command(script)
             if stdin:
                 chan.sendall(stdin.encode())
@@ -398,6 +421,7 @@ class Session:
     ) -> tuple[str, str, int]:
         out, err = bytearray(), bytearray()
         deadline = started + timeout
+        end = OutputEnd()
         # poll, not select: a run of 1,000 hosts has file descriptors past select()'s 1024
         ready = select.poll()
         ready.register(chan, select.POLLIN)
@@ -406,7 +430,7 @@ class Session:
                 out += chan.recv(65536)
             while chan.recv_stderr_ready():
                 err += chan.recv_stderr(65536)
-            if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+            if end.reached(chan):
                 break
             if time.monotonic() > deadline:
                 chan.close()

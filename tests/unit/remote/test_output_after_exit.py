@@ -1,0 +1,130 @@
+"""A command's output that arrives after its exit status is still collected: sshd sends
+`exit-status` when the command ends, which can be before the last of what it printed
+reaches the client. Reading stopped at the exit status lost the tail (in CI: the engine's
+address line at the end of the first command, so a prepare took the CLI path for "the
+engine's address was not reported"). A real SSH server (paramiko's server side) on
+127.0.0.1 answers in that order."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from deployer.remote import ssh
+from tests.unit.remote.test_connect_pacing import Front, conn_to
+
+
+class _ExitFirst(paramiko.ServerInterface):
+    """Exit status first, then (later) the output, then EOF; or never EOF (`hold`)."""
+
+    def __init__(self, hold: bool) -> None:
+        self.hold = hold
+
+    def check_auth_password(self, username: str, password: str) -> int:
+        return paramiko.AUTH_SUCCESSFUL if password == "pw" else paramiko.AUTH_FAILED
+
+    def get_allowed_auths(self, username: str) -> str:
+        return "password"
+
+    def check_channel_request(self, kind: str, chanid: int) -> int:
+        return paramiko.OPEN_SUCCEEDED
+
+    def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
+        def answer() -> None:
+            time.sleep(0.1)
+            channel.sendall(b"head\n")
+            channel.send_exit_status(0)
+            time.sleep(0.4)  # the tail still on its way when the status is in
+            channel.sendall(b"tail\n")
+            channel.sendall_stderr(b"late")
+            if not self.hold:
+                channel.shutdown_write()  # EOF
+                time.sleep(0.1)
+                channel.close()
+
+        threading.Thread(target=answer, daemon=True).start()
+        return True
+
+
+def _run(tmp_path: Path, hold: bool) -> tuple[ssh.Result, float]:
+    key = paramiko.RSAKey.generate(2048)
+    done = threading.Event()
+
+    def serve(index: int, sock: object) -> None:
+        t = paramiko.Transport(sock)
+        t.add_server_key(key)
+        t.start_server(server=_ExitFirst(hold))
+        chan = t.accept(5)  # held: a channel object dropped is closed
+        done.wait(10)
+        assert chan is not None
+        t.close()
+
+    f = Front(serve)
+    session = ssh.Session(conn_to(f.port, tmp_path, key), connect_timeout=5)
+    try:
+        t0 = time.monotonic()
+        res = session.run("print", timeout=10)
+        return res, time.monotonic() - t0
+    finally:
+        done.set()
+        session.close()
+        f.close()
+
+
+def test_output_sent_after_the_exit_status_is_collected(tmp_path: Path) -> None:
+    res, _ = _run(tmp_path, hold=False)
+    assert (res.stdout, res.stderr, res.exited) == ("head\ntail\n", "late", 0)
+
+
+def test_output_held_open_by_a_leftover_ends_after_the_grace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Something the command started keeps its output open (no EOF): the run still ends,
+    EOF_GRACE after the exit status, with what arrived."""
+    monkeypatch.setattr(ssh, "EOF_GRACE", 1.0)
+    res, took = _run(tmp_path, hold=True)
+    assert (res.stdout, res.stderr, res.exited) == ("head\ntail\n", "late", 0)
+    assert 1.0 <= took < 4.0, took
+
+
+class _SlowOpen(_ExitFirst):
+    """A loaded host: its sshd answers a channel request after `delay` seconds."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(hold=False)
+        self.delay = delay
+
+    def check_channel_request(self, kind: str, chanid: int) -> int:
+        time.sleep(self.delay)  # paramiko asks this in its transport thread: the answer waits
+        return paramiko.OPEN_SUCCEEDED
+
+
+def test_a_command_waits_for_a_slow_channel_longer_than_the_handshake(tmp_path: Path) -> None:
+    """The connection is up: a session channel answered after the connect timeout (in CI,
+    a loaded host's sshd took over 10 s: "Timeout opening channel." failed a health gate)
+    still runs the command; opening waits CHANNEL_TIMEOUT, not the handshake's timeout."""
+    key = paramiko.RSAKey.generate(2048)
+    done = threading.Event()
+
+    def serve(index: int, sock: object) -> None:
+        t = paramiko.Transport(sock)
+        t.add_server_key(key)
+        t.start_server(server=_SlowOpen(delay=1.5))
+        chan = t.accept(5)
+        done.wait(10)
+        assert chan is not None
+
+    f = Front(serve)
+    session = ssh.Session(conn_to(f.port, tmp_path, key), connect_timeout=1)
+    try:
+        res = session.run("print", timeout=10)
+    finally:
+        done.set()
+        session.close()
+        f.close()
+    assert session.channel_timeout == ssh.CHANNEL_TIMEOUT >= 30
+    assert (res.stdout, res.exited) == ("head\ntail\n", 0)
