@@ -208,7 +208,7 @@ def socket_client(
     api = docker.APIClient(base_url="tcp://127.0.0.1:9", version=API_VERSION, timeout=timeout)
     api._auth_configs = AuthConfig({})  # noqa: SLF001 - see above
     api.trust_env = False
-    adapter = StreamLocalAdapter(session, path, timeout, session.channel_timeout)
+    adapter = StreamLocalAdapter(session, path, timeout, session.connect_timeout)
     api.mount("http+docker://engine", adapter)
     api._custom_adapter = adapter  # noqa: SLF001 - the SDK closes it with the client
     api.base_url = "http+docker://engine"

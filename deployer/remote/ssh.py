@@ -43,9 +43,6 @@ Channel = (
     paramiko.Channel
 )  # what `Session.start` returns, for the rooms that must not import paramiko
 CONNECT_TIMEOUT = 10.0
-# a channel (a command, a socket) opened on a connection that is up: a loaded host's sshd
-# can take longer to answer than a connection's handshake is given (CI saw over 10 s)
-CHANNEL_TIMEOUT = 30.0
 EOF_GRACE = 2.0  # seconds a command's output is awaited after its exit status (collect)
 KEEPALIVE = 15
 # Pacing: at most this many SSH handshakes at once in one run, however many forks (Kamal
@@ -193,7 +190,6 @@ class Session:
         self.conn = conn
         self.accept_new = accept_new_host_keys
         self.connect_timeout = connect_timeout
-        self.channel_timeout = max(connect_timeout, CHANNEL_TIMEOUT)
         self.commands = 0
         self.connections = 0
         self.retries = 0  # connection attempts dropped before one got through
@@ -402,7 +398,7 @@ class Session:
         if become is not None:  # the same one command, run through sudo (remote/become.py)
             script, stdin = bec.wrap(script, become), bec.stdin_prefix(become) + stdin
         try:
-            chan = self.transport.open_session(timeout=self.channel_timeout)
+            chan = self.transport.open_session(timeout=self.connect_timeout)
             chan.exec_command(script)
             if stdin:
                 chan.sendall(stdin.encode())

@@ -4,8 +4,11 @@ the stream began is replayed) instead of a `docker wait` process on the host, an
 inspect. The decision is still taken from the host's guard by its one shell test
 (docker/guard.py `decide_line`), in one command.
 
-Fail safe: a stream that ends or breaks before the gate closes it counts as a stop (code
-?), as the shell watcher's end does; a restart count that moved counts as a stop. A watch
+A stream that ends or breaks before the gate closes it is not taken for a stop: the
+container's state is read again, and a container still running with the same restart count
+is watched by a new stream from the same start (a die meanwhile is replayed). Fail safe: a
+state that cannot be read, a restart count that moved, or more than RESUBSCRIBE broken
+streams in one gate count as a stop (code ?), as the shell watcher's end does. A watch
 that cannot be set up in time (the channel refused, the engine not answering, an error
 status) is None: the gate takes the shell watcher as before.
 """
@@ -29,6 +32,7 @@ from deployer.remote.ssh import Session
 
 TIMEOUT = 30.0  # each request, and the stream's answer (not its events: they last the gate)
 UNKNOWN = "?"  # the exit code of a stop seen otherwise than by its event
+RESUBSCRIBE = 3  # broken streams in one gate, each followed by a new one, before fail safe
 _FAILED = (*REQUEST_FAILED, *CONNECTION_LOST)  # either: the watch is not set up, or ends
 
 
@@ -50,6 +54,9 @@ class ApiWatch:
         self.count = count  # told the channels opened, when closed
         self.code: str | None = None  # its exit code, once it stopped
         self.closing = False
+        self.broke: str | None = None  # why the stream ended before the gate closed it
+        self.breaks: list[str] = []  # each break, in order (for the gate's words)
+        self.created = ""
         self.api, self.adapter = socket_client(session, path, timeout=TIMEOUT)
         try:
             negotiate(self.api)
@@ -59,7 +66,8 @@ class ApiWatch:
                 self.code = str(state.get("ExitCode", UNKNOWN))
                 return
             # every die since it was created is replayed: one before the stream began too
-            self._subscribe(since(str(state["Created"])))
+            self.created = since(str(state["Created"]))
+            self._subscribe(self.created)
         except BaseException:
             self.close()
             raise
@@ -94,16 +102,19 @@ class ApiWatch:
                 return
             outcome.append(res)
             answered.set()
+            why = "the events stream ended"
             try:
                 for event in self.api._stream_helper(res, decode=True):  # noqa: SLF001
                     attributes = (event.get("Actor") or {}).get("Attributes") or {}
                     code = str(attributes.get("exitCode", ""))
                     self.code = code if code.isdigit() else UNKNOWN
                     return
-            except _FAILED:
-                pass
-            if not self.closing:  # ended before the gate closed it: fail safe
-                self.code = self.code or UNKNOWN
+            except Exception as err:  # noqa: BLE001 - urllib3's and the SDK's own too: a break
+                why = f"the events stream broke: {type(err).__name__}: {err}"[:200]
+            finally:
+                res.close()
+            if not self.closing:  # ended before the gate closed it: see stopped()
+                self.broke = why
 
         threading.Thread(target=read, daemon=True, name="gate-events").start()
         if not answered.wait(TIMEOUT):
@@ -113,7 +124,37 @@ class ApiWatch:
 
     def stopped(self) -> str | None:
         """The exit code (or ?) if the container stopped since it started, else None."""
+        if self.code is None and self.broke is not None and not self.closing:
+            self._recover(self.broke)
         return self.code
+
+    @property
+    def lost(self) -> str:
+        """Why a stop of code ? was taken, in words."""
+        if self.code != UNKNOWN or not self.breaks:
+            return ""
+        return f"the watch over the Engine API lost the container ({self.breaks[-1]})"
+
+    def _recover(self, why: str) -> None:
+        """After a stream's end: a stop if the state says so (or cannot say), else a new
+        stream from the container's start (a die meanwhile is replayed to it)."""
+        self.broke = None
+        self.breaks.append(why)
+        try:
+            state = self._state()
+            if not state.get("Running"):
+                self.code = str(state.get("ExitCode", UNKNOWN))
+            elif state.get("RestartCount", 0) != self.restarts:
+                self.breaks.append(f"{why}, and its restart count moved")
+                self.code = UNKNOWN
+            elif len(self.breaks) > RESUBSCRIBE:
+                self.breaks.append(f"{why}, {len(self.breaks)} times in this gate")
+                self.code = UNKNOWN
+            else:
+                self._subscribe(self.created)
+        except _FAILED as err:
+            self.breaks.append(f"{why}, and its state could not be read: {err}"[:300])
+            self.code = UNKNOWN
 
     def confirm(self, decide: str) -> list[str]:
         """The shell watcher's words for the end of a passed gate: STOPPED (it does not run

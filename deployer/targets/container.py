@@ -61,6 +61,12 @@ class Watch(Protocol):
 
     def stopped(self) -> str | None: ...
 
+    @property
+    def lost(self) -> str:
+        """Why a stop of code ? was taken: the watch lost sight of the container ("": it
+        did not, or cannot say)."""
+        ...
+
     def confirm(self, decide: str) -> list[str]: ...
 
     def close(self) -> None: ...
@@ -132,6 +138,10 @@ class _ShellWatch:
         )
         return code or "?"
 
+    @property
+    def lost(self) -> str:
+        return ""
+
     def confirm(self, decide: str) -> list[str]:
         """Tell the watcher the gate passed; it takes the decision (its script holds the
         `decide` test already)."""
@@ -185,6 +195,8 @@ def _probe_gate(
     try:
         while True:
             code = watch.stopped()
+            if code is not None and watch.lost:
+                return GateResult(False, f"taken as stopped before turning healthy: {watch.lost}")
             if code is not None:
                 return GateResult(False, f"container exited (code {code}) before turning healthy")
             ok, detail = probe_once(session, health, address, port)

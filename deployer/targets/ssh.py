@@ -37,7 +37,6 @@ from deployer.targets import (
 from deployer.targets import container as ct
 from deployer.targets.proxied import Proxied, recorded_route
 
-ENGINE_API_GATE = False  # the gate's watch over the Engine API (targets/api_gate.py): off
 PREPARE_TIMEOUT = 600.0  # login + pulls; a lock wait adds to it
 # the API path's first command: the lock (its wait adds), which also waits out a pending
 # host guard (up to its deadline + 30 s, beyond a minute), and the shell lines: the CLI
@@ -196,10 +195,7 @@ class SshEngine:
         """The health gate's watch over the Engine API where the prepare step took it: the
         container's events, no `docker wait` process (None: the shell watcher)."""
         route = self.route
-        # Off for now: in CI a healthy version's gate once saw the events stream end early
-        # (the watch's fail-safe "code ?") and rolled it back; the shell watcher until the
-        # cause is found (the note of session 7).
-        if not ENGINE_API_GATE or route is None or not route.api:
+        if route is None or not route.api:
             return None
         from deployer.targets.api_gate import watch  # noqa: PLC0415 - the SDK, see prepare
 

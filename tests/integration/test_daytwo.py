@@ -5,13 +5,14 @@ Ctrl-C leaving nothing behind), exec with each host's exit code, and --one."""
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
 
 import pytest
 from test_deploy import PLAYBOOKS, WEB, deploy, deployer, env  # noqa: F401
+
+from tests.procs import interrupt
 
 pytestmark = pytest.mark.lab
 
@@ -59,6 +60,8 @@ def test_logs_follow_every_host_then_ctrl_c_leaves_nothing(ticking, env) -> None
     lab = ticking
     argv = [
         sys.executable,
+        "-X",
+        "faulthandler",
         "-m",
         "deployer",
         "logs",
@@ -85,8 +88,7 @@ def test_logs_follow_every_host_then_ctrl_c_leaves_nothing(ticking, env) -> None
     for host, stamps in seen.items():  # a line a second, each within about a second
         gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
         assert max(gaps) < 2.0, (host, gaps)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=20)
+    _, err = interrupt(proc, 20)
     assert proc.returncode == 130 and "Traceback" not in err, err
     time.sleep(1.0)  # every lab host's processes are this machine's
     left = subprocess.run(["pgrep", "-af", "docker logs --follow"], capture_output=True, text=True)

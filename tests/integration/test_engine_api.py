@@ -193,9 +193,8 @@ def test_the_gate_watches_over_the_api_and_says_what_the_shell_watcher_says(clea
     lab = clean_lab
     first = deploy(lab, env, "web.yml", "--limit", "h1,h2", "-o", "json")
     assert first.code == 0, first
-    for v in first.hosts().values():  # lock + address, replace, the watcher, finalize
-        # (the gate's API watch is off: ENGINE_API_GATE, targets/ssh.py)
-        assert (v["engine"], v["commands"], v["channels"]) == ("api", 4, 1), v
+    for v in first.hosts().values():  # lock + address, replace, confirm, finalize
+        assert (v["engine"], v["commands"], v["channels"]) == ("api", 4, 3), v
     said = {}
     for host, mode in (("h1", "auto"), ("h2", "off")):
         crash = deploy(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from tests.procs import interrupt
 
 pytestmark = pytest.mark.lab
 
@@ -51,7 +52,6 @@ def test_watch_rewrites_the_report_each_round_and_stops_on_ctrl_c(lab, tmp_path:
             assert doc["schema"] == "deployer.health/v1"
             assert {h["name"] for h in doc["hosts"]} == set(lab.web_hosts())
     assert len(stamps) == 3, stamps
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    _, err = interrupt(proc, 30)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "stopped watching" in err

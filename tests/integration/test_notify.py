@@ -5,7 +5,6 @@ container going down and coming back, once each."""
 # ruff: noqa: F811 - pytest fixtures imported from test_deploy
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 from test_deploy import WEB, cli_env, deploy, image
 
+from tests.procs import interrupt
 from tests.unit.report.test_notify_messages import Receiver
 
 pytestmark = pytest.mark.lab
@@ -73,7 +73,7 @@ def test_watch_says_a_host_going_down_and_recovering_once_each(
 
     assert deploy(lab, env, "web.yml", "--limit", WEB[0]).code == 0
     argv = [
-        sys.executable, "-m", "deployer", "health", "-i", str(lab.inventory),
+        sys.executable, "-X", "faulthandler", "-m", "deployer", "health", "-i", str(lab.inventory),
         str(PLAYBOOKS / "web.yml"), "--limit", WEB[0], "-e", "deployer_health_load_warn=1000",
         "-o", "json", "--out", str(tmp_path / "h.json"), "--watch", "0.5", "--notify", receiver.url,
     ]  # fmt: skip
@@ -97,8 +97,7 @@ def test_watch_says_a_host_going_down_and_recovering_once_each(
         wait_for(2)
         time.sleep(1.5)
     finally:
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
+        _, err = interrupt(proc, 30)
     titles = [str(m["title"]) for m in receiver.got]
     assert titles == [
         f"deployer health: {WEB[0]} unhealthy",

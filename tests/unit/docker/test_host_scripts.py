@@ -242,10 +242,11 @@ def test_lock_state_lists_pending_guards(tmp_path):
 
 
 def test_the_guard_runs_detached_from_the_command_that_started_it(tmp_path):
-    """The remote command returns at once: the guard holds none of its output pipes."""
+    """The remote command returns without waiting for the guard (whose deadline is 30 s):
+    the guard holds none of its output pipes, or run() would wait for it past its timeout.
+    (Not a clock check: under a loaded CI, a command's own time is not a bound.)"""
     state = tmp_path / "state"
     lines = guard.start_lines(str(state), "att2", "web", None, 30, {})
-    t0 = time.monotonic()
     res = subprocess.run(
         ["sh", "-c", "\n".join(lines)],
         capture_output=True,
@@ -253,7 +254,7 @@ def test_the_guard_runs_detached_from_the_command_that_started_it(tmp_path):
         timeout=10,
         env=fake_docker(tmp_path),
     )
-    assert res.returncode == 0 and time.monotonic() - t0 < 5
+    assert res.returncode == 0, res.stderr
     assert sh(guard.decide_line(str(state), "att2")).returncode == 0  # the controller decides
     assert sh(guard.decide_line(str(state), "att2")).returncode != 0  # and nobody else can
 
