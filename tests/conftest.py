@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +22,13 @@ if len(LAB_NAME) > 6:  # the lab's names (links, namespaces) must stay short
         f"number ({_WORKER or 'none'}) must fit; pick a shorter DEPLOYER_TEST_LAB"
     )
 LAB_HOSTS = int(os.environ.get("DEPLOYER_TEST_LAB_HOSTS", "3"))
+
+# A test suite started in the background by a shell without job control (`cmd &` in a
+# script) inherits SIGINT ignored, and passes that on to every process it starts: the
+# Ctrl-C tests' deployer then never sees the interrupt (Python keeps an ignored SIGINT
+# ignored). A handler here is reset to the default in each child, as a terminal's run.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @dataclass

@@ -341,7 +341,7 @@ def _read_logs(
                 *done, buf = buf.split(b"\n")
                 for raw in done:
                     out.put((conn.name, name, raw.decode(errors="replace")))
-            elif end.reached(chan):
+            elif end.reached(chan, stderr=False):  # its stderr is read at the end
                 break
             else:
                 time.sleep(0.05)

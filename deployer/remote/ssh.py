@@ -168,8 +168,12 @@ class OutputEnd:
     def __init__(self) -> None:
         self.exited = 0.0
 
-    def reached(self, chan: paramiko.Channel) -> bool:
-        if not chan.exit_status_ready() or chan.recv_ready() or chan.recv_stderr_ready():
+    def reached(self, chan: paramiko.Channel, stderr: bool = True) -> bool:
+        """stderr=False: a caller that reads stderr only at the end (what it holds then
+        does not keep the output open)."""
+        if not chan.exit_status_ready() or chan.recv_ready():
+            return False
+        if stderr and chan.recv_stderr_ready():
             return False
         if chan.eof_received or chan.closed:
             return True
@@ -433,7 +437,10 @@ class Session:
                 raise RemoteError(
                     f"{self.conn.name}: a remote command timed out after {timeout:.0f}s"
                 )
-            ready.poll(200)
+            if chan.eof_received:  # its pipe stays readable after EOF: wait on the status
+                chan.status_event.wait(0.2)
+            else:
+                ready.poll(200)
         code = chan.recv_exit_status()
         chan.close()
         text = err.decode(errors="replace")

@@ -57,6 +57,7 @@ class Script:
     def __init__(self, *streams: tuple[Any, ...], running: bool = True, code: int = 0):
         self.streams = list(streams)
         self.running, self.code = running, code
+        self.started_at = "2026-11-29T12:00:01Z"
         self.asked: list[str] = []
 
     def next_stream(self) -> tuple[Any, ...]:
@@ -78,7 +79,11 @@ def _serve_http(chan: paramiko.Channel, script: Script) -> None:
         if path == "/version":
             _reply(chan, {"ApiVersion": "1.47", "MinAPIVersion": "1.24"})
         elif path == f"/containers/{CID}/json":
-            state = {"Running": script.running, "ExitCode": script.code}
+            state = {
+                "Running": script.running,
+                "ExitCode": script.code,
+                "StartedAt": script.started_at,
+            }
             _reply(chan, {"State": state, "RestartCount": 0, "Created": "2026-11-29T12:00:00Z"})
         elif path == "/events":
             _events(chan, script.next_stream())
@@ -193,7 +198,8 @@ def test_a_stream_that_ends_while_the_container_runs_is_followed_by_a_new_one(
         assert watch is not None
         assert _seen(watch, 0.8) is None, watch.breaks
         assert _seen(watch, 4.0) == "2", (watch.breaks, script.asked)
-        assert len(watch.breaks) == 1 and fate[0] in ("end", "garbage"), watch.breaks
+        said = {"end": "the events stream ended", "garbage": "the events stream broke: "}
+        assert len(watch.breaks) == 1 and watch.breaks[0].startswith(said[fate[0]]), watch.breaks
     finally:
         close()
     assert script.asked.count("/events") == 2
@@ -219,10 +225,29 @@ def test_streams_that_keep_breaking_fail_safe(tmp_path: Path, short_requests: fl
     try:
         assert watch is not None
         assert _seen(watch, 5.0) == "?"
-        assert len(watch.breaks) == api_gate.RESUBSCRIBE + 2, watch.breaks
+        assert len(watch.breaks) == api_gate.RESUBSCRIBE + 1, watch.breaks
         assert watch.lost == (
             "the watch over the Engine API lost the container (the events stream ended, "
             f"{api_gate.RESUBSCRIBE + 1} times in this gate)"
+        )
+    finally:
+        close()
+
+
+def test_a_container_started_again_while_its_stream_was_down_is_a_stop(
+    tmp_path: Path, short_requests: float
+) -> None:
+    """`docker restart` (or the engine's own restart) leaves the restart count alone: its
+    new StartedAt says it stopped; the gate says the watch lost it, and why."""
+    script = Script(("end", 0.5))
+    watch, _counted, close = _watch(tmp_path, script)
+    try:
+        assert watch is not None
+        script.started_at = "2026-11-29T12:00:09Z"
+        assert _seen(watch, 3.0) == "?"
+        assert watch.lost == (
+            "the watch over the Engine API lost the container (the events stream ended, "
+            "and it was started again meanwhile)"
         )
     finally:
         close()

@@ -75,9 +75,14 @@ def _run(tmp_path: Path, hold: bool) -> tuple[ssh.Result, float]:
         f.close()
 
 
-def test_output_sent_after_the_exit_status_is_collected(tmp_path: Path) -> None:
-    res, _ = _run(tmp_path, hold=False)
+def test_output_sent_after_the_exit_status_is_collected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """All of it, and the end of the output (EOF) ends the wait, not the grace."""
+    monkeypatch.setattr(ssh, "EOF_GRACE", 60.0)
+    res, took = _run(tmp_path, hold=False)
     assert (res.stdout, res.stderr, res.exited) == ("head\ntail\n", "late", 0)
+    assert took < 30, took
 
 
 def test_output_held_open_by_a_leftover_ends_after_the_grace(
@@ -89,3 +94,58 @@ def test_output_held_open_by_a_leftover_ends_after_the_grace(
     res, took = _run(tmp_path, hold=True)
     assert (res.stdout, res.stderr, res.exited) == ("head\ntail\n", "late", 0)
     assert 1.0 <= took < 4.0, took
+
+
+class _LogsFail(_ExitFirst):
+    """`docker logs` that fails: an error on stderr, exit 1, EOF (as a missing container)."""
+
+    def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
+        def answer() -> None:
+            time.sleep(0.1)
+            channel.sendall_stderr(b"Error: No such container: web")
+            channel.send_exit_status(1)
+            channel.shutdown_write()
+            time.sleep(0.1)
+            channel.close()
+
+        threading.Thread(target=answer, daemon=True).start()
+        return True
+
+
+def test_logs_report_a_failure_said_on_stderr(tmp_path: Path) -> None:
+    """`deployer logs` reads a host's stderr only when its command ends: that stderr must
+    not keep the reader waiting for the end (it waited until Ctrl-C, saying nothing)."""
+    import queue
+
+    from deployer.cli.daytwo import _read_logs
+
+    key = paramiko.RSAKey.generate(1024)
+    done = threading.Event()
+
+    def serve(index: int, sock: object) -> None:
+        t = paramiko.Transport(sock)
+        t.add_server_key(key)
+        t.start_server(server=_LogsFail(hold=False))
+        chan = t.accept(5)
+        done.wait(10)
+        assert chan is not None
+
+    f = Front(serve)
+    out: queue.Queue[tuple[str, str, str | None]] = queue.Queue()
+    reader = threading.Thread(
+        target=_read_logs,
+        args=(conn_to(f.port, tmp_path, key), "web", "logs", False, False, out, threading.Event()),
+        daemon=True,
+    )
+    try:
+        reader.start()
+        reader.join(10)
+        assert not reader.is_alive()
+    finally:
+        done.set()
+        f.close()
+    assert out.get_nowait() == (
+        "h",
+        "web: logs ended (exit 1): Error: No such container: web",
+        None,
+    )
