@@ -183,15 +183,19 @@ def choose_version(server_max: str, server_min: str) -> str:
     return API_VERSION
 
 
-def negotiate(api: docker.APIClient) -> None:
+def negotiate(api: docker.APIClient, agreed: str | None = None) -> str:
     """Ask the engine which API versions it takes (GET /version, unversioned: every engine
-    answers it) and speak one of them: one request, the first on the channel."""
-    res = api.get(f"{api.base_url}/version", timeout=api.timeout)
-    api._raise_for_status(res)  # noqa: SLF001
-    got = res.json()
-    api._version = choose_version(  # noqa: SLF001 - the SDK's own field for it
-        str(got.get("ApiVersion") or API_VERSION), str(got.get("MinAPIVersion") or "1.12")
-    )
+    answers it) and speak one of them: one request, the first on the channel. `agreed`:
+    the version an earlier client agreed with the same engine, spoken without asking."""
+    if agreed is None:
+        res = api.get(f"{api.base_url}/version", timeout=api.timeout)
+        api._raise_for_status(res)  # noqa: SLF001
+        got = res.json()
+        agreed = choose_version(
+            str(got.get("ApiVersion") or API_VERSION), str(got.get("MinAPIVersion") or "1.12")
+        )
+    api._version = agreed  # noqa: SLF001 - the SDK's own field for it
+    return agreed
 
 
 def socket_client(

@@ -50,7 +50,12 @@ class ApiWatch:
     """Whether the container stopped since it started, and the confirmation."""
 
     def __init__(
-        self, session: Session, path: str, container_id: str, count: Callable[[int], None]
+        self,
+        session: Session,
+        path: str,
+        container_id: str,
+        count: Callable[[int], None],
+        version: str | None = None,
     ):
         self.session = session
         self.container = container_id
@@ -63,7 +68,7 @@ class ApiWatch:
         self.created = ""
         self.api, self.adapter = socket_client(session, path, timeout=TIMEOUT)
         try:
-            negotiate(self.api)
+            negotiate(self.api, version)
             state = self._state(TIMEOUT)
             self.started = (state.get("RestartCount", 0), state.get("StartedAt", ""))
             if not state.get("Running"):  # stopped already: its code, as docker wait's
@@ -206,10 +211,15 @@ class ApiWatch:
 
 
 def watch(
-    session: Session, path: str, container_id: str, count: Callable[[int], None]
+    session: Session,
+    path: str,
+    container_id: str,
+    count: Callable[[int], None],
+    version: str | None = None,
 ) -> ApiWatch | None:
-    """An ApiWatch, or None when one cannot be set up (the gate's shell watcher then)."""
+    """An ApiWatch, or None when one cannot be set up (the gate's shell watcher then).
+    version: the API version the prepare step agreed with this engine (None: ask)."""
     try:
-        return ApiWatch(session, path, container_id, count)
+        return ApiWatch(session, path, container_id, count, version)
     except _FAILED:
         return None

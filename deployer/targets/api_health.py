@@ -70,8 +70,8 @@ class ApiHealth:
     def info(self) -> dict[str, Any] | str:
         """The engine's info, after agreeing on an API version (the first request: a
         refused channel propagates from it)."""
-        agreed = self._ask(lambda: negotiate(self.api))
-        if isinstance(agreed, str):
+        agreed = self._ask(lambda: {"version": negotiate(self.api)})
+        if isinstance(agreed, str):  # why it failed
             return agreed
         got = self._ask(self.api.info)
         if isinstance(got, dict):

@@ -52,6 +52,7 @@ class ApiPrepare:
 
     def __init__(self, api: docker.APIClient):
         self.api = api
+        self.version: str | None = None  # the API version agreed with the engine, once asked
         # image id -> its inspect, read since the last pull (reused for the containers' images)
         self.inspected: dict[str, dict[str, Any]] = {}
 
@@ -68,7 +69,7 @@ class ApiPrepare:
         """Prepared; StreamLocalRefused propagates (the caller falls back to the CLI: no
         request reached the engine when the first channel is refused)."""
         try:
-            negotiate(self.api)
+            self.version = negotiate(self.api)
             self._pulls(images, registry, pull, specs, pull_missing)
             facts = self._facts(images, specs, nonce)
         except _Failed as failed:

@@ -84,6 +84,7 @@ class SshEngine:
         self.proxy_upkeep: tuple[str, ...] = ()  # what the proxy needs
         self.route: er.Route | None = None  # how the prepare step reached the engine
         self.api_channels = 0
+        self.api_version: str | None = None  # agreed by the prepare step, for the gate's
 
     @property
     def commands(self) -> int:
@@ -173,8 +174,9 @@ class SshEngine:
         from deployer.targets.api_prepare import ApiPrepare  # noqa: PLC0415
 
         api, adapter = socket_client(self.session, path, timeout=PREPARE_TIMEOUT)
+        prepare = ApiPrepare(api)
         try:
-            return ApiPrepare(api).run(
+            return prepare.run(
                 want.images,
                 want.registry,
                 pull=want.pull,
@@ -188,6 +190,7 @@ class SshEngine:
             self.route = er.Route(False, reason=refused.reason)
             return None
         finally:
+            self.api_version = prepare.version
             self.api_channels += adapter.channels
             api.close()
 
@@ -202,7 +205,9 @@ class SshEngine:
         def counted(channels: int) -> None:
             self.api_channels += channels
 
-        return lambda container_id: watch(self.session, route.socket, container_id, counted)
+        return lambda container_id: watch(
+            self.session, route.socket, container_id, counted, self.api_version
+        )
 
     def _cli(self, want: _Want, lock: LockRequest | None, shell: str, wait: float) -> Result:
         """The CLI's prepare script (docker/commands.py), and `shell` after it: one command."""

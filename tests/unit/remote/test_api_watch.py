@@ -21,6 +21,7 @@ import paramiko
 import pytest
 
 from deployer.remote import ssh
+from deployer.remote.engine_api import API_VERSION
 from deployer.targets import api_gate
 from tests.unit.remote.test_connect_pacing import Front, conn_to
 
@@ -117,7 +118,7 @@ def _events(chan: paramiko.Channel, fate: tuple[Any, ...]) -> None:
         chan.close()
 
 
-def _watch(tmp_path: Path, script: Script):  # type: ignore[no-untyped-def]
+def _watch(tmp_path: Path, script: Script, version: str | None = None):  # type: ignore[no-untyped-def]
     key = paramiko.RSAKey.generate(1024)
     stop = threading.Event()
 
@@ -134,7 +135,7 @@ def _watch(tmp_path: Path, script: Script):  # type: ignore[no-untyped-def]
     front = Front(serve)
     session = ssh.Session(conn_to(front.port, tmp_path, key), connect_timeout=5)
     counted: list[int] = []
-    watch = api_gate.watch(session, "/run/docker.sock", CID, counted.append)
+    watch = api_gate.watch(session, "/run/docker.sock", CID, counted.append, version)
 
     def close() -> None:
         if watch is not None:
@@ -251,3 +252,17 @@ def test_a_container_started_again_while_its_stream_was_down_is_a_stop(
         )
     finally:
         close()
+
+
+def test_a_version_the_prepare_step_agreed_is_spoken_without_asking_again(
+    tmp_path: Path, short_requests: float
+) -> None:
+    for version, asked in ((None, ["/version"]), ("1.44", [])):
+        script = Script(("quiet",))
+        watch, _counted, close = _watch(tmp_path, script, version)
+        try:
+            assert watch is not None
+            assert [p for p in script.asked if p == "/version"] == asked
+            assert watch.api._version == (version or API_VERSION)  # noqa: SLF001
+        finally:
+            close()
