@@ -19,11 +19,13 @@ import docker
 import docker.errors
 
 from deployer.docker import api_health as ah
+from deployer.docker import health_script as hs
 from deployer.docker.health_script import RESTART_WINDOW_MIN
 from deployer.docker.labels import LABEL_MANAGED
 from deployer.docker.proxy import PROXY_NAME
 from deployer.errors import Unreachable
-from deployer.remote.engine_api import CONNECTION_LOST, REQUEST_FAILED, negotiate
+from deployer.remote.engine_api import CONNECTION_LOST, REQUEST_FAILED, negotiate, socket_client
+from deployer.remote.ssh import Session
 from deployer.remote.streamlocal import StreamLocalRefused
 
 T = TypeVar("T")
@@ -121,3 +123,31 @@ class ApiHealth:
             images=images,
             proxy=proxy,
         )
+
+
+def docker_sections(
+    session: Session,
+    path: str,
+    clock: float,
+    timeout: float,
+    started: float,
+    count: Callable[[int], None],
+) -> str:
+    """The docker sections over the Engine API at the socket `path`, and df's by a shell
+    command started as soon as the API said where the engine keeps its data; all within
+    `timeout` of `started`. StreamLocalRefused when the server refused the first channel
+    to the socket (nothing reached the engine: the caller takes the CLI's script); `count`
+    is told the channels opened."""
+    api, adapter = socket_client(session, path, timeout=hs.DOCKER_TIMEOUT)
+    try:
+        reader = ApiHealth(api, session.conn.name, started + timeout)
+        info = reader.info()
+        df = session.start(hs.df_script(reader.data_root))
+        try:
+            text = reader.sections(info, clock)
+        finally:  # the connection lost meanwhile: Unreachable, and the channel let go
+            df_out, _err, _code = session.collect(df, timeout, started)
+        return text + df_out
+    finally:
+        count(adapter.channels)
+        api.close()

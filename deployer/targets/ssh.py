@@ -202,12 +202,13 @@ class SshEngine:
             return None
         from deployer.targets.api_gate import watch  # noqa: PLC0415 - the SDK, see prepare
 
-        def counted(channels: int) -> None:
-            self.api_channels += channels
-
         return lambda container_id: watch(
-            self.session, route.socket, container_id, counted, self.api_version
+            self.session, route.socket, container_id, self._count, self.api_version
         )
+
+    def _count(self, channels: int) -> None:
+        """Channels the API's clients opened (told by each one when it closes)."""
+        self.api_channels += channels
 
     def _cli(self, want: _Want, lock: LockRequest | None, shell: str, wait: float) -> Result:
         """The CLI's prepare script (docker/commands.py), and `shell` after it: one command."""
@@ -415,39 +416,19 @@ class SshEngine:
             # ahead of the engine's clock would hold the answer open until then)
             clock = hs.clock_of(out)
             now = clock if clock is not None else before
-            docker_out = self._health_over_api(self.route.socket, now, timeout, started)
+            from deployer.targets.api_health import docker_sections  # noqa: PLC0415 - the SDK
+
+            try:
+                docker_out = docker_sections(
+                    self.session, self.route.socket, now, timeout, started, self._count
+                )
+            except StreamLocalRefused as refused:  # nothing reached the engine
+                self.route = er.Route(False, reason=refused.reason)
         if docker_out is None:  # the CLI's sections, a second command
             chan = self.session.start(hs.docker_script())
             docker_out, more, _code = self.session.collect(chan, timeout, started)
             err += more
         return HealthRaw(out + docker_out, err, latency, before, after)
-
-    def _health_over_api(
-        self, path: str, clock: float, timeout: float, started: float
-    ) -> str | None:
-        """The docker sections over the Engine API, df by a shell command started as soon
-        as the API said where the engine keeps its data; None (self.route says why) when
-        the server refused the first channel to the socket."""
-        from deployer.remote.engine_api import socket_client  # noqa: PLC0415
-        from deployer.targets.api_health import ApiHealth  # noqa: PLC0415
-
-        api, adapter = socket_client(self.session, path, timeout=hs.DOCKER_TIMEOUT)
-        try:
-            reader = ApiHealth(api, self.conn.name, started + timeout)
-            try:
-                info = reader.info()
-            except StreamLocalRefused as refused:
-                self.route = er.Route(False, reason=refused.reason)
-                return None
-            df = self.session.start(hs.df_script(reader.data_root))
-            try:
-                text = reader.sections(info, clock)
-            finally:  # the connection lost meanwhile: Unreachable, and the channel let go
-                df_out, _err, _code = self.session.collect(df, timeout, started)
-            return text + df_out
-        finally:
-            self.api_channels += adapter.channels
-            api.close()
 
     def probe_tcp(self, address: str, port: int, timeout: float = 3.0) -> float:
         return self.session.probe_tcp(address, port, timeout)
