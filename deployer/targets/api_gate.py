@@ -35,7 +35,7 @@ from deployer.remote.ssh import Session
 TIMEOUT = 30.0  # each request, and the stream's answer (not its events: they last the gate)
 UNKNOWN = "?"  # the exit code of a stop seen otherwise than by its event
 RESUBSCRIBE = 3  # broken streams in one gate, each followed by a new one, before fail safe
-RECOVER = 5.0  # each request of a recovery after a break (the gate waits on it)
+RECOVER = 5.0  # each answer in a recovery after a break (opening a channel: its own 10 s)
 _FAILED = (*REQUEST_FAILED, *CONNECTION_LOST)  # either: the watch is not set up, or ends
 
 
@@ -129,6 +129,7 @@ class ApiWatch:
             # the stream's connection is never used again: at the stream's end urllib3
             # hands it back to the pool before the channel's close has arrived
             stream_conn = getattr(res.raw, "connection", None)
+            res.raw.release_conn = lambda: None  # so it is not handed back: closed below
             why = "the events stream ended"
             try:
                 for event in self.api._stream_helper(res, decode=True):  # noqa: SLF001
@@ -172,7 +173,10 @@ class ApiWatch:
             elif len(self.breaks) > RESUBSCRIBE:
                 lost = f"{why}, {len(self.breaks)} times in this gate"
             else:
-                self._subscribe(self.created, RECOVER)
+                try:
+                    self._subscribe(self.created, RECOVER)
+                except _FAILED as err:
+                    lost = f"{why}, and a new stream could not be set up: {err}"[:300]
         except _FAILED as err:
             lost = f"{why}, and its state could not be read: {err}"[:300]
         if lost:

@@ -53,12 +53,13 @@ def _reply(chan: paramiko.Channel, body: Any) -> None:
 class Script:
     """What the engine answers: its container's state, and each events request's fate in
     turn (the last one repeats): ("quiet",), ("die", after, code), ("end", after) the
-    stream closed, ("garbage", after) a chunk that is not HTTP's."""
+    stream closed, ("garbage", after) a chunk that is not HTTP's, ("refuse",) an error."""
 
     def __init__(self, *streams: tuple[Any, ...], running: bool = True, code: int = 0):
         self.streams = list(streams)
         self.running, self.code = running, code
         self.started_at = "2026-11-29T12:00:01Z"
+        self.restarts = 0
         self.asked: list[str] = []
 
     def next_stream(self) -> tuple[Any, ...]:
@@ -85,7 +86,14 @@ def _serve_http(chan: paramiko.Channel, script: Script) -> None:
                 "ExitCode": script.code,
                 "StartedAt": script.started_at,
             }
-            _reply(chan, {"State": state, "RestartCount": 0, "Created": "2026-11-29T12:00:00Z"})
+            _reply(
+                chan,
+                {
+                    "State": state,
+                    "RestartCount": script.restarts,
+                    "Created": "2026-11-29T12:00:00Z",
+                },
+            )
         elif path == "/events":
             _events(chan, script.next_stream())
             return
@@ -94,6 +102,14 @@ def _serve_http(chan: paramiko.Channel, script: Script) -> None:
 
 
 def _events(chan: paramiko.Channel, fate: tuple[Any, ...]) -> None:
+    if fate[0] == "refuse":  # an error answer: the engine will not stream
+        body = b'{"message": "too many listeners"}'
+        chan.sendall(
+            b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        return
     chan.sendall(
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
     )
@@ -266,3 +282,19 @@ def test_a_version_the_prepare_step_agreed_is_spoken_without_asking_again(
             assert watch.api._version == (version or API_VERSION)  # noqa: SLF001
         finally:
             close()
+
+
+def test_a_new_stream_refused_after_a_break_fails_safe_and_says_so(
+    tmp_path: Path, short_requests: float
+) -> None:
+    script = Script(("end", 0.3), ("refuse",))
+    watch, _counted, close = _watch(tmp_path, script)
+    try:
+        assert watch is not None
+        assert _seen(watch, 3.0) == "?"
+        assert watch.lost.startswith(
+            "the watch over the Engine API lost the container (the events stream ended, "
+            "and a new stream could not be set up: 500 Server Error"
+        ), watch.lost
+    finally:
+        close()
