@@ -139,10 +139,13 @@ class ApiWatch:
                     return
             except Exception as err:  # noqa: BLE001 - urllib3's and the SDK's own too: a break
                 why = f"the events stream broke: {type(err).__name__}: {err}"[:200]
-            finally:
-                res.close()
-                if stream_conn is not None:
-                    stream_conn.close()
+            finally:  # a transport that died with the stream: closing raises, said below
+                for close in (res.close, getattr(stream_conn, "close", None)):
+                    try:
+                        if close is not None:
+                            close()
+                    except Exception:  # noqa: BLE001, S110 - the break is what matters here
+                        pass
             if not self.closing:  # ended before the gate closed it: see stopped()
                 self.broke = why
 

@@ -298,3 +298,27 @@ def test_a_new_stream_refused_after_a_break_fails_safe_and_says_so(
         ), watch.lost
     finally:
         close()
+
+
+def test_a_stream_whose_closing_fails_is_still_a_break(
+    tmp_path: Path, short_requests: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closing the stream's answer on a transport that died with it raises (paramiko's
+    EOFError, seen in CI): the reader still says the stream ended, or the watch is blind."""
+    import requests
+
+    real_close = requests.models.Response.close
+
+    def close_on_a_dead_transport(self: requests.models.Response) -> None:
+        real_close(self)
+        raise EOFError
+
+    monkeypatch.setattr(requests.models.Response, "close", close_on_a_dead_transport)
+    script = Script(("end", 0.3), ("die", 0.5, 4))
+    watch, _counted, close = _watch(tmp_path, script)
+    try:
+        assert watch is not None
+        assert _seen(watch, 4.0) == "4", (watch.breaks, script.asked)
+        assert watch.breaks == ["the events stream ended"]
+    finally:
+        close()
