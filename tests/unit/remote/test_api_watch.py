@@ -23,22 +23,9 @@ import pytest
 from deployer.remote import ssh
 from deployer.remote.engine_api import API_VERSION
 from deployer.targets import api_gate
-from tests.unit.remote.test_connect_pacing import Front, conn_to
+from tests.unit.remote.test_connect_pacing import Front, OpenServer, conn_to
 
 CID = "c" * 64
-
-
-class _Engine(paramiko.ServerInterface):
-    """Lets every channel open; the test's thread serves each one."""
-
-    def check_auth_password(self, username: str, password: str) -> int:
-        return paramiko.AUTH_SUCCESSFUL if password == "pw" else paramiko.AUTH_FAILED
-
-    def get_allowed_auths(self, username: str) -> str:
-        return "password"
-
-    def check_channel_request(self, kind: str, chanid: int) -> int:
-        return paramiko.OPEN_SUCCEEDED
 
 
 def _reply(chan: paramiko.Channel, body: Any) -> None:
@@ -141,7 +128,7 @@ def _watch(tmp_path: Path, script: Script, version: str | None = None):  # type:
     def serve(index: int, sock: object) -> None:
         t = paramiko.Transport(sock)
         t.add_server_key(key)
-        t.start_server(server=_Engine())
+        t.start_server(server=OpenServer())
         while not stop.is_set():
             chan = t.accept(0.5)
             if chan is not None:

@@ -54,6 +54,20 @@ class _Server(paramiko.ServerInterface):
         return "password"
 
 
+class OpenServer(paramiko.ServerInterface):
+    """A server that lets in the password `pw` (conn_to's) and opens every channel asked
+    for; subclasses say what a channel does."""
+
+    def check_auth_password(self, username: str, password: str) -> int:
+        return paramiko.AUTH_SUCCESSFUL if password == "pw" else paramiko.AUTH_FAILED
+
+    def get_allowed_auths(self, username: str) -> str:
+        return "password"
+
+    def check_channel_request(self, kind: str, chanid: int) -> int:
+        return paramiko.OPEN_SUCCEEDED
+
+
 class Front:
     """Listens on 127.0.0.1; `handle(index, sock)` serves each connection in a thread.
     Counts connections and the most open at once."""

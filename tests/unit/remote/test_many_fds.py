@@ -16,19 +16,10 @@ import paramiko
 import pytest
 
 from deployer.remote import ssh
-from tests.unit.remote.test_connect_pacing import Front, conn_to
+from tests.unit.remote.test_connect_pacing import Front, OpenServer, conn_to
 
 
-class _Exec(paramiko.ServerInterface):
-    def check_auth_password(self, username: str, password: str) -> int:
-        return paramiko.AUTH_SUCCESSFUL if password == "pw" else paramiko.AUTH_FAILED
-
-    def get_allowed_auths(self, username: str) -> str:
-        return "password"
-
-    def check_channel_request(self, kind: str, chanid: int) -> int:
-        return paramiko.OPEN_SUCCEEDED
-
+class _Exec(OpenServer):
     def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
         def answer() -> None:
             time.sleep(0.2)  # after the server's reply to the exec request

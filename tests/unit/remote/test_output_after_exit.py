@@ -15,23 +15,14 @@ import paramiko
 import pytest
 
 from deployer.remote import ssh
-from tests.unit.remote.test_connect_pacing import Front, conn_to
+from tests.unit.remote.test_connect_pacing import Front, OpenServer, conn_to
 
 
-class _ExitFirst(paramiko.ServerInterface):
+class _ExitFirst(OpenServer):
     """Exit status first, then (later) the output, then EOF; or never EOF (`hold`)."""
 
     def __init__(self, hold: bool) -> None:
         self.hold = hold
-
-    def check_auth_password(self, username: str, password: str) -> int:
-        return paramiko.AUTH_SUCCESSFUL if password == "pw" else paramiko.AUTH_FAILED
-
-    def get_allowed_auths(self, username: str) -> str:
-        return "password"
-
-    def check_channel_request(self, kind: str, chanid: int) -> int:
-        return paramiko.OPEN_SUCCEEDED
 
     def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
         def answer() -> None:
@@ -149,3 +140,4 @@ def test_logs_report_a_failure_said_on_stderr(tmp_path: Path) -> None:
         "web: logs ended (exit 1): Error: No such container: web",
         None,
     )
+
