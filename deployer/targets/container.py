@@ -11,7 +11,7 @@ from deployer.docker import guard as hostguard
 from deployer.docker.facts import probe_target
 from deployer.errors import RemoteError
 from deployer.model import ContainerSpec, HealthSpec, Observed
-from deployer.remote.ssh import Channel, Result, Session
+from deployer.remote.ssh import Channel, OutputEnd, Result, Session
 from deployer.targets import LATE, Attempt, GateResult, Restored, Started
 
 SETTLE_SECONDS = 3.0  # no health check: running this long without a restart counts as healthy
@@ -129,14 +129,14 @@ class _ShellWatch:
         self.chan: Channel = session.start(
             cmd.watch_script(container_id, decide), keep_stdin_open=True
         )
+        self.end = OutputEnd()
 
     def stopped(self) -> str | None:
-        if not (self.chan.recv_ready() or self.chan.exit_status_ready()):
-            return None
-        code = (
-            self.chan.recv(1024).decode(errors="replace").strip() if self.chan.recv_ready() else ""
-        )
-        return code or "?"
+        """docker wait's exit code; ? when the watcher ended without one (its output read
+        to its end first: sshd can send the exit status before the last of it)."""
+        if self.chan.recv_ready():
+            return self.chan.recv(1024).decode(errors="replace").strip() or "?"
+        return "?" if self.end.reached(self.chan) else None
 
     @property
     def lost(self) -> str:

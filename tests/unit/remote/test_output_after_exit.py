@@ -141,3 +141,53 @@ def test_logs_report_a_failure_said_on_stderr(tmp_path: Path) -> None:
         None,
     )
 
+
+class _CodeAfterStatus(OpenServer):
+    """A watcher whose exit status comes before the exit code it printed."""
+
+    def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
+        def answer() -> None:
+            time.sleep(0.1)
+            channel.send_exit_status(0)
+            time.sleep(0.3)
+            channel.sendall(b"137\n")
+            channel.shutdown_write()
+            time.sleep(0.1)
+            channel.close()
+
+        threading.Thread(target=answer, daemon=True).start()
+        return True
+
+
+def test_the_shell_watcher_reads_the_code_that_follows_its_exit_status(tmp_path: Path) -> None:
+    """The gate's shell watcher said "?" for a container whose `docker wait` code was
+    still on its way when the exit status came: the same end of output as collect's."""
+    from deployer.targets.container import _ShellWatch
+
+    key = paramiko.RSAKey.generate(1024)
+    done = threading.Event()
+
+    def serve(index: int, sock: object) -> None:
+        t = paramiko.Transport(sock)
+        t.add_server_key(key)
+        t.start_server(server=_CodeAfterStatus())
+        chan = t.accept(5)
+        done.wait(10)
+        assert chan is not None
+
+    f = Front(serve)
+    session = ssh.Session(conn_to(f.port, tmp_path, key), connect_timeout=5)
+    try:
+        watch = _ShellWatch(session, "c" * 64, "")
+        seen = None
+        for _ in range(50):
+            seen = watch.stopped()
+            if seen is not None:
+                break
+            time.sleep(0.05)
+        watch.close()
+    finally:
+        done.set()
+        session.close()
+        f.close()
+    assert seen == "137"
