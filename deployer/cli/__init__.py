@@ -6,11 +6,14 @@ Each command group lives in its own module and registers itself on `main`.
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import json
+import os
 import sys
+import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -55,6 +58,45 @@ class LazyGroup(click.Group):
 @click.version_option(__version__, prog_name="deployer")
 def main() -> None:
     """Roll Docker images out to fleets of servers over SSH, and tell how each is doing."""
+
+
+def run() -> NoReturn:
+    """The `deployer` command (and `python -m deployer`): `main`, then `exit_now`."""
+    try:
+        main.main(prog_name="deployer")
+    except SystemExit as done:  # click ends every command with sys.exit, standalone
+        exit_now(done.code)
+    exit_now(0)  # pragma: no cover - click's standalone mode always raises SystemExit
+
+
+def exit_now(code: str | int | None) -> NoReturn:
+    """Exit with `code` as the interpreter would, without its teardown.
+
+    After the last line of a command, CPython waits for the threads that are not daemons
+    and runs the atexit functions (logging's flush, temporary folders' removal, the thread
+    pools' joins), then frees every module and object one by one: ~0.1 s of a 1.3 s no-op
+    redeploy on this machine, for nothing, since the process ends. This does the first two
+    and ends the process. An output that cannot be flushed (a closed pipe) takes the
+    ordinary way out, which reports it as before."""
+    if code is None:
+        code = 0
+    shutdown = getattr(threading, "_shutdown", None)  # what Py_Finalize runs first
+    exitfuncs = getattr(atexit, "_run_exitfuncs", None)
+    if not isinstance(code, int) or shutdown is None or exitfuncs is None:
+        sys.exit(code)  # a message to print, or another interpreter: the ordinary way
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(code)
+    shutdown()
+    exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        code = code or 1
+    os._exit(code)
 
 
 ERROR_SCHEMA = "deployer.error/v1"
