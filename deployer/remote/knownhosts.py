@@ -1,7 +1,7 @@
 """Host keys for one connection: the known_hosts files parsed once per run, not per host.
 
 paramiko's `HostKeys.load` checks every line against every line read before it, and a
-`fabric.Connection` starts with a table of its own: loading the inventory's file for each
+each connection's `SSHClient` starts with a table of its own: loading the inventory's file for each
 of N hosts parsed N lines N times, each line under logging's global lock (paramiko asks
 for its logger per line). At 100 hosts that was four fifths of the controller's work in a
 no-op; at 1,000 it would be hours. Here each file is parsed once (again only when it

@@ -1,4 +1,4 @@
-"""One SSH connection per host per run (fabric + paramiko), reused for every command.
+"""One SSH connection per host per run (paramiko), reused for every command.
 
 - Host keys are verified against ~/.ssh/known_hosts and the inventory's file.
   Unknown: refused with the way to trust it, unless accept_new (then recorded).
@@ -19,15 +19,14 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
-import fabric
 import paramiko
 
 from deployer.errors import HostKeyError, RemoteError, Unreachable
 from deployer.model import HostConn
 from deployer.remote import become as bec
-from deployer.remote import knownhosts
-from deployer.remote.sshconfig import ssh_config_jump
+from deployer.remote import knownhosts, sshconfig
 
 # paramiko logs every refused probe channel at ERROR; our own messages say what matters.
 logging.getLogger("paramiko").setLevel(logging.CRITICAL)
@@ -87,6 +86,32 @@ _jump_lock = threading.Lock()
 def _jump_limit(jump: str) -> threading.BoundedSemaphore:
     with _jump_lock:
         return _jump_handshakes.setdefault(jump, threading.BoundedSemaphore(JUMP_HANDSHAKES))
+
+
+class _Link:
+    """One SSH connection: paramiko's client, the address and port it goes to, and what
+    `SSHClient.connect` is given. A ProxyCommand (from ~/.ssh/config) starts at `open`."""
+
+    def __init__(
+        self, host: str, port: int, user: str, kwargs: dict[str, Any], proxy: str | None
+    ) -> None:
+        self.client = paramiko.SSHClient()
+        self.host, self.port, self.user = host, port, user
+        self.kwargs, self.proxy = kwargs, proxy
+
+    @property
+    def is_connected(self) -> bool:
+        t = self.client.get_transport()
+        return t is not None and t.is_active()
+
+    def open(self) -> None:
+        kwargs = dict(self.kwargs)
+        if self.proxy is not None:
+            kwargs["sock"] = paramiko.ProxyCommand(self.proxy)
+        self.client.connect(self.host, self.port, self.user, **kwargs)
+
+    def close(self) -> None:
+        self.client.close()
 
 
 class _JumpFailed(Exception):
@@ -197,57 +222,60 @@ class Session:
         self.commands = 0
         self.connections = 0
         self.retries = 0  # connection attempts dropped before one got through
-        self._fabric: fabric.Connection | None = None
-        self._gateway: fabric.Connection | None = None
+        self._link: _Link | None = None
+        self._gateway: _Link | None = None
 
     # -- connecting -------------------------------------------------------------------------
-    def _make(
-        self, host: str, port: int, user: str, sock: paramiko.Channel | None = None
-    ) -> fabric.Connection:
-        kwargs: dict[str, object] = {
+    def _make(self, host: str, port: int, user: str, sock: paramiko.Channel | None = None) -> _Link:
+        """A connection not yet opened to HOST (an ~/.ssh/config alias: its HostName, keys
+        and ProxyCommand apply; its ProxyJump is `jump`'s business), its host key checked
+        against the inventory's known_hosts."""
+        found = sshconfig.lookup(host, port=port)
+        kwargs: dict[str, Any] = {
             "look_for_keys": self.conn.key_file is None,
             "allow_agent": True,
             "banner_timeout": self.connect_timeout,
             "auth_timeout": self.connect_timeout,
+            "timeout": self.connect_timeout,
         }
-        if self.conn.key_file:
-            kwargs["key_filename"] = [os.path.expanduser(self.conn.key_file)]
+        keys = [os.path.expanduser(self.conn.key_file)] if self.conn.key_file else []
+        # ~/.ssh/config's keys that exist (ssh warns of a missing one and goes on)
+        keys += [
+            k for k in map(os.path.expanduser, found.get("identityfile", ())) if os.path.isfile(k)
+        ]
+        if keys:
+            kwargs["key_filename"] = keys
         if self.conn.password is not None:
             kwargs["password"] = self.conn.password.reveal()
+        proxy = None if sock is not None else sshconfig.proxy_command(found)
         if sock is not None:
             kwargs["sock"] = sock
-        c = fabric.Connection(
-            host=host,
-            user=user,
-            port=port,
-            connect_timeout=self.connect_timeout,
-            connect_kwargs=kwargs,
-        )
+        link = _Link(str(found.get("hostname") or host), port, user, kwargs, proxy)
         files, record = knownhosts.files_for(self.conn)
-        client = c.client
-        # the name paramiko looks the key up by: fabric's host, which ~/.ssh/config's
-        # HostName may have replaced (an alias), and its port
+        client = link.client
+        # the name paramiko looks the key up by: the address ~/.ssh/config's HostName may
+        # have replaced (an alias), and its port
         revoked = knownhosts.fill(
-            client.get_host_keys(), files, knownhosts.lookup_name(c.host, c.port), self.conn.name
+            client.get_host_keys(), files, knownhosts.lookup_name(link.host, port), self.conn.name
         )
         client.set_missing_host_key_policy(
             knownhosts.Policy(self.accept_new, record, self.conn.name, revoked)
         )
-        return c
+        return link
 
     @property
     def jump(self) -> str | None:
         """The jump host: the inventory's deployer_ssh_jump, else ProxyJump from ~/.ssh/config."""
-        return self.conn.jump or ssh_config_jump(self.conn.address)
+        return self.conn.jump or sshconfig.ssh_config_jump(self.conn.address)
 
     def open(self) -> None:
-        if self._fabric is not None:
+        if self._link is not None:
             return
         c = self._connect(self.jump)
         transport = c.client.get_transport()
         assert transport is not None
         transport.set_keepalive(KEEPALIVE)
-        self._fabric = c
+        self._link = c
         self.connections += 2 if self._gateway is not None else 1
 
     def _through(self, jump: str) -> paramiko.Channel:
@@ -278,12 +306,12 @@ class Session:
                 self._gateway = None
             raise _JumpFailed(err) from err
 
-    def _connect(self, jump: str | None) -> fabric.Connection:
+    def _connect(self, jump: str | None) -> _Link:
         """Open the connection (through the jump host if any), paced (at most MAX_HANDSHAKES
         at once in this process) and tried again with backoff when it is dropped before it
         is up."""
         for attempt in range(CONNECT_TRIES):
-            c: fabric.Connection | None = None
+            c: _Link | None = None
             try:
                 sock = self._through(jump) if jump else None
                 c = self._make(self.conn.address, self.conn.port, self.conn.user, sock)
@@ -356,20 +384,20 @@ class Session:
     @property
     def transport(self) -> paramiko.Transport:
         self.open()
-        assert self._fabric is not None
-        t = self._fabric.client.get_transport()
+        assert self._link is not None
+        t = self._link.client.get_transport()
         if t is None or not t.is_active():
             raise Unreachable(f"{self.conn.name}: connection lost")
         return t
 
     def close(self) -> None:
-        for c in (self._fabric, self._gateway):
+        for c in (self._link, self._gateway):
             if c is not None:
                 try:
                     c.close()
                 except Exception:  # noqa: BLE001 - closing must never fail a run
                     pass
-        self._fabric = self._gateway = None
+        self._link = self._gateway = None
 
     # -- commands --------------------------------------------------------------------------
     def run(
@@ -388,7 +416,7 @@ class Session:
         """
         started = time.monotonic()
         if not reopen:
-            c = self._fabric
+            c = self._link
             if c is None or c.client.get_transport() is None:
                 raise RemoteError(f"{self.conn.name}: the connection was closed")
         chan = self.start(script, stdin=stdin, counted=counted)
