@@ -55,6 +55,9 @@ class ApiPrepare:
         self.version: str | None = None  # the API version agreed with the engine, once asked
         # image id -> its inspect, read since the last pull (reused for the containers' images)
         self.inspected: dict[str, dict[str, Any]] = {}
+        # reference -> its inspect (None: not on the host), read since the last pull: the
+        # pull policy's look and the facts' ask the same question (one request, not two)
+        self.by_ref: dict[str, dict[str, Any] | None] = {}
 
     def run(
         self,
@@ -134,6 +137,7 @@ class ApiPrepare:
         """POST /images/create, the credentials in X-Registry-Auth for their registry only."""
         auth = api_facts.auth_for(image, registry)
         self.inspected.clear()  # a pull may move a tag: what was read before is stale
+        self.by_ref.clear()
         try:
             stream = self.api.pull(image, auth_config=auth)
         except docker.errors.APIError as err:
@@ -145,12 +149,18 @@ class ApiPrepare:
     # -- facts (facts_lines, the images section, secret_digest_lines) -----------------------
     def _image(self, ref: str) -> dict[str, Any] | None:
         """The image's inspect, None when the host has none by that reference (the CLI's
-        `docker image inspect ... 2>/dev/null || true`: any refusal is "none")."""
+        `docker image inspect ... 2>/dev/null || true`: any refusal is "none"), asked once
+        per reference until a pull."""
+        if ref in self.by_ref:
+            return self.by_ref[ref]
+        data: dict[str, Any] | None
         try:
-            data: dict[str, Any] = self.api.inspect_image(ref)
+            data = self.api.inspect_image(ref)
         except docker.errors.APIError:
-            return None
-        self.inspected[data["Id"]] = data
+            data = None
+        else:
+            self.inspected[data["Id"]] = data
+        self.by_ref[ref] = data
         return data
 
     def _facts(
