@@ -16,6 +16,9 @@ from deployer.docker.shell import sh
 MARK = "--deployer-health:{}--"
 RESTART_WINDOW_MIN = 10  # restarts are counted over this many minutes (docker events)
 DOCKER_TIMEOUT = 10  # seconds for each docker call on the host
+# Where an engine keeps its data unless told otherwise: the Engine API path's host script
+# takes its df with /'s; another data root, once the API has told it, takes one more command.
+DEFAULT_DATA_ROOT = "/var/lib/docker"
 
 # Every container (deployer's or not), for names and published ports.
 PS_FORMAT = (
@@ -123,7 +126,9 @@ def host_script(state_dir: str, probe: list[str]) -> str:
     """The Engine API path's one shell command: the host's own sections, then the lines
     that print where the engine listens (docker/engine_route.py `probe_lines`)."""
     address = _section("address", "\n".join(probe))  # a section of its own: not routes'
-    return "\n".join([*host_sections(state_dir), address, "exit 0"]) + "\n"
+    root = shlex.quote(DEFAULT_DATA_ROOT)
+    df = _section("df", f"if [ -d {root} ]; then df -Pk / {root} 2>&1; else df -Pk / 2>&1; fi")
+    return "\n".join([*host_sections(state_dir), address, df, "exit 0"]) + "\n"
 
 
 def docker_script() -> str:
@@ -132,18 +137,20 @@ def docker_script() -> str:
 
 
 def df_script(data_root: str | None) -> str:
-    """The `df` section for the Engine API path, which learnt the data root from the API."""
+    """The `df` section for the Engine API path, which learnt the data root from the API
+    (another than DEFAULT_DATA_ROOT: this section replaces the host script's)."""
     return _section("df", "df -Pk / " + (sh([data_root]) if data_root else "") + " 2>&1")
 
 
 def split_sections(output: str) -> dict[str, list[str]]:
-    """The script's output by section: each marker's non-empty lines, right-stripped."""
+    """The script's output by section: each marker's non-empty lines, right-stripped. A
+    section printed again replaces the first (df, see df_script)."""
     out: dict[str, list[str]] = {}
     current: list[str] | None = None
     for line in output.splitlines():
         m = re.fullmatch(r"--deployer-health:([a-z]+)--", line.strip())
         if m:
-            current = out.setdefault(m.group(1), [])
+            current = out[m.group(1)] = []
         elif current is not None and line.strip():
             current.append(line.rstrip())
     return out

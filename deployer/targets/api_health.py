@@ -133,15 +133,18 @@ def docker_sections(
     started: float,
     count: Callable[[int], None],
 ) -> str:
-    """The docker sections over the Engine API at the socket `path`, and df's by a shell
-    command started as soon as the API said where the engine keeps its data; all within
-    `timeout` of `started`. StreamLocalRefused when the server refused the first channel
-    to the socket (nothing reached the engine: the caller takes the CLI's script); `count`
-    is told the channels opened."""
+    """The docker sections over the Engine API at the socket `path`, all within `timeout`
+    of `started`; where the engine keeps its data elsewhere than the host script's df
+    looked (DEFAULT_DATA_ROOT), df's by a shell command started as soon as the API said
+    so. StreamLocalRefused when the server refused the first channel to the socket
+    (nothing reached the engine: the caller takes the CLI's script); `count` is told the
+    channels opened."""
     api, adapter = socket_client(session, path, timeout=hs.DOCKER_TIMEOUT)
     try:
         reader = ApiHealth(api, session.conn.name, started + timeout)
         info = reader.info()
+        if reader.data_root in (None, hs.DEFAULT_DATA_ROOT):
+            return reader.sections(info, clock)
         df = session.start(hs.df_script(reader.data_root))
         try:
             text = reader.sections(info, clock)

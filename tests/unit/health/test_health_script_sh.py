@@ -11,6 +11,8 @@ import shlex
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from deployer.docker.health_script import script
 from deployer.health.facts import parse
 
@@ -166,3 +168,35 @@ def test_the_api_paths_host_script_keeps_the_routes_and_the_engine_address_apart
     assert [(r.name, r.host, r.port) for r in facts.routes] == [("site", "a.example", 8080)]
     assert facts.clock == clock_of(out) and facts.clock and facts.mem_total_kb and facts.cpus
     assert er.parse_probe(out) == er.EngineAddress(f"unix://{sock}", "missing", "-")
+
+
+def test_the_api_paths_host_script_takes_df_of_the_default_data_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One command fewer per host on the Engine API path: the host script's df covers / and
+    the default data root, so only an engine keeping its data elsewhere takes a df of its
+    own (targets/api_health.py), whose section then replaces the host script's."""
+    from deployer.docker import engine_route as er
+    from deployer.docker import health_script as hs
+
+    root = tmp_path / "docker-root"
+    root.mkdir()
+    monkeypatch.setattr(hs, "DEFAULT_DATA_ROOT", str(root))
+    out = subprocess.run(
+        ["sh", "-c", hs.host_script(str(tmp_path / "state"), er.probe_lines())],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    engine = f"--deployer-health:engine--\n24.0.7|{root}\n"
+    facts = parse(out + engine)
+    assert [d.path for d in facts.disks] == ["/", str(root)]
+    assert all(d.size_kb > 0 for d in facts.disks)
+    elsewhere = "--deployer-health:engine--\n24.0.7|/srv/docker\n"
+    df = "--deployer-health:df--\nFilesystem 1024-blocks Used Available Capacity Mounted on\n"
+    df += "/dev/a 100 40 60 40% /\n/dev/b 200 150 50 75% /srv\n"
+    facts = parse(out + elsewhere + df)  # the df the API path ran for /srv/docker
+    assert [(d.path, d.mount, d.used_pct) for d in facts.disks] == [
+        ("/", "/", 40),
+        ("/srv/docker", "/srv", 75),
+    ]
