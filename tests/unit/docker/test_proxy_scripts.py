@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import socket
@@ -361,7 +362,11 @@ def test_the_drain_waits_for_connections_on_the_app_port_up_to_its_bound(host: H
         t0 = time.monotonic()
         held = host.run("\n".join(lines) + "\n")
         took = time.monotonic() - t0
-        assert held.stdout.strip() == "drained 0.8s", held.stdout + held.stderr
+        # 8 rounds of 0.1 s, or fewer when a loaded machine makes rounds slower and the
+        # clock bound (whole seconds of `date`) ends it: either way it waited, to its bound
+        drained = re.fullmatch(r"drained (\d)\.(\d)s", held.stdout.strip())
+        assert drained, held.stdout + held.stderr
+        assert 0 < int(drained[1]) * 10 + int(drained[2]) <= 8
         assert took >= 0.8
     finally:
         for s in (conn, client, server):
