@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 
 from deployer.cli import handle_errors, main
 from deployer.cli.selection import select
@@ -177,8 +176,12 @@ def health(
     if serve is not None and watch is None:
         raise ConfigError("--serve goes with --watch: it serves the latest round's metrics")
     hosts, book = select(inventories, playbook, extra, limit)
-    console = Console(highlight=False)
-    color = out is None and output == "text" and console.is_terminal
+    console = None  # rich for text on the screen only (JSON for cron loads none of it)
+    if out is None and output == "text":
+        from rich.console import Console
+
+        console = Console(highlight=False)
+    color = console is not None and console.is_terminal
 
     def factory(conn: HostConn) -> Observer:
         return SshEngine(conn, accept_new_host_keys=accept_new_host_keys)
@@ -206,7 +209,7 @@ def health(
             for problem in notifier.send_all(changes.changes(report)) if notifier else ():
                 click.echo(f"warning: {problem}", err=True)
             text = _render(report, output, color)
-            if out is None and output == "text" and console.is_terminal:
+            if console is not None and console.is_terminal:
                 console.clear()
             _write(text, out)
             if out is not None:

@@ -7,16 +7,16 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from deployer.engine.removal import Confirm, Removal
 from deployer.errors import EXIT_NOT_CONFIRMED
 from deployer.report.safe import visible
+
+if TYPE_CHECKING:  # rich loads when there is something to list (a run without: never)
+    from rich.table import Table
 
 NO_TERMINAL = (
     "error: --prune-undeclared removes containers and asks first, but there is no terminal "
@@ -26,14 +26,14 @@ NO_TERMINAL = (
 DECLINED = "nothing more was changed: the removal of undeclared containers was not confirmed"
 
 
-def refuse_without_terminal(prune: bool, yes: bool, check: bool, console: Console) -> None:
+def refuse_without_terminal(prune: bool, yes: bool, check: bool, console: Any) -> None:
     """Exit 2 before anything starts when removals could not be confirmed."""
     if prune and not yes and not check and not sys.stdin.isatty():
         console.print(NO_TERMINAL, markup=False)
         sys.exit(EXIT_NOT_CONFIRMED)
 
 
-def asker(console: Console, live: Any, cancel: threading.Event) -> Confirm:
+def asker(console: Any, live: Any, cancel: threading.Event) -> Confirm:
     """A confirmation that lists the removals (host, container, image) and asks, with the
     live board (if any) paused meanwhile. Ctrl-C, end of input or anything but yes: no."""
 
@@ -56,6 +56,9 @@ def asker(console: Console, live: Any, cancel: threading.Event) -> Confirm:
 
 
 def listing(removals: Sequence[Removal]) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(
         title="--prune-undeclared: no play of the playbook declares these on their host",
         title_justify="left",
