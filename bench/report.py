@@ -413,7 +413,9 @@ def limits(
             f"machine); the whole 10-host no-op costs {nc:.2f} s CPU ({nw:.2f} s wall), so start-up is "
             f"about {100 * bc / nc:.0f}% of the no-op's CPU (the two measured at different moments). Command "
             "modules load lazily and validation takes the Docker SDK's port parser without importing the SDK; "
-            "what a deploy still imports (fabric, paramiko, jinja2, rich) it needs."
+            "what a deploy still imports (paramiko, the Docker SDK with requests, jinja2 for a playbook's "
+            "templates) it needs; rich only for a terminal, paramiko's invoke only for an ssh config's "
+            "`Match exec`, and the interpreter's teardown is skipped (cli/__init__.py `exit_now`)."
         )
     if recs:
         out.append(
