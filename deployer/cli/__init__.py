@@ -84,19 +84,24 @@ def exit_now(code: str | int | None) -> NoReturn:
     exitfuncs = getattr(atexit, "_run_exitfuncs", None)
     if not isinstance(code, int) or shutdown is None or exitfuncs is None:
         sys.exit(code)  # a message to print, or another interpreter: the ordinary way
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):
+    if not _flushed():
         sys.exit(code)
     shutdown()
     exitfuncs()
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):
+    if not _flushed():
         code = code or 1
     os._exit(code)
+
+
+def _flushed() -> bool:
+    """stdout and stderr flushed (one closed at the start, None: nothing to flush)."""
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 ERROR_SCHEMA = "deployer.error/v1"

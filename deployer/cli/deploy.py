@@ -110,6 +110,8 @@ class _Stderr:
         """No terminal, as rich would see it: then rich would print the text unstyled."""
         if self._console is not None or any(k in os.environ for k in RICH_TERMINAL_ENV):
             return not self.console.is_terminal
+        if sys.stderr is None:
+            return True
         try:
             return not sys.stderr.isatty()
         except (AttributeError, ValueError):
@@ -125,6 +127,8 @@ class _Stderr:
     def line(self, text: str) -> None:
         """TEXT (no markup) as one line, as the Console would print it on no terminal."""
         if self.plain:
+            if sys.stderr is None:  # closed when the run started: rich printed nowhere too
+                return
             sys.stderr.write(text + "\n")
             sys.stderr.flush()
         else:

@@ -12,18 +12,34 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import threading
 import types
 from typing import Any
 
+_LOADING = threading.Lock()
+
 
 class _Later(types.ModuleType):
+    """Any attribute it does not hold (a function, `__path__` for a submodule's import,
+    `__version__`) loads the real module, once, and is read from it."""
+
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        if sys.modules.get("invoke") is self:
-            del sys.modules["invoke"]
-        return getattr(importlib.import_module("invoke"), name)
+        with _LOADING:
+            if sys.modules.get("invoke") is self:
+                del sys.modules["invoke"]
+            real = importlib.import_module("invoke")
+        return getattr(real, name)
 
 
-if "invoke" not in sys.modules and importlib.util.find_spec("invoke") is not None:
-    sys.modules["invoke"] = _Later("invoke")
+def _stand_in() -> None:
+    if "invoke" in sys.modules:
+        return
+    spec = importlib.util.find_spec("invoke")
+    if spec is None:
+        return
+    later = _Later("invoke")
+    later.__spec__ = spec  # find_spec("invoke") answers as for the real one
+    sys.modules["invoke"] = later
+
+
+_stand_in()

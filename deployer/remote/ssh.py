@@ -286,25 +286,48 @@ class Session:
         try:
             if self._gateway is None or not self._gateway.is_connected:
                 user, host, port = parse_jump(jump, self.conn.name)
+                self._one_hop(jump, host)
                 gateway = self._make(host, port, user or self.conn.user)
                 self._gateway = gateway
                 with _jump_limit(jump), _handshakes:
                     gateway.open()
             transport = self._gateway.client.get_transport()
             assert transport is not None
+            # the target as ~/.ssh/config names it (HostName), as `ssh -J` asks the jump host
+            target = sshconfig.lookup(self.conn.address, port=self.conn.port).get("hostname")
             return transport.open_channel(
                 "direct-tcpip",
-                (self.conn.address, self.conn.port),
+                (str(target or self.conn.address), self.conn.port),
                 ("", 0),
                 timeout=self.connect_timeout,
             )
         except HostKeyError:
+            if self._gateway is not None:
+                self._gateway.close()
+                self._gateway = None
             raise
         except (OSError, paramiko.SSHException, EOFError) as err:
             if self._gateway is not None:
                 self._gateway.close()
                 self._gateway = None
             raise _JumpFailed(err) from err
+
+    def _one_hop(self, jump: str, host: str) -> None:
+        """Refuse a jump host that ~/.ssh/config sends through a jump host of its own:
+        deployer goes through one, and would otherwise try to reach it directly."""
+        own = sshconfig.ssh_config_jump(host)
+        if own is None:
+            return
+        try:
+            via = parse_jump(own, self.conn.name)[1]
+        except Unreachable:
+            via = own
+        if via not in (host, sshconfig.lookup(host).get("hostname")):  # `Host *` matches it too
+            raise Unreachable(
+                f"{self.conn.name}: the jump host {jump} has a jump host of its own in "
+                f"~/.ssh/config ({own}); deployer goes through one jump host: set "
+                "deployer_ssh_jump to one that reaches this host directly"
+            )
 
     def _connect(self, jump: str | None) -> _Link:
         """Open the connection (through the jump host if any), paced (at most MAX_HANDSHAKES
@@ -320,9 +343,13 @@ class Session:
                 self.retries = attempt
                 return c
             except HostKeyError:
+                if c is not None:
+                    c.close()  # its transport thread, socket and any ProxyCommand
                 raise
             except (_JumpFailed, OSError, paramiko.SSHException, EOFError) as caught:
                 err = caught.err if isinstance(caught, _JumpFailed) else caught
+                if c is not None:
+                    c.close()
                 if (
                     isinstance(
                         err,
@@ -334,8 +361,6 @@ class Session:
                     or attempt == CONNECT_TRIES - 1
                 ):
                     self._fail(err, jump, attempt + 1, isinstance(caught, _JumpFailed))
-                if c is not None:
-                    c.close()
                 time.sleep(_backoff(attempt))
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 

@@ -4,6 +4,7 @@ flushed, the exit code kept) without the interpreter's teardown (cli/__init__.py
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -68,3 +69,23 @@ def test_the_command_closed_early_by_its_reader_ends_without_a_traceback() -> No
     err = proc.stderr.read().decode()
     proc.wait(timeout=30)
     assert "Traceback" not in err
+
+
+def test_a_closed_stdout_or_stderr_changes_neither_the_code_nor_adds_a_traceback() -> None:
+    """Started with stdout or stderr closed (`>&-`), sys.stdout or sys.stderr is None: the
+    exit flushes what exists (an adversarial review found an AttributeError and exit 1)."""
+    python = shlex.quote(sys.executable)
+    out = subprocess.run(
+        ["sh", "-c", f"{python} -m deployer --help >&-"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert (out.returncode, "Traceback" in out.stderr) == (0, False), out.stderr
+    err = subprocess.run(
+        ["sh", "-c", f"{python} -m deployer nosuchcommand 2>&-"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert (err.returncode, "Traceback" in err.stdout) == (2, False), err.stdout

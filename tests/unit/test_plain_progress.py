@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+import shlex
 import subprocess
 import sys
 
@@ -59,3 +60,18 @@ def test_a_run_without_a_terminal_prints_progress_without_loading_rich() -> None
     )
     assert done.stdout.strip() == "False"
     assert re.fullmatch(r"\s*0\.0s h1 web: create\n", done.stderr)
+
+
+def test_progress_with_stderr_closed_prints_nothing_and_goes_on() -> None:
+    code = (
+        "from deployer.cli.deploy import _stderr, progress_printer\n"
+        "progress_printer(_stderr())('h1', 'web: create')\n"
+        "print('went on')\n"
+    )
+    done = subprocess.run(
+        ["sh", "-c", f"{shlex.quote(sys.executable)} -c {shlex.quote(code)} 2>&-"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == "went on"

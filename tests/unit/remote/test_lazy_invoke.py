@@ -33,3 +33,19 @@ def test_invoke_loads_only_for_a_match_exec(tmp_path: Path) -> None:
         check=True,
     ).stdout.splitlines()
     assert out == ["[]", "real.example None", "True"]
+
+
+def test_the_stand_in_answers_as_invoke_does() -> None:
+    """find_spec, a submodule's import and a dunder read all work on it (they load it)."""
+    code = (
+        "import importlib.util, sys\n"
+        "import deployer.remote\n"
+        "assert importlib.util.find_spec('invoke') is not None\n"
+        "assert 'invoke.tasks' not in sys.modules\n"
+        "from invoke.exceptions import Failure\n"
+        "import invoke\n"
+        "assert invoke.__version__ and invoke.run and 'invoke.tasks' in sys.modules\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "ok", done.stderr

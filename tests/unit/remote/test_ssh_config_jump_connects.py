@@ -11,12 +11,15 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import paramiko
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from deployer.errors import Unreachable
+from deployer.model import HostConn
 from deployer.remote import ssh, sshconfig
 from tests.unit.remote.test_connect_pacing import Front, behind, conn_to, serve_jump, serve_ssh
 from tests.unit.remote.test_connect_pacing import host_key as host_key  # the fixture
@@ -104,3 +107,61 @@ def test_an_alias_with_a_proxy_command_and_keys_from_ssh_config(
     finally:
         session.close()
     assert target.accepted == 1
+
+
+def test_an_alias_behind_a_jump_host_is_asked_for_by_its_real_address(
+    tmp_path: Path, host_key: paramiko.PKey, front: list[Front], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Host web1 / HostName 10.0.0.5 / ProxyJump bastion`: the jump host is asked for
+    10.0.0.5, as `ssh -J` asks it (an adversarial review found web1 asked for, which the
+    jump host cannot resolve)."""
+    serve = serve_ssh(host_key)
+    target = Front(lambda index, sock: serve(sock))
+    jump = Front(serve_jump(host_key, target.port))
+    front += [target, jump]
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    config = home / ".ssh" / "config"
+    config.write_text(
+        f"Host web1\n    HostName 127.0.0.1\n    ProxyJump me@localhost:{jump.port}\n"
+    )
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setattr(sshconfig, "SSH_CONFIG", str(config))
+    monkeypatch.setattr(sshconfig, "SYSTEM_SSH_CONFIG", str(tmp_path / "none"))
+    asked: list[tuple[str, int]] = []
+    opened = paramiko.Transport.open_channel
+
+    def spy(self: paramiko.Transport, kind: str, dest_addr: Any = None, *a: Any, **k: Any) -> Any:
+        if kind == "direct-tcpip":
+            asked.append(dest_addr)
+        return opened(self, kind, dest_addr, *a, **k)
+
+    monkeypatch.setattr(paramiko.Transport, "open_channel", spy)
+    conn = replace(behind(jump, target.port, tmp_path, host_key), jump=None, address="web1")
+    known = Path(conn.known_hosts[0])
+    line = f"[localhost]:{jump.port} {host_key.get_name()} {host_key.get_base64()}\n"
+    known.write_text(known.read_text() + line)
+    session = ssh.Session(conn, connect_timeout=5)
+    try:
+        session.open()
+        assert session.transport.is_authenticated()
+    finally:
+        session.close()
+    assert asked == [("127.0.0.1", target.port)]
+
+
+def test_a_jump_host_with_a_jump_host_of_its_own_is_refused_clearly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config"
+    config.write_text(
+        "Host web1\n    ProxyJump gw1\nHost gw1\n    ProxyJump gw2\n"
+        "Host *\n    ProxyJump gw1\n"  # gw1 itself through gw1: one hop, as ssh takes it
+    )
+    monkeypatch.setattr(sshconfig, "SSH_CONFIG", str(config))
+    monkeypatch.setattr(sshconfig, "SYSTEM_SSH_CONFIG", str(tmp_path / "none"))
+    session = ssh.Session(HostConn("web1", "web1"), connect_timeout=1)
+    with pytest.raises(Unreachable, match=r"the jump host gw1 has a jump host of its own.*gw2"):
+        session.open()
+    config.write_text("Host *\n    ProxyJump gw9\n")
+    session._one_hop("gw9", "gw9")  # noqa: SLF001 - `Host *` matches the jump host itself
