@@ -151,6 +151,8 @@ def serve_ssh(
             t.start_server(server=_Server(shakes))
             t.accept(5)
             time.sleep(0.5)  # long enough for the client to see the connection up
+        except (OSError, EOFError, paramiko.SSHException):
+            pass  # the client hung up (a refused host key closes the connection at once)
         finally:
             t.close()
 
