@@ -224,13 +224,30 @@ class Session:
         self.retries = 0  # connection attempts dropped before one got through
         self._link: _Link | None = None
         self._gateway: _Link | None = None
+        self._found: dict[str, Any] | None = None  # see _config
 
     # -- connecting -------------------------------------------------------------------------
-    def _make(self, host: str, port: int, user: str, sock: paramiko.Channel | None = None) -> _Link:
+    def _config(self) -> dict[str, Any]:
+        """What the ssh config says for the inventory's address and port, read once per
+        session (the jump host, the address to ask it for, the connection's settings)."""
+        if self._found is None:
+            self._found = sshconfig.lookup(self.conn.address, port=self.conn.port)
+        return self._found
+
+    def _make(
+        self,
+        host: str,
+        port: int,
+        user: str,
+        sock: paramiko.Channel | None = None,
+        found: dict[str, Any] | None = None,
+    ) -> _Link:
         """A connection not yet opened to HOST (an ~/.ssh/config alias: its HostName, keys
         and ProxyCommand apply; its ProxyJump is `jump`'s business), its host key checked
-        against the inventory's known_hosts."""
-        found = sshconfig.lookup(host, port=port)
+        against the inventory's known_hosts. `found`: the ssh config's lookup for HOST and
+        PORT, when the caller has it."""
+        if found is None:
+            found = sshconfig.lookup(host, port=port)
         kwargs: dict[str, Any] = {
             "look_for_keys": self.conn.key_file is None,
             "allow_agent": True,
@@ -266,7 +283,7 @@ class Session:
     @property
     def jump(self) -> str | None:
         """The jump host: the inventory's deployer_ssh_jump, else ProxyJump from ~/.ssh/config."""
-        return self.conn.jump or sshconfig.ssh_config_jump(self.conn.address)
+        return self.conn.jump or sshconfig.proxy_jump(self._config())
 
     def open(self) -> None:
         if self._link is not None:
@@ -286,15 +303,16 @@ class Session:
         try:
             if self._gateway is None or not self._gateway.is_connected:
                 user, host, port = parse_jump(jump, self.conn.name)
-                self._one_hop(jump, host)
-                gateway = self._make(host, port, user or self.conn.user)
+                found = sshconfig.lookup(host, port=port)
+                self._one_hop(jump, host, found)
+                gateway = self._make(host, port, user or self.conn.user, found=found)
                 self._gateway = gateway
                 with _jump_limit(jump), _handshakes:
                     gateway.open()
             transport = self._gateway.client.get_transport()
             assert transport is not None
             # the target as ~/.ssh/config names it (HostName), as `ssh -J` asks the jump host
-            target = sshconfig.lookup(self.conn.address, port=self.conn.port).get("hostname")
+            target = self._config().get("hostname")
             return transport.open_channel(
                 "direct-tcpip",
                 (str(target or self.conn.address), self.conn.port),
@@ -312,17 +330,18 @@ class Session:
                 self._gateway = None
             raise _JumpFailed(err) from err
 
-    def _one_hop(self, jump: str, host: str) -> None:
-        """Refuse a jump host that ~/.ssh/config sends through a jump host of its own:
-        deployer goes through one, and would otherwise try to reach it directly."""
-        own = sshconfig.ssh_config_jump(host)
+    def _one_hop(self, jump: str, host: str, found: dict[str, Any]) -> None:
+        """Refuse a jump host that ~/.ssh/config sends through a jump host of its own
+        (`found`: the ssh config's lookup for it): deployer goes through one, and would
+        otherwise try to reach it directly."""
+        own = sshconfig.proxy_jump(found)
         if own is None:
             return
         try:
             via = parse_jump(own, self.conn.name)[1]
         except Unreachable:
             via = own
-        if via not in (host, sshconfig.lookup(host).get("hostname")):  # `Host *` matches it too
+        if via not in (host, found.get("hostname")):  # `Host *` matches it too
             raise Unreachable(
                 f"{self.conn.name}: the jump host {jump} has a jump host of its own in "
                 f"~/.ssh/config ({own}); deployer goes through one jump host: set "
@@ -337,7 +356,9 @@ class Session:
             c: _Link | None = None
             try:
                 sock = self._through(jump) if jump else None
-                c = self._make(self.conn.address, self.conn.port, self.conn.user, sock)
+                c = self._make(
+                    self.conn.address, self.conn.port, self.conn.user, sock, self._config()
+                )
                 with _handshakes:
                     c.open()
                 self.retries = attempt

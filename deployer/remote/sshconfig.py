@@ -60,7 +60,12 @@ def _set(value: object) -> str | None:
 
 def ssh_config_jump(address: str, path: str | None = None) -> str | None:
     """ProxyJump for ADDRESS from the ssh config, if it sets one."""
-    return _set(lookup(address, path).get("proxyjump"))
+    return proxy_jump(lookup(address, path))
+
+
+def proxy_jump(found: dict[str, Any]) -> str | None:
+    """The ProxyJump of a `lookup`'s answer, if it sets one."""
+    return _set(found.get("proxyjump"))
 
 
 def proxy_command(found: dict[str, Any]) -> str | None:

@@ -164,4 +164,5 @@ def test_a_jump_host_with_a_jump_host_of_its_own_is_refused_clearly(
     with pytest.raises(Unreachable, match=r"the jump host gw1 has a jump host of its own.*gw2"):
         session.open()
     config.write_text("Host *\n    ProxyJump gw9\n")
-    session._one_hop("gw9", "gw9")  # noqa: SLF001 - `Host *` matches the jump host itself
+    found = sshconfig.lookup("gw9")
+    session._one_hop("gw9", "gw9", found)  # noqa: SLF001 - `Host *` matches the jump host itself
