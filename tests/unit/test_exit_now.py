@@ -74,18 +74,12 @@ def test_the_command_closed_early_by_its_reader_ends_without_a_traceback() -> No
 def test_a_closed_stdout_or_stderr_changes_neither_the_code_nor_adds_a_traceback() -> None:
     """Started with stdout or stderr closed (`>&-`), sys.stdout or sys.stderr is None: the
     exit flushes what exists (an adversarial review found an AttributeError and exit 1)."""
-    python = shlex.quote(sys.executable)
-    out = subprocess.run(
-        ["sh", "-c", f"{python} -m deployer --help >&-"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+
+    def deployer(args: str) -> subprocess.CompletedProcess[str]:
+        line = f"{shlex.quote(sys.executable)} -m deployer {args}"
+        return subprocess.run(["sh", "-c", line], capture_output=True, text=True, timeout=30)
+
+    out = deployer("--help >&-")
     assert (out.returncode, "Traceback" in out.stderr) == (0, False), out.stderr
-    err = subprocess.run(
-        ["sh", "-c", f"{python} -m deployer nosuchcommand 2>&-"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    err = deployer("nosuchcommand 2>&-")
     assert (err.returncode, "Traceback" in err.stdout) == (2, False), err.stdout

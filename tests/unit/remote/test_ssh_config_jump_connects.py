@@ -25,6 +25,31 @@ from tests.unit.remote.test_connect_pacing import Front, behind, conn_to, serve_
 from tests.unit.remote.test_connect_pacing import host_key as host_key  # the fixture
 
 
+def _ssh_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> Path:
+    """A home of its own whose ~/.ssh/config says TEXT, the only ssh config read (no
+    /etc/ssh/ssh_config); the home."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    config = home / ".ssh" / "config"
+    config.write_text(text)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setattr(sshconfig, "SSH_CONFIG", str(config))
+    monkeypatch.setattr(sshconfig, "SYSTEM_SSH_CONFIG", str(tmp_path / "none"))
+    return home
+
+
+def _behind_localhost(
+    jump: Front, target: Front, tmp_path: Path, key: paramiko.PKey, address: str = "127.0.0.1"
+) -> HostConn:
+    """A host at ADDRESS whose jump host only ~/.ssh/config names, as localhost (both
+    listen on 127.0.0.1): its key known under that name too."""
+    conn = replace(behind(jump, target.port, tmp_path, key), jump=None, address=address)
+    known = Path(conn.known_hosts[0])
+    line = f"[localhost]:{jump.port} {key.get_name()} {key.get_base64()}\n"
+    known.write_text(known.read_text() + line)
+    return conn
+
+
 def test_a_jump_host_from_ssh_config_is_used_once_with_the_inventorys_login(
     tmp_path: Path, host_key: paramiko.PKey, front: list[Front], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -32,17 +57,8 @@ def test_a_jump_host_from_ssh_config_is_used_once_with_the_inventorys_login(
     target = Front(lambda index, sock: serve(sock))
     jump = Front(serve_jump(host_key, target.port))
     front += [target, jump]
-    home = tmp_path / "home"
-    (home / ".ssh").mkdir(parents=True)
-    config = home / ".ssh" / "config"
-    # the jump host by another name than the target's address (both listen on 127.0.0.1)
-    config.write_text(f"Host 127.0.0.1\n    ProxyJump me@localhost:{jump.port}\n")
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setattr(sshconfig, "SSH_CONFIG", str(config))
-    conn = replace(behind(jump, target.port, tmp_path, host_key), jump=None)
-    known = Path(conn.known_hosts[0])
-    line = f"[localhost]:{jump.port} {host_key.get_name()} {host_key.get_base64()}\n"
-    known.write_text(known.read_text() + line)
+    _ssh_config(tmp_path, monkeypatch, f"Host 127.0.0.1\n    ProxyJump me@localhost:{jump.port}\n")
+    conn = _behind_localhost(jump, target, tmp_path, host_key)
     session = ssh.Session(conn, connect_timeout=5)
     try:
         assert session.jump == f"me@localhost:{jump.port}"
@@ -78,13 +94,12 @@ def test_an_alias_with_a_proxy_command_and_keys_from_ssh_config(
     front.append(target)
     relay = tmp_path / "relay.py"
     relay.write_text(RELAY)
-    home = tmp_path / "home"
-    (home / ".ssh").mkdir(parents=True)
-    config = home / ".ssh" / "config"
-    config.write_text(
+    home = _ssh_config(
+        tmp_path,
+        monkeypatch,
         "Host viaproxy\n    HostName 127.0.0.1\n"
         f"    ProxyCommand {sys.executable} {relay} %h %p\n"
-        "    IdentityFile ~/.ssh/extra_key\n    IdentityFile ~/.ssh/missing_key\n"
+        "    IdentityFile ~/.ssh/extra_key\n    IdentityFile ~/.ssh/missing_key\n",
     )
     key = ed25519.Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM,
@@ -92,9 +107,6 @@ def test_an_alias_with_a_proxy_command_and_keys_from_ssh_config(
         serialization.NoEncryption(),
     )
     (home / ".ssh" / "extra_key").write_bytes(key)  # the server takes passwords only
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setattr(sshconfig, "SSH_CONFIG", str(config))
-    monkeypatch.setattr(sshconfig, "SYSTEM_SSH_CONFIG", str(tmp_path / "none"))
     conn = replace(conn_to(target.port, tmp_path, host_key), address="viaproxy")
     session = ssh.Session(conn, connect_timeout=5)
     link = session._make(conn.address, conn.port, conn.user)  # noqa: SLF001
@@ -119,15 +131,11 @@ def test_an_alias_behind_a_jump_host_is_asked_for_by_its_real_address(
     target = Front(lambda index, sock: serve(sock))
     jump = Front(serve_jump(host_key, target.port))
     front += [target, jump]
-    home = tmp_path / "home"
-    (home / ".ssh").mkdir(parents=True)
-    config = home / ".ssh" / "config"
-    config.write_text(
-        f"Host web1\n    HostName 127.0.0.1\n    ProxyJump me@localhost:{jump.port}\n"
+    _ssh_config(
+        tmp_path,
+        monkeypatch,
+        f"Host web1\n    HostName 127.0.0.1\n    ProxyJump me@localhost:{jump.port}\n",
     )
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setattr(sshconfig, "SSH_CONFIG", str(config))
-    monkeypatch.setattr(sshconfig, "SYSTEM_SSH_CONFIG", str(tmp_path / "none"))
     asked: list[tuple[str, int]] = []
     opened = paramiko.Transport.open_channel
 
@@ -137,10 +145,7 @@ def test_an_alias_behind_a_jump_host_is_asked_for_by_its_real_address(
         return opened(self, kind, dest_addr, *a, **k)
 
     monkeypatch.setattr(paramiko.Transport, "open_channel", spy)
-    conn = replace(behind(jump, target.port, tmp_path, host_key), jump=None, address="web1")
-    known = Path(conn.known_hosts[0])
-    line = f"[localhost]:{jump.port} {host_key.get_name()} {host_key.get_base64()}\n"
-    known.write_text(known.read_text() + line)
+    conn = _behind_localhost(jump, target, tmp_path, host_key, address="web1")
     session = ssh.Session(conn, connect_timeout=5)
     try:
         session.open()
@@ -153,16 +158,15 @@ def test_an_alias_behind_a_jump_host_is_asked_for_by_its_real_address(
 def test_a_jump_host_with_a_jump_host_of_its_own_is_refused_clearly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = tmp_path / "config"
-    config.write_text(
+    home = _ssh_config(
+        tmp_path,
+        monkeypatch,
         "Host web1\n    ProxyJump gw1\nHost gw1\n    ProxyJump gw2\n"
-        "Host *\n    ProxyJump gw1\n"  # gw1 itself through gw1: one hop, as ssh takes it
+        "Host *\n    ProxyJump gw1\n",  # gw1 itself through gw1: one hop, as ssh takes it
     )
-    monkeypatch.setattr(sshconfig, "SSH_CONFIG", str(config))
-    monkeypatch.setattr(sshconfig, "SYSTEM_SSH_CONFIG", str(tmp_path / "none"))
     session = ssh.Session(HostConn("web1", "web1"), connect_timeout=1)
     with pytest.raises(Unreachable, match=r"the jump host gw1 has a jump host of its own.*gw2"):
         session.open()
-    config.write_text("Host *\n    ProxyJump gw9\n")
+    (home / ".ssh" / "config").write_text("Host *\n    ProxyJump gw9\n")
     found = sshconfig.lookup("gw9")
     session._one_hop("gw9", "gw9", found)  # noqa: SLF001 - `Host *` matches the jump host itself
