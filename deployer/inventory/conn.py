@@ -40,6 +40,12 @@ TRUE = ("true", "yes", "on", "1", "y", "t")
 FALSE = ("false", "no", "off", "0", "n", "f")
 BECOME_METHODS = ("sudo",)
 
+# What an address may be: a host name, an IPv4 address or an IPv6 one (bracketed or not, with
+# a %zone). It becomes an argument of an ssh ProxyCommand (%h) and a known_hosts key, so a
+# space or a leading '-' would be an option of that command.
+_ADDRESS = re.compile(
+    r"^(?:[A-Za-z0-9_][A-Za-z0-9_.-]*|\[?[0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?\]?)$"
+)
 _JUMP = re.compile(
     r"^(?:[A-Za-z0-9_.][A-Za-z0-9_.-]*@)?(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::(\d+))?$"
 )
@@ -223,8 +229,20 @@ class _ConnBuilder:
         self.problem("deployer_engine_api", f"must be auto or off, got {value!r}")
         return "auto"
 
+    def address(self) -> str:
+        """ansible_host, or the inventory name when it is not set: a host name or an IP."""
+        given = self.text("ansible_host")
+        address = given or self.name
+        if not _ADDRESS.match(address) or len(address) > 253:
+            said = "" if given else " (the inventory name, as ansible_host is not set)"
+            self.problem(
+                "ansible_host",
+                f"must be a host name or an IP address, got {address!r}{said}",
+            )
+        return address
+
     def build(self, become: bool = False) -> HostConn:
-        address = self.text("ansible_host") or self.name
+        address = self.address()
         state_dir = self.text("deployer_state_dir") or "/var/lib/deployer"
         if not state_dir.startswith("/"):
             self.problem("deployer_state_dir", f"must be an absolute path, got {state_dir!r}")

@@ -190,3 +190,37 @@ def test_group_vars_file_must_be_a_mapping(write: Write) -> None:
 def test_unknown_host_vars_has_did_you_mean(write: Write) -> None:
     inv = load_inventory([write("inv.ini", "web1\n")])
     assert has_problem(problems_of(lambda: inv.host_vars("web2")), "did you mean 'web1'?")
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["10.1.2.3", "web-1.example.com", "fe80::1", "[2001:db8::7]", "fe80::1%eth0", "h_2"],
+)
+def test_host_names_and_ip_addresses_are_addresses(write: Write, address: str) -> None:
+    inv = load_inventory(
+        [write("inv.yml", f"all:\n  hosts:\n    h1: {{ansible_host: '{address}'}}\n")]
+    )
+    assert inv.host_conn("h1").address == address
+
+
+def test_an_address_that_would_be_a_command_s_options_is_refused(write: Write) -> None:
+    """The address becomes %h of an ssh ProxyCommand (its arguments, split on spaces): an
+    address with a space or a leading '-' would be options of ssh there, -oProxyCommand=..."""
+    path = write(
+        "inv.yml",
+        "all:\n  hosts:\n"
+        "    h1: {ansible_host: 'gw -oProxyCommand=touch /tmp/x'}\n"
+        "    h2: {ansible_host: '-oProxyCommand=id'}\n"
+        "    'web 3': {}\n",
+    )
+    inv = load_inventory([path])
+    assert problems_of(lambda: inv.host_conn("h1")) == [
+        f"{path}:3:10: ansible_host: must be a host name or an IP address,"
+        " got 'gw -oProxyCommand=touch /tmp/x' (on host h1)"
+    ]
+    assert has_problem(
+        problems_of(lambda: inv.host_conn("h2")), f"{path}:4:", "'-oProxyCommand=id'"
+    )
+    assert has_problem(
+        problems_of(lambda: inv.host_conn("web 3")), f"{path}:", "the inventory name"
+    )

@@ -18,7 +18,7 @@ import pytest
 
 from deployer.errors import Unreachable
 from deployer.model import HostConn, Secret
-from deployer.remote import ssh
+from deployer.remote import dial, ssh
 
 
 class Handshakes:
@@ -122,7 +122,7 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         waits.append(attempt)
         return 0.0
 
-    monkeypatch.setattr(ssh, "_backoff", backoff)
+    monkeypatch.setattr(dial, "_backoff", backoff)
     return waits
 
 
@@ -191,7 +191,7 @@ def test_a_host_that_drops_every_try_is_unreachable_after_the_last_with_the_coun
     session = ssh.Session(conn_to(f.port, tmp_path, host_key), connect_timeout=5)
     with pytest.raises(Unreachable, match=rf"h: cannot connect to 127.0.0.1:{f.port}: .*4 tries"):
         session.open()
-    assert f.accepted == ssh.CONNECT_TRIES == 4
+    assert f.accepted == dial.CONNECT_TRIES == 4
     assert fast_retries == [0, 1, 2]
 
 
@@ -229,7 +229,7 @@ def test_at_most_max_handshakes_at_once(
     front: list[Front],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(ssh, "_handshakes", threading.BoundedSemaphore(2))
+    monkeypatch.setattr(dial, "_handshakes", threading.BoundedSemaphore(2))
     shakes = Handshakes()
     serve = serve_ssh(host_key, shakes)
     f = Front(lambda index, sock: serve(sock))
@@ -346,7 +346,7 @@ def test_a_jump_host_slow_to_reach_its_target_holds_no_one_up_and_fails_in_time(
     front: list[Front],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(ssh, "_handshakes", threading.BoundedSemaphore(1))
+    monkeypatch.setattr(dial, "_handshakes", threading.BoundedSemaphore(1))
     serve = serve_ssh(host_key)
     direct = Front(lambda index, sock: serve(sock))
     jump = Front(serve_jump(host_key, 1, stall=3.0))  # its connect to the target hangs 3 s
@@ -404,5 +404,5 @@ def test_the_handshake_limit_from_the_environment(
     warned: bool,
 ) -> None:
     monkeypatch.setenv("DEPLOYER_MAX_HANDSHAKES", raw)
-    assert ssh._handshake_limit() == want
+    assert dial._handshake_limit() == want
     assert ("DEPLOYER_MAX_HANDSHAKES" in capsys.readouterr().err) is warned

@@ -15,7 +15,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from deployer.remote import ssh
+from deployer.remote import dial, ssh
 from tests.unit.remote.test_connect_pacing import Front, OpenServer, conn_to
 
 
@@ -85,7 +85,7 @@ def test_a_transport_thread_wakes_once_a_second_not_ten_times(tmp_path: Path) ->
     session = ssh.Session(conn_to(f.port, tmp_path, key), connect_timeout=5)
     try:
         session.open()
-        assert session.transport.sock.gettimeout() == ssh.TRANSPORT_WAKE_SECONDS == 1.0
+        assert session.transport.sock.gettimeout() == dial.TRANSPORT_WAKE_SECONDS == 1.0
     finally:
         session.close()
         f.close()

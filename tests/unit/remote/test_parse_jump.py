@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from deployer.remote.ssh import Unreachable, parse_jump
+from deployer.errors import Unreachable
+from deployer.remote.dial import parse_jump
 
 
 @pytest.mark.parametrize(

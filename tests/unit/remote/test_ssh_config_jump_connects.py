@@ -109,7 +109,7 @@ def test_an_alias_with_a_proxy_command_and_keys_from_ssh_config(
     (home / ".ssh" / "extra_key").write_bytes(key)  # the server takes passwords only
     conn = replace(conn_to(target.port, tmp_path, host_key), address="viaproxy")
     session = ssh.Session(conn, connect_timeout=5)
-    link = session._make(conn.address, conn.port, conn.user)  # noqa: SLF001
+    link = session._dial.make(conn.address, conn.port, conn.user)  # noqa: SLF001
     assert link.host == "127.0.0.1" and link.proxy is not None
     assert link.proxy.endswith(f"relay.py 127.0.0.1 {target.port}")
     assert link.kwargs["key_filename"] == [str(home / ".ssh" / "extra_key")]
@@ -169,4 +169,4 @@ def test_a_jump_host_with_a_jump_host_of_its_own_is_refused_clearly(
         session.open()
     (home / ".ssh" / "config").write_text("Host *\n    ProxyJump gw9\n")
     found = sshconfig.lookup("gw9")
-    session._one_hop("gw9", "gw9", found)  # noqa: SLF001 - `Host *` matches the jump host itself
+    session._dial._one_hop("gw9", "gw9", found)  # noqa: SLF001 - `Host *` matches the jump host itself
