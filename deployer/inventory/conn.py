@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -35,20 +36,40 @@ class Inventory(Protocol):
     def var_origin(self, name: str, var: str) -> tuple[str, Mark]: ...
 
 
+_ZONE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _USER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*\$?$")
 TRUE = ("true", "yes", "on", "1", "y", "t")
 FALSE = ("false", "no", "off", "0", "n", "f")
 BECOME_METHODS = ("sudo",)
 
-# What an address may be: a host name, an IPv4 address or an IPv6 one (bracketed or not, with
-# a %zone). It becomes an argument of an ssh ProxyCommand (%h) and a known_hosts key, so a
-# space or a leading '-' would be an option of that command.
-_ADDRESS = re.compile(
-    r"^(?:[A-Za-z0-9_][A-Za-z0-9_.-]*|\[?[0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?\]?)$"
-)
 _JUMP = re.compile(
-    r"^(?:[A-Za-z0-9_.][A-Za-z0-9_.-]*@)?(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::(\d+))?$"
+    r"^(?:[A-Za-z0-9_.][A-Za-z0-9_.-]*@)?(?:[A-Za-z0-9_.][A-Za-z0-9_.-]*|\[[0-9A-Fa-f:.]+\])(?::(\d+))?$"
 )
+
+
+def is_address(text: str) -> bool:
+    """A host name (labels of letters, digits, '-' and '_', not starting with '-'; a trailing
+    dot; international letters too) or an IP address (IPv6 unbracketed, with a %zone).
+    The address becomes %h of an ssh ProxyCommand and a known_hosts key: a space or a
+    leading '-' would be an option of that command."""
+    if not text or len(text) > 254 or text.startswith("-"):
+        return False
+    ip, zoned, zone = text.partition("%")
+    try:
+        parsed = ipaddress.ip_address(ip)
+    except ValueError:
+        pass
+    else:
+        return not zoned or (parsed.version == 6 and _ZONE.match(zone) is not None)
+    labels = text.removesuffix(".").split(".")
+    if all(label.isdigit() for label in labels):
+        return False  # 1.2.3.4.5 or 10.1: no IPv4 address, and no host name either
+    return all(
+        0 < len(label) <= 63
+        and not label.startswith("-")
+        and all(c.isalnum() or c in "-_" for c in label)
+        for label in labels
+    )
 
 
 class _ConnBuilder:
@@ -233,7 +254,7 @@ class _ConnBuilder:
         """ansible_host, or the inventory name when it is not set: a host name or an IP."""
         given = self.text("ansible_host")
         address = given or self.name
-        if not _ADDRESS.match(address) or len(address) > 253:
+        if not is_address(address):
             said = "" if given else " (the inventory name, as ansible_host is not set)"
             self.problem(
                 "ansible_host",

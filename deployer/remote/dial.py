@@ -150,6 +150,7 @@ def parse_jump(spec: str, label: str) -> tuple[str, str, int]:
         host, _, port = rest.partition(":")
     if (
         not host
+        or host.startswith("-")  # an option of a ProxyCommand's ssh, as its %h
         or any(c in host for c in ",/ @")
         or not (port == "" or (port.isdigit() and 0 < int(port) < 65536))
     ):

@@ -79,8 +79,6 @@ class Session:
         connect_timeout: float = CONNECT_TIMEOUT,
     ):
         self.conn = conn
-        self.accept_new = accept_new_host_keys
-        self.connect_timeout = connect_timeout
         self.commands = 0
         self.connections = 0
         self._dial = Dialer(
@@ -89,6 +87,24 @@ class Session:
         self._link: Link | None = None
 
     # -- connecting (remote/dial.py) -------------------------------------------------------
+    @property
+    def connect_timeout(self) -> float:
+        """Seconds a connection, a handshake or a channel's opening may take."""
+        return self._dial.connect_timeout
+
+    @connect_timeout.setter
+    def connect_timeout(self, seconds: float) -> None:
+        self._dial.connect_timeout = seconds
+
+    @property
+    def accept_new(self) -> bool:
+        """Trust and record an unknown host key (a changed one is always refused)."""
+        return self._dial.accept_new
+
+    @accept_new.setter
+    def accept_new(self, on: bool) -> None:
+        self._dial.accept_new = on
+
     @property
     def retries(self) -> int:
         """Connection attempts dropped before one got through."""

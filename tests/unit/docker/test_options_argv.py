@@ -226,7 +226,7 @@ class _Engine(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         pass
 
-    def reply(self, code: int, body: object) -> None:
+    def reply(self, code: int, body: object, *, head: bool = False) -> None:
         data = json.dumps(body).encode()
         self.send_response(code)
         for key, value in (("Api-Version", "1.45"), ("Ostype", "linux")):
@@ -234,10 +234,11 @@ class _Engine(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        if not head:  # a HEAD answer has no body: the client, gone, broke the pipe
+            self.wfile.write(data)
 
     def do_HEAD(self) -> None:
-        self.reply(200, {})
+        self.reply(200, {}, head=True)
 
     def do_GET(self) -> None:
         self.reply(200, "OK" if "_ping" in self.path else {})

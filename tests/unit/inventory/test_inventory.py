@@ -194,7 +194,17 @@ def test_unknown_host_vars_has_did_you_mean(write: Write) -> None:
 
 @pytest.mark.parametrize(
     "address",
-    ["10.1.2.3", "web-1.example.com", "fe80::1", "[2001:db8::7]", "fe80::1%eth0", "h_2"],
+    [
+        "10.1.2.3",
+        "web-1.example.com",
+        "Web-1.Example.COM.",
+        "fe80::1",
+        "::ffff:10.1.2.3",
+        "fe80::1%eth0",
+        "h_2",
+        "bücher.example",
+        "a" * 63 + ("." + "b" * 62) * 3 + ".",  # 253 and the root dot
+    ],
 )
 def test_host_names_and_ip_addresses_are_addresses(write: Write, address: str) -> None:
     inv = load_inventory(
@@ -224,3 +234,23 @@ def test_an_address_that_would_be_a_command_s_options_is_refused(write: Write) -
     assert has_problem(
         problems_of(lambda: inv.host_conn("web 3")), f"{path}:", "the inventory name"
     )
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["[2001:db8::7]", "10.0.0.1:2222", "1.2.3.4.5", "-x", "a..b", "a b", "x" * 64, "a%eth0"],
+)
+def test_what_is_no_host_name_nor_ip_address_is_refused(write: Write, address: str) -> None:
+    """Brackets (paramiko would look '[::1]' up as a name), a port, a bad IPv4 address."""
+    inv = load_inventory(
+        [write("inv.yml", f"all:\n  hosts:\n    h1: {{ansible_host: '{address}'}}\n")]
+    )
+    assert has_problem(problems_of(lambda: inv.host_conn("h1")), "ansible_host: must be a host")
+
+
+@pytest.mark.parametrize("jump", ["me@-lk", "-D1080", "me@-oProxyCommand"])
+def test_a_jump_host_that_would_be_an_option_is_refused(write: Write, jump: str) -> None:
+    inv = load_inventory(
+        [write("inv.yml", f"all:\n  hosts:\n    h1: {{deployer_ssh_jump: '{jump}'}}\n")]
+    )
+    assert has_problem(problems_of(lambda: inv.host_conn("h1")), "deployer_ssh_jump")

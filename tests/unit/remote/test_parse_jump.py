@@ -20,7 +20,9 @@ def test_parse_jump(spec: str, want: tuple[str, str, int]) -> None:
     assert parse_jump(spec, "h1") == want
 
 
-@pytest.mark.parametrize("spec", ["u@h:x", "u@h:0", "u@h:70000", "u@", "a,b", "u@[::1]x"])
+@pytest.mark.parametrize(
+    "spec", ["u@h:x", "u@h:0", "u@h:70000", "u@", "a,b", "u@[::1]x", "-D1080", "u@-oProxyCommand=x"]
+)
 def test_bad_jump_is_a_clear_error(spec: str) -> None:
     with pytest.raises(Unreachable, match="h1: jump host"):
         parse_jump(spec, "h1")
