@@ -9,7 +9,7 @@ import click
 
 from deployer.cli import handle_errors, main
 from deployer.cli.building import BUILD_SCHEMA, build_all
-from deployer.cli.deploy import (
+from deployer.cli.options import (
     extra_opt,
     inventory_opt,
     keys_opt,

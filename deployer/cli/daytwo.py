@@ -20,7 +20,14 @@ from rich.table import Table
 from rich.text import Text
 
 from deployer.cli import handle_errors, main
-from deployer.cli.deploy import extra_opt, forks_opt, inventory_opt, keys_opt, limit_opt, output_opt
+from deployer.cli.options import (
+    extra_opt,
+    forks_opt,
+    inventory_opt,
+    keys_opt,
+    limit_opt,
+    output_opt,
+)
 from deployer.cli.selection import select
 from deployer.cli.vaultopt import vault_opt
 from deployer.errors import (

@@ -1,223 +1,34 @@
-"""`deployer deploy`, `rollback`, `lock status|release`, `audit`."""
+"""`deployer deploy` and `rollback`: the run, its local history (runs), and its progress
+(cli/progress.py) with the options every command shares (cli/options.py)."""
 
 from __future__ import annotations
 
 import fcntl
 import json
 import os
-import signal
 import sys
 import tempfile
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from deployer.cli import handle_errors, main
+from deployer.cli.options import (
+    extra_opt,
+    forks_opt,
+    inventory_opt,
+    keys_opt,
+    limit_opt,
+    lock_wait_opt,
+    notify_opt,
+    output_opt,
+    summary_opt,
+)
+from deployer.cli.progress import cancel_on_signals, escape, progress, progress_printer, stderr
 from deployer.cli.vaultopt import given_vault, vault_opt
 from deployer.errors import ConfigError, DeployerError
 from deployer.model import HostConn
-
-if TYPE_CHECKING:
-    from rich.console import Console
-
-inventory_opt = click.option(
-    "-i",
-    "--inventory",
-    "inventories",
-    multiple=True,
-    required=True,
-    help="Inventory file or folder (Ansible YAML or INI); repeatable.",
-)
-# With every -i goes vault_opt (cli/vaultopt.py: building.py cannot import this module).
-extra_opt = click.option(
-    "-e",
-    "--extra-vars",
-    "extra",
-    multiple=True,
-    help="key=value or @file.yml; repeatable; highest precedence.",
-)
-limit_opt = click.option(
-    "--limit", "-l", default=None, help="Ansible host pattern to narrow the hosts."
-)
-forks_opt = click.option(
-    "--forks",
-    "-f",
-    default=20,
-    show_default=True,
-    type=click.IntRange(1, 500),
-    help="Hosts worked on at once.",
-)
-keys_opt = click.option(
-    "--accept-new-host-keys",
-    is_flag=True,
-    help="Trust and record unknown host keys (a changed key is always refused).",
-)
-lock_wait_opt = click.option(
-    "--lock-wait",
-    default=0.0,
-    type=click.FloatRange(0, 86400),
-    metavar="SECONDS",
-    help="Wait this long for another run's lock instead of failing at once (exit 6).",
-)
-summary_opt = click.option(
-    "--summary/--no-summary",
-    default=True,
-    show_default=True,
-    help="End with the health report of the hosts the run touched.",
-)
-notify_opt = click.option(
-    "--notify",
-    "notify",
-    multiple=True,
-    metavar="URL",
-    envvar="DEPLOYER_NOTIFY",  # URLs hold tokens: from the environment, off the command line
-    help="Send the run's start and end to this Apprise URL (json://, slack://, mailto://, "
-    "ntfy://...); repeatable; also $DEPLOYER_NOTIFY (space-separated URLs, kept out of ps) "
-    "and the inventory's deployer_notify.",
-)
-output_opt = click.option(
-    "--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
-
-
-# rich's own switches for a terminal that isatty() does not see (rich.console.Console)
-RICH_TERMINAL_ENV = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "JUPYTER_COLUMNS")
-
-
-class _Stderr:
-    """The run's messages on stderr: rich's Console, made at the first message that needs
-    it. A run whose stderr is no terminal (cron, CI, a pipe) prints its progress lines as
-    plain text and, unless something goes wrong, never loads rich (~35 ms of CPU)."""
-
-    def __init__(self) -> None:
-        self._console: Console | None = None
-
-    @property
-    def console(self) -> Console:
-        if self._console is None:
-            from rich.console import Console
-
-            self._console = Console(stderr=True, highlight=False, soft_wrap=True)
-        return self._console
-
-    @property
-    def plain(self) -> bool:
-        """No terminal, as rich would see it: then rich would print the text unstyled."""
-        if self._console is not None or any(k in os.environ for k in RICH_TERMINAL_ENV):
-            return not self.console.is_terminal
-        if sys.stderr is None:
-            return True
-        try:
-            return not sys.stderr.isatty()
-        except (AttributeError, ValueError):
-            return not self.console.is_terminal
-
-    @property
-    def is_terminal(self) -> bool:
-        return not self.plain
-
-    def print(self, *args: Any, **kwargs: Any) -> None:
-        self.console.print(*args, **kwargs)
-
-    def line(self, text: str) -> None:
-        """TEXT (no markup) as one line, as the Console would print it on no terminal."""
-        if self.plain:
-            if sys.stderr is None:  # closed when the run started: rich printed nowhere too
-                return
-            sys.stderr.write(text + "\n")
-            sys.stderr.flush()
-        else:
-            self.console.print(text, markup=False)
-
-
-def _stderr() -> _Stderr:
-    return _Stderr()
-
-
-def progress_printer(console: Any) -> Callable[[str, str], None]:
-    """One plain line per event, for logs and pipes (terminals get the live board)."""
-    start = time.monotonic()
-    lock = threading.Lock()
-    from deployer.report.safe import visible
-
-    def event(host: str, message: str) -> None:
-        if isinstance(console, _Stderr) and console.plain:
-            with lock:
-                console.line(f"{time.monotonic() - start:6.1f}s {visible(host)} {visible(message)}")
-            return
-        style = (
-            "red"
-            if ("FAILED" in message or "UNHEALTHY" in message or "UNREACHABLE" in message)
-            else "green"
-            if "healthy" in message
-            else ""
-        )
-        with lock:
-            console.print(
-                f"[dim]{time.monotonic() - start:6.1f}s[/dim] [bold]{_escape(host)}[/bold] "
-                f"[{style}]{_escape(message)}[/{style}]"
-                if style
-                else f"[dim]{time.monotonic() - start:6.1f}s[/dim] [bold]{_escape(host)}[/bold] {_escape(message)}"
-            )
-
-    return event
-
-
-@contextmanager
-def _progress(pb: Any, options: Any, console: _Stderr) -> Iterator[Any]:
-    """On a terminal, a live board of the hosts; otherwise one plain line per event."""
-    if not console.is_terminal:
-        options.on_event = progress_printer(console)
-        yield None
-        return
-    from rich.live import Live
-
-    from deployer.report.live import Board
-
-    board = Board(list(dict.fromkeys(h.name for play in pb.plays for h in play.hosts)))
-    options.on_event = board.event
-    with Live(board, console=console.console, refresh_per_second=8, transient=False) as live:
-        yield live  # paused while the user is asked something (cli/prune.py)
-
-
-def _escape(text: str) -> str:
-    """Host text inside rich markup: control characters shown, `[` starting no style."""
-    from deployer.report.safe import markup
-
-    return markup(text)
-
-
-INTERRUPTED = (
-    "interrupted: no new hosts will start; finishing the ones in flight "
-    "(Ctrl-C again to abort at once)"
-)
-
-
-@contextmanager
-def cancel_on_signals(cancel: threading.Event, console: Any) -> Iterator[None]:
-    """First Ctrl-C/SIGTERM: start no new host, finish or roll back what is in flight."""
-
-    def handler(signum: int, frame: object) -> None:
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-        if isinstance(console, _Stderr) and console.plain:
-            console.line(INTERRUPTED)  # no import in a signal handler
-        else:
-            console.print(f"[bold yellow]{INTERRUPTED}[/bold yellow]")
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-
 
 RUNS_MAX_BYTES = 20 << 20  # the local run history's bound
 
@@ -265,7 +76,7 @@ def _notify(notifier: Any, message: Any) -> None:
     """Send; a failure is a warning on stderr, never the run's failure."""
     problem = notifier.send(message)
     if problem:
-        _stderr().print(f"[yellow]warning: {_escape(problem)}[/yellow]")
+        stderr().print(f"[yellow]warning: {escape(problem)}[/yellow]")
 
 
 def _load(
@@ -297,7 +108,7 @@ def _touched_health(pb: Any, report: Any, engines: dict[str, Any]) -> Any:
     try:
         return gather([], dataclasses.replace(pb, plays=plays), engines=engines)
     except DeployerError as err:  # the rollout's own report matters more: keep it
-        _stderr().print(f"[yellow]no health summary: {_escape(str(err))}[/yellow]")
+        stderr().print(f"[yellow]no health summary: {escape(str(err))}[/yellow]")
         return None
 
 
@@ -321,7 +132,7 @@ def _run(
     from deployer.targets.ssh import SshEngine
 
     prune.refuse_without_terminal(
-        bool(opts.get("prune_undeclared")), yes, bool(opts.get("check")), _stderr()
+        bool(opts.get("prune_undeclared")), yes, bool(opts.get("check")), stderr()
     )
     pb = _load(playbook, inventories, extra, limit)
     # every input error before anything is built, pushed or touched
@@ -335,7 +146,7 @@ def _run(
         thresholds_for([h for play in pb.plays for h in play.hosts])
     notifier = _notifier(pb, notify)
     if build and opts.get("check"):
-        _stderr().print(
+        stderr().print(
             "--check: nothing is built; the images are checked as the playbook names them"
         )
     elif build:  # a failed build raises: nothing is deployed
@@ -351,10 +162,10 @@ def _run(
         from deployer.cli import swarm
 
         swarm.deploy(
-            pb, output, diff, opts, _match_all(inventories), progress_printer(_stderr()), record_run
+            pb, output, diff, opts, _match_all(inventories), progress_printer(stderr()), record_run
         )
         return
-    err = _stderr()
+    err = stderr()
     options = Options(**opts)
     engines: dict[str, SshEngine] = {}
 
@@ -370,7 +181,7 @@ def _run(
         )
     health = None
     try:
-        with cancel_on_signals(options.cancel, err), _progress(pb, options, err) as live:
+        with cancel_on_signals(options.cancel, err), progress(pb, options, err) as live:
             if options.prune_undeclared and not yes:
                 options.confirm = prune.asker(err, live, options.cancel)
             report = rollout.run()
@@ -405,7 +216,7 @@ def _run(
         for h in report.hosts:
             if h.reason.startswith("locked by"):
                 err.print(
-                    f"error: {_escape(h.name)}: {_escape(h.reason)}; see `deployer lock status`"
+                    f"error: {escape(h.name)}: {escape(h.reason)}; see `deployer lock status`"
                 )
     sys.exit(report.exit_code)
 

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from deployer.cli import handle_errors, main
-from deployer.cli.deploy import inventory_opt, keys_opt, limit_opt
+from deployer.cli.options import inventory_opt, keys_opt, limit_opt
 from deployer.cli.vaultopt import given_vault, vault_opt
 from deployer.errors import EXIT_LOCKED, EXIT_OK, EXIT_UNREACHABLE, DeployerError
 from deployer.model import HostConn

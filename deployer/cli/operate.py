@@ -11,7 +11,14 @@ from rich.text import Text
 
 from deployer.cli import handle_errors, main
 from deployer.cli.daytwo import Target, engine, names_on, targets
-from deployer.cli.deploy import extra_opt, forks_opt, inventory_opt, keys_opt, limit_opt, output_opt
+from deployer.cli.options import (
+    extra_opt,
+    forks_opt,
+    inventory_opt,
+    keys_opt,
+    limit_opt,
+    output_opt,
+)
 from deployer.cli.vaultopt import vault_opt
 from deployer.errors import (
     EXIT_FAILED,
@@ -170,7 +177,8 @@ def _interactive(
 
 
 def _operation(op: str, help_text: str) -> None:
-    from deployer.cli.deploy import _run, lock_wait_opt, notify_opt, summary_opt
+    from deployer.cli.deploy import _run
+    from deployer.cli.options import lock_wait_opt, notify_opt, summary_opt
 
     @main.command(name=op, help=help_text)
     @click.argument("playbook", type=click.Path())

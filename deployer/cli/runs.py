@@ -12,7 +12,8 @@ import click
 from rich.console import Console
 
 from deployer.cli import handle_errors, main
-from deployer.cli.deploy import output_opt, state_dir
+from deployer.cli.deploy import state_dir
+from deployer.cli.options import output_opt
 from deployer.errors import ConfigError
 from deployer.report.safe import visible
 

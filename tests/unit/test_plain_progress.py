@@ -1,5 +1,5 @@
 """A run whose stderr is no terminal (cron, CI, a pipe) prints its progress lines as plain
-text without loading rich (cli/deploy.py `_Stderr`): the same lines rich printed there,
+text without loading rich (cli/progress.py `Stderr`): the same lines rich printed there,
 control characters shown, nothing read as a style."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 import pytest
 from rich.console import Console
 
-from deployer.cli.deploy import _Stderr, progress_printer
+from deployer.cli.progress import Stderr, progress_printer
 
 EVIL = "\x1b]52;c;AAAA\x07[red]b[/red]\x1b[2J\u202e"
 EVENTS = [
@@ -35,7 +35,7 @@ def test_plain_lines_are_the_lines_rich_printed_without_a_terminal(
         monkeypatch.delenv(name, raising=False)
     err = io.StringIO()
     monkeypatch.setattr(sys, "stderr", err)
-    plain = _Stderr()
+    plain = Stderr()
     assert plain.plain
     event = progress_printer(plain)
     for host, message in EVENTS:
@@ -51,8 +51,8 @@ def test_plain_lines_are_the_lines_rich_printed_without_a_terminal(
 def test_a_run_without_a_terminal_prints_progress_without_loading_rich() -> None:
     code = (
         "import sys\n"
-        "from deployer.cli.deploy import _stderr, progress_printer\n"
-        "progress_printer(_stderr())('h1', 'web: create')\n"
+        "from deployer.cli.progress import progress_printer, stderr\n"
+        "progress_printer(stderr())('h1', 'web: create')\n"
         "print('rich' in sys.modules)\n"
     )
     done = subprocess.run(
@@ -64,8 +64,8 @@ def test_a_run_without_a_terminal_prints_progress_without_loading_rich() -> None
 
 def test_progress_with_stderr_closed_prints_nothing_and_goes_on() -> None:
     code = (
-        "from deployer.cli.deploy import _stderr, progress_printer\n"
-        "progress_printer(_stderr())('h1', 'web: create')\n"
+        "from deployer.cli.progress import progress_printer, stderr\n"
+        "progress_printer(stderr())('h1', 'web: create')\n"
         "print('went on')\n"
     )
     done = subprocess.run(

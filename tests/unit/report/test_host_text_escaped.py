@@ -90,7 +90,7 @@ def test_deploy_recap_escapes_host_text() -> None:
 
 
 def test_live_board_and_progress_lines_escape_host_text() -> None:
-    from deployer.cli.deploy import progress_printer
+    from deployer.cli.progress import progress_printer
 
     board = Board(["h1"])
     board.event("h1", "web: UNHEALTHY: " + EVIL)
