@@ -1,0 +1,93 @@
+"""A session channel whose opening sshd answers late: asked once more on a connection still
+up (CI once saw "Timeout opening channel." on a loaded lab host, and the health gate rolled
+back a good version for it), and a failure within twice the timeout when sshd never answers.
+A real SSH server (paramiko's server side) on 127.0.0.1; its transport thread sleeps in the
+channel request, as a starved sshd would."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from deployer.errors import Unreachable
+from deployer.remote import ssh
+from tests.unit.remote.test_connect_pacing import Front, OpenServer, conn_to
+
+
+class _SlowOpen(OpenServer):
+    """The first `late` session channels are answered after `delay` seconds; a command
+    prints `ok`."""
+
+    def __init__(self, late: int, delay: float) -> None:
+        self.late, self.delay = late, delay
+        self.asked = 0
+
+    def check_channel_request(self, kind: str, chanid: int) -> int:
+        self.asked += 1
+        if self.asked <= self.late:
+            time.sleep(self.delay)
+        return paramiko.OPEN_SUCCEEDED
+
+    def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
+        def answer() -> None:
+            channel.sendall(b"ok\n")
+            channel.send_exit_status(0)
+            channel.shutdown_write()
+            channel.close()
+
+        threading.Thread(target=answer, daemon=True).start()
+        return True
+
+
+def _session(tmp_path: Path, server: _SlowOpen) -> tuple[ssh.Session, Front, threading.Event]:
+    key = paramiko.RSAKey.generate(2048)
+    done = threading.Event()
+
+    def serve(index: int, sock: object) -> None:
+        t = paramiko.Transport(sock)
+        t.add_server_key(key)
+        t.start_server(server=server)
+        held = []  # a channel object dropped is closed
+        while not done.is_set():
+            chan = t.accept(0.2)
+            if chan is not None:
+                held.append(chan)
+        t.close()
+
+    f = Front(serve)
+    session = ssh.Session(conn_to(f.port, tmp_path, key), connect_timeout=1)
+    session.open()
+    return session, f, done
+
+
+def test_a_channel_opened_late_is_asked_again_and_the_command_runs(tmp_path: Path) -> None:
+    server = _SlowOpen(late=1, delay=1.5)
+    session, f, done = _session(tmp_path, server)
+    try:
+        res = session.run("print", timeout=10)
+        assert (res.stdout, res.exited, session.slow_opens, server.asked) == ("ok\n", 0, 1, 2)
+    finally:
+        done.set()
+        session.close()
+        f.close()
+
+
+def test_a_channel_never_opened_fails_the_command_within_twice_the_timeout(
+    tmp_path: Path,
+) -> None:
+    server = _SlowOpen(late=99, delay=30)
+    session, f, done = _session(tmp_path, server)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(Unreachable, match="Timeout opening channel"):
+            session.run("print", timeout=10)
+        assert time.monotonic() - t0 < 10  # 2 x 1 s, with room for a loaded machine
+        assert session.slow_opens == 1
+    finally:
+        done.set()
+        session.close()
+        f.close()
