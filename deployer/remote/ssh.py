@@ -86,6 +86,7 @@ class Session:
         )
         self._link: Link | None = None
         self.slow_opens = 0  # session channels opened at the second asking (_session_channel)
+        self.last_open_s = 0.0  # how long the last session channel took to open: a round trip
 
     # -- connecting (remote/dial.py) -------------------------------------------------------
     @property
@@ -195,13 +196,16 @@ class Session:
         host at load 40: a health gate then rolled back a good version for it) is asked once
         more before the command fails: a dead connection fails after twice the timeout."""
         transport = self.transport
+        t0 = time.monotonic()
         try:
-            return transport.open_session(timeout=self.connect_timeout)
+            chan = transport.open_session(timeout=self.connect_timeout)
         except paramiko.SSHException as err:
             if "Timeout opening channel" not in str(err) or not transport.is_active():
                 raise
             self.slow_opens += 1
-            return transport.open_session(timeout=self.connect_timeout)
+            chan = transport.open_session(timeout=self.connect_timeout)
+        self.last_open_s = time.monotonic() - t0
+        return chan
 
     def collect(
         self, chan: paramiko.Channel, timeout: float, started: float

@@ -62,7 +62,10 @@ FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
         _H,
     ),
     "deployer_host_reachable": ("1 if deployer could log in to the host over SSH.", _H),
-    "deployer_host_ssh_latency_seconds": ("One SSH keepalive round trip to the host.", _H),
+    "deployer_host_ssh_latency_seconds": (
+        "One SSH round trip to the host (opening the facts command's channel).",
+        _H,
+    ),
     "deployer_host_check_duration_seconds": ("How long this host's checks took.", _H),
     "deployer_host_engine_info": (
         "The host's Docker engine version (value 1).",

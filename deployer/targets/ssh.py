@@ -391,22 +391,21 @@ class SshEngine:
 
     # -- what a health report needs --------------------------------------------------------
     def health_facts(self, timeout: float) -> HealthRaw:
-        """One round trip to measure latency, then the health command: all of it in one
+        """The health command (its channel's opening is the round trip measured): all in one
         (the CLI's script) when the inventory or the login chooses the CLI; else the host's
         own sections and the engine's address, then the docker sections over the Engine
         API (the CLI's after all when the host says it cannot be used)."""
         self.route = self._route_before_connecting()
         self.session.open()
-        t0 = time.monotonic()
-        self.session.transport.global_request("keepalive@openssh.com", wait=True)
-        latency = time.monotonic() - t0
         started = time.monotonic()
         before = time.time()
         if self.route is not None:
             chan = self.session.start(hs.script(self.conn.state_dir))
+            latency = self.session.last_open_s
             out, err, _code = self.session.collect(chan, timeout, started)
             return HealthRaw(out, err, latency, before, time.time())
         chan = self.session.start(hs.host_script(self.conn.state_dir, er.probe_lines()))
+        latency = self.session.last_open_s
         out, err, _code = self.session.collect(chan, timeout, started)
         after = time.time()
         self.route = er.decide(er.parse_probe(out), self.conn.user)

@@ -34,6 +34,7 @@ class _SlowOpen(OpenServer):
 
     def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
         def answer() -> None:
+            time.sleep(0.1)  # after the server's answer to the exec request
             channel.sendall(b"ok\n")
             channel.send_exit_status(0)
             channel.shutdown_write()
