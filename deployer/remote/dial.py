@@ -150,6 +150,12 @@ def _backoff(attempt: int) -> float:
 
 def parse_jump(spec: str, label: str) -> tuple[str, str, int]:
     """`[user@]host[:port]`, host may be `[v6]` -> (user, host, port)."""
+    if "," in spec:
+        raise Unreachable(
+            f"{label}: the jump host {spec!r} is a chain of jump hosts (ProxyJump a,b); "
+            "deployer goes through one: set deployer_ssh_jump to a jump host that reaches "
+            "this host directly"
+        )
     user, _, rest = spec.rpartition("@")
     if rest.startswith("["):
         host, _, tail = rest[1:].partition("]")

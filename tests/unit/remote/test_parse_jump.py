@@ -24,5 +24,10 @@ def test_parse_jump(spec: str, want: tuple[str, str, int]) -> None:
     "spec", ["u@h:x", "u@h:0", "u@h:70000", "u@", "a,b", "u@[::1]x", "-D1080", "u@-oProxyCommand=x"]
 )
 def test_bad_jump_is_a_clear_error(spec: str) -> None:
-    with pytest.raises(Unreachable, match="h1: jump host"):
+    with pytest.raises(Unreachable, match="h1: (the )?jump host"):
         parse_jump(spec, "h1")
+
+
+def test_a_chain_of_jump_hosts_says_what_to_set() -> None:
+    with pytest.raises(Unreachable, match="chain of jump hosts .* set deployer_ssh_jump"):
+        parse_jump("me@gw1,me@gw2:2222", "h1")
