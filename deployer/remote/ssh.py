@@ -166,7 +166,9 @@ class Session:
             if c is None or c.client.get_transport() is None:
                 raise RemoteError(f"{self.conn.name}: the connection was closed")
         chan = self.start(script, stdin=stdin, counted=counted)
-        out, err, code = self.collect(chan, timeout, started)
+        # the timeout counts from the channel's opening: a slow one (asked twice, up to twice
+        # the connect timeout, see _session_channel) leaves the command its own time
+        out, err, code = self.collect(chan, timeout, time.monotonic())
         return Result(self.conn.name, script, code, out, err, time.monotonic() - started)
 
     def start(
@@ -203,6 +205,7 @@ class Session:
             if "Timeout opening channel" not in str(err) or not transport.is_active():
                 raise
             self.slow_opens += 1
+            t0 = time.monotonic()  # the round trip of the one that answered
             chan = transport.open_session(timeout=self.connect_timeout)
         self.last_open_s = time.monotonic() - t0
         return chan
