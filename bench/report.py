@@ -452,13 +452,22 @@ def limits(
             "requests through requests/urllib3."
         )
         out.append(
-            "- **Two phases with a barrier.** A deploy first connects to and inspects every host of the "
-            "batch (1 connection, 1 command each), waits for all of them, then applies (pull, create/start, "
-            "health gate through an SSH tunnel, finalize: 4 commands in all). The apply phase starts only "
-            "when the slowest host has answered, and each phase waits for its slowest host; the floor "
-            "has no barrier. This is by design (the plan of all hosts before any change, and the "
-            "health gate); its cost is the spread between the fastest and the slowest host's connect + "
-            "inspect, which grows with load and host count."
+            "- **One wait between hosts.** A deploy first prepares every host of the play (connect, "
+            "lock, pull by the `pull:` policy, inspect: 1 connection and 1 command each, the rest "
+            "as Engine API requests), waits until all are locked, then each host applies on its "
+            "own (replace, health gate, finalize). The wait is the safety rule (docs/deploy.md: no "
+            "host changes until every host of the play is locked by this run); its cost is the "
+            "spread between the fastest and the slowest prepare, which grows with load and host "
+            "count. The floor has no such wait."
+        )
+        out.append(
+            "- **The replace step.** In ports mode the replace is one shell command running 6 "
+            "`docker` CLI processes on the host (create, stop, two renames, start, inspect for "
+            "the address; the floor runs 3: stop, rm, run), each 20-30 ms of the host's CPU: "
+            "with every lab host's engine on the controller's 2 cores, the likely bulk of the gap "
+            "to the floor in the first deploy and the rollout (not measured apart). Moving those "
+            "steps onto the "
+            "Engine API channel the prepare already uses (5-10 ms a request) is the next step."
         )
     d_s = [
         r
