@@ -36,6 +36,11 @@ PLAYBOOK = """\
 """
 
 
+# the run history of these runs: the module's own folder (XDG_STATE_HOME=/var/tmp left a
+# /var/tmp/deployer behind every suite run)
+STATE: dict[str, str] = {}
+
+
 def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "deployer", *args],
@@ -43,12 +48,13 @@ def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=timeout,
         cwd=REPO,
-        env={**os.environ, "XDG_STATE_HOME": "/var/tmp"},
+        env={**os.environ, "XDG_STATE_HOME": STATE["dir"]},
     )
 
 
 @pytest.fixture(scope="module")
-def fleet() -> Iterator[Path]:
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    STATE["dir"] = str(tmp_path_factory.mktemp("fleet-state"))
     folder = Path(f"/var/tmp/deployer-test-{NAME}-{uuid.uuid4().hex[:6]}")
     up = cli("lab", "up", "--light", "--name", NAME, "--hosts", str(HOSTS), "--dir", str(folder))
     try:
