@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from deployer.cli import handle_errors, main
+from deployer.cli.options import inventory_opt, keys_opt, limit_opt
 from deployer.cli.selection import select
 from deployer.cli.vaultopt import vault_opt
 from deployer.errors import EXIT_INTERRUPTED, ConfigError
@@ -83,17 +84,10 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 @main.command()
-@click.option(
-    "-i",
-    "--inventory",
-    "inventories",
-    multiple=True,
-    required=True,
-    help="Inventory file or folder (Ansible YAML or INI); repeatable.",
-)
+@inventory_opt
 @vault_opt
 @click.argument("playbook", required=False, type=click.Path(dir_okay=False))
-@click.option("--limit", "-l", default=None, help="Ansible host pattern to narrow the hosts.")
+@limit_opt
 @click.option(
     "-e",
     "--extra-vars",
@@ -137,11 +131,7 @@ def _interrupt(signum: int, frame: object) -> None:
     type=click.IntRange(1, 500),
     help="Hosts checked at once.",
 )
-@click.option(
-    "--accept-new-host-keys",
-    is_flag=True,
-    help="Trust and record unknown host keys (a changed key is always refused).",
-)
+@keys_opt
 @click.option(
     "--notify",
     "notify",
