@@ -186,6 +186,16 @@ class Dialer:
         self.gateway: Link | None = None
         self._found: dict[str, Any] | None = None  # see config
 
+    def close(self) -> None:
+        """Close the jump host's connection, if one is kept (never fails: a next `connect`
+        makes a new one)."""
+        gateway, self.gateway = self.gateway, None
+        if gateway is not None:
+            try:
+                gateway.close()
+            except Exception:  # noqa: BLE001 - closing must never fail a run
+                pass
+
     def config(self) -> dict[str, Any]:
         """What the ssh config says for the inventory's address and port, read once per
         session (the jump host, the address to ask it for, the connection's settings)."""
@@ -269,14 +279,10 @@ class Dialer:
                 timeout=self.connect_timeout,
             )
         except HostKeyError:
-            if self.gateway is not None:
-                self.gateway.close()
-                self.gateway = None
+            self.close()
             raise
         except (OSError, paramiko.SSHException, EOFError) as err:
-            if self.gateway is not None:
-                self.gateway.close()
-                self.gateway = None
+            self.close()
             raise _JumpFailed(err) from err
 
     def _one_hop(self, jump: str, host: str, found: dict[str, Any]) -> None:

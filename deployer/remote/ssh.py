@@ -137,13 +137,13 @@ class Session:
         return t
 
     def close(self) -> None:
-        for c in (self._link, self._dial.gateway):
-            if c is not None:
-                try:
-                    c.close()
-                except Exception:  # noqa: BLE001 - closing must never fail a run
-                    pass
-        self._link = self._dial.gateway = None
+        link, self._link = self._link, None
+        if link is not None:
+            try:
+                link.close()
+            except Exception:  # noqa: BLE001 - closing must never fail a run
+                pass
+        self._dial.close()  # the jump host's connection
 
     # -- commands --------------------------------------------------------------------------
     def run(
