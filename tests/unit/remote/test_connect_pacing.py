@@ -8,7 +8,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,37 @@ class Front:
 
     def close(self) -> None:
         self.sock.close()
+
+
+@contextmanager
+def session_with(
+    server: paramiko.ServerInterface, tmp_path: Path, connect_timeout: float
+) -> Iterator[ssh.Session]:
+    """A Session, opened, to one connection served by SERVER on 127.0.0.1 that keeps every
+    channel it accepts (a channel object dropped is closed) until the block ends."""
+    key = paramiko.RSAKey.generate(2048)
+    done = threading.Event()
+
+    def serve(index: int, sock: socket.socket) -> None:
+        t = paramiko.Transport(sock)
+        t.add_server_key(key)
+        t.start_server(server=server)
+        held = []
+        while not done.is_set():
+            chan = t.accept(0.2)
+            if chan is not None:
+                held.append(chan)
+        t.close()
+
+    f = Front(serve)
+    session = ssh.Session(conn_to(f.port, tmp_path, key), connect_timeout=connect_timeout)
+    try:
+        session.open()
+        yield session
+    finally:
+        done.set()
+        session.close()
+        f.close()
 
 
 @pytest.fixture(scope="module")

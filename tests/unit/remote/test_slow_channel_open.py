@@ -14,8 +14,7 @@ import paramiko
 import pytest
 
 from deployer.errors import Unreachable
-from deployer.remote import ssh
-from tests.unit.remote.test_connect_pacing import Front, OpenServer, conn_to
+from tests.unit.remote.test_connect_pacing import OpenServer, session_with
 
 
 class _SlowOpen(OpenServer):
@@ -44,53 +43,22 @@ class _SlowOpen(OpenServer):
         return True
 
 
-def _session(tmp_path: Path, server: _SlowOpen) -> tuple[ssh.Session, Front, threading.Event]:
-    key = paramiko.RSAKey.generate(2048)
-    done = threading.Event()
-
-    def serve(index: int, sock: object) -> None:
-        t = paramiko.Transport(sock)
-        t.add_server_key(key)
-        t.start_server(server=server)
-        held = []  # a channel object dropped is closed
-        while not done.is_set():
-            chan = t.accept(0.2)
-            if chan is not None:
-                held.append(chan)
-        t.close()
-
-    f = Front(serve)
-    session = ssh.Session(conn_to(f.port, tmp_path, key), connect_timeout=1)
-    session.open()
-    return session, f, done
-
-
 def test_a_channel_opened_late_is_asked_again_and_the_command_runs(tmp_path: Path) -> None:
     server = _SlowOpen(late=1, delay=1.5)
-    session, f, done = _session(tmp_path, server)
-    try:
+    with session_with(server, tmp_path, connect_timeout=1) as session:
         # a timeout shorter than the wait for the channel: it counts from its opening
         res = session.run("print", timeout=1)
         assert (res.stdout, res.exited, session.slow_opens, server.asked) == ("ok\n", 0, 1, 2)
         assert session.last_open_s < 1  # the second asking's round trip, not the whole wait
-    finally:
-        done.set()
-        session.close()
-        f.close()
 
 
 def test_a_channel_never_opened_fails_the_command_within_twice_the_timeout(
     tmp_path: Path,
 ) -> None:
     server = _SlowOpen(late=99, delay=30)
-    session, f, done = _session(tmp_path, server)
-    try:
+    with session_with(server, tmp_path, connect_timeout=1) as session:
         t0 = time.monotonic()
         with pytest.raises(Unreachable, match="Timeout opening channel"):
             session.run("print", timeout=10)
         assert time.monotonic() - t0 < 10  # 2 x 1 s, with room for a loaded machine
         assert session.slow_opens == 1
-    finally:
-        done.set()
-        session.close()
-        f.close()
